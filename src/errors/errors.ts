@@ -1,0 +1,31 @@
+import { LlamaScopeError } from "./LlamaScopeError.js";
+
+/** The model file could not be loaded (missing, not a GGUF file, or rejected by llama.cpp). */
+export class ModelLoadError extends LlamaScopeError {}
+
+/** The instance was disposed; create a new one to keep working. */
+export class DisposedError extends LlamaScopeError {}
+
+/** No slot has the given id (never created, or already freed). */
+export class SlotNotFoundError extends LlamaScopeError {}
+
+/** A slot with the given id exists already. */
+export class SlotExistsError extends LlamaScopeError {}
+
+/** Every slot is taken: free one or load with more `slots`. */
+export class SlotCapacityError extends LlamaScopeError {}
+
+/** A call needs an active slot and none is set. */
+export class NoActiveSlotError extends LlamaScopeError {}
+
+/** A slot's history plus the new prompt does not fit in `contextSize` tokens. */
+export class ContextOverflowError extends LlamaScopeError {}
+
+/** An argument or option has a value the library cannot use. */
+export class InvalidArgumentError extends LlamaScopeError {}
+
+/** Saved state bytes are not a valid llama-scope state (truncated, corrupted, or not a state at all). */
+export class StateFormatError extends LlamaScopeError {}
+
+/** Saved state bytes are valid but were made for another model or a context that cannot hold them. */
+export class StateMismatchError extends LlamaScopeError {}

@@ -1,0 +1,2 @@
+export { LlamaScopeError } from "./LlamaScopeError.js";
+export * from "./errors.js";
