@@ -1,0 +1,354 @@
+import { readFile, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { LlamaContext, LlamaModel, Token } from "node-llama-cpp";
+import {
+  DisposedError,
+  InvalidArgumentError,
+  ModelLoadError,
+  NoActiveSlotError,
+  SlotCapacityError,
+  SlotExistsError,
+  SlotNotFoundError,
+  StateMismatchError,
+} from "../errors/index.js";
+import { getBackend } from "./backend.js";
+import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
+import { generateReply, type GenerationResult } from "./generateReply.js";
+import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+import { Slot } from "./Slot.js";
+import { modelFingerprint } from "./state/modelFingerprint.js";
+import { StateFiles } from "./state/StateFiles.js";
+import { decodeState, encodeState, type SlotState } from "./state/StateFormat.js";
+import { TextStream } from "./TextStream.js";
+
+/**
+ * One model and one shared context whose sequences are slots: independent conversations that
+ * share the weights. Runs in the caller's thread; see `LlamaParent` for a worker-thread engine.
+ *
+ * ```ts
+ * const llama = await Llama.load({ modelPath: "model.gguf", slots: 4 });
+ * llama.createSlot("user_1");
+ * llama.setSlot("user_1");
+ * llama.setPrompt("Hello, I am User 1");
+ * const reply = await llama.generateCompleteText({ maxTokens: 64 });
+ * ```
+ */
+export class Llama {
+  private readonly slotsById = new Map<string, Slot>();
+  private active: Slot | undefined;
+  private disposal: Promise<void> | undefined;
+  private readonly stateFiles = new StateFiles();
+
+  private constructor(
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly settings: ResolvedLoadOptions,
+    private readonly modelIdentity: SlotState["header"]["model"],
+  ) {}
+
+  /**
+   * Loads a model and allocates its slots.
+   * @throws {ModelLoadError} when the file is missing, not a model, or llama.cpp cannot load it.
+   * @throws {InvalidArgumentError} for an option with an unusable value.
+   */
+  static async load(options: LlamaLoadOptions): Promise<Llama> {
+    const settings = resolveLoadOptions(options);
+    const { modelPath } = settings;
+    await assertModelFile(modelPath);
+    const [backend, fingerprint] = await Promise.all([
+      getBackend(settings).catch((cause: unknown) => {
+        throw new ModelLoadError(`Could not start llama.cpp (${errorText(cause)}). Check that node-llama-cpp's prebuilt binary is installed (npm ci).`, { cause });
+      }),
+      modelFingerprint(modelPath),
+    ]);
+    const model = await backend.loadModel({ modelPath }).catch((cause: unknown) => {
+      throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
+    });
+    const contextSize = Math.min(settings.contextSize, model.trainContextSize);
+    try {
+      const context = await model.createContext({
+        contextSize,
+        sequences: settings.slots,
+        threads: settings.threads,
+        ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
+      });
+      const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
+      return new Llama(model, context, { ...settings, contextSize }, { fingerprint, name });
+    } catch (cause) {
+      await model.dispose();
+      throw new ModelLoadError(
+        `Could not allocate ${settings.slots} slots of ${contextSize} tokens (${errorText(cause)}). Load with fewer slots or a smaller contextSize.`,
+        { cause },
+      );
+    }
+  }
+
+  /** Ids of the existing slots, in creation order. */
+  get slots(): string[] {
+    return [...this.slotsById.keys()];
+  }
+
+  /** The slot that `setPrompt`, generate calls and state calls use, or null. */
+  get activeSlot(): string | null {
+    return this.active?.id ?? null;
+  }
+
+  /** How many slots this instance can hold at once. */
+  get slotCapacity(): number {
+    return this.settings.slots;
+  }
+
+  /** Tokens each slot can hold (the requested size, capped by the model). */
+  get contextSize(): number {
+    return this.settings.contextSize;
+  }
+
+  /** CPU threads used for decoding. */
+  get threads(): number {
+    return this.settings.threads;
+  }
+
+  /** The model file's name and fingerprint, as recorded in saved states. */
+  get modelInfo(): Readonly<SlotState["header"]["model"]> {
+    return this.modelIdentity;
+  }
+
+  get disposed(): boolean {
+    return this.disposal !== undefined;
+  }
+
+  /**
+   * Claims a free sequence for a new conversation. Does not make it active.
+   * @throws {SlotExistsError} when `id` is taken. @throws {SlotCapacityError} when every slot is taken.
+   */
+  createSlot(id: string): void {
+    this.assertUsable();
+    assertSlotId(id);
+    if (this.slotsById.has(id)) throw new SlotExistsError(`A slot named "${id}" exists already: use setSlot("${id}") to continue it, or pick another id.`);
+    if (this.context.sequencesLeft === 0)
+      throw new SlotCapacityError(
+        `All ${this.settings.slots} slots are taken (${this.slots.join(", ")}): free one with freeSlot(id), or load with more slots.`,
+      );
+    this.slotsById.set(id, new Slot(id, this.context.getSequence({ contextShift: { size: 0 } })));
+  }
+
+  /**
+   * Makes `id` the active slot. Switching costs nothing: every slot keeps its KV cache.
+   * @throws {SlotNotFoundError} when no slot has this id.
+   */
+  setSlot(id: string): void {
+    this.assertUsable();
+    this.active = this.requireSlot(id);
+  }
+
+  /**
+   * Sets the text the next generate call on the active slot appends to its history before
+   * generating. Calling it again before generating replaces the text.
+   */
+  setPrompt(text: string): void {
+    this.assertUsable();
+    if (typeof text !== "string") throw new InvalidArgumentError(`setPrompt takes a string, not ${typeof text}.`);
+    this.requireActive().prompt = text;
+  }
+
+  /**
+   * Appends the prompt to the active slot and generates a reply; resolves with the whole reply.
+   * The call binds to the slot active now; calls on one slot run in call order, calls on
+   * different slots run together and are decoded in shared batches.
+   */
+  async generateCompleteText(options?: GenerateOptions): Promise<string> {
+    return (await this.generate(options)).text;
+  }
+
+  /** Like {@link generateCompleteText}, but also says how many tokens were generated and why it ended. */
+  generate(options?: GenerateOptions, onText: (text: string) => void = () => {}): Promise<GenerationResult> {
+    try {
+      this.assertUsable();
+      const resolved = resolveGenerateOptions(options);
+      const slot = this.requireActive();
+      const prompt = slot.prompt;
+      slot.prompt = undefined;
+      return slot.schedule((closeSignal) => generateReply(slot, prompt, resolved, onText, closeSignal));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Like {@link generateCompleteText}, but yields the reply in pieces as it is decoded. Leaving
+   * the loop early ends the generation; what was generated until then stays in the history.
+   */
+  generateText(options?: GenerateOptions): AsyncIterableIterator<string> {
+    const cancel = new AbortController();
+    const stream = new TextStream(() => cancel.abort());
+    const signal = options?.signal === undefined ? cancel.signal : anySignal(options.signal, cancel.signal);
+    this.generate(options === undefined ? { signal } : { ...options, signal }, (text) => stream.push(text)).then(
+      () => stream.end(),
+      (error: unknown) => stream.fail(error),
+    );
+    return stream;
+  }
+
+  /**
+   * Ends the slot's running and queued calls, clears its memory and returns its sequence to the
+   * pool. Queued calls reject with {@link SlotNotFoundError}.
+   */
+  async freeSlot(id: string): Promise<void> {
+    this.assertUsable();
+    const slot = this.requireSlot(id);
+    this.slotsById.delete(id);
+    if (this.active === slot) this.active = undefined;
+    await slot.close(new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
+  }
+
+  /**
+   * Freezes the active slot's conversation into self-describing bytes (see docs/state-format.md)
+   * after the calls already queued on it have finished.
+   */
+  saveState(): Promise<Uint8Array> {
+    try {
+      this.assertUsable();
+      const slot = this.requireActive();
+      return slot.schedule(async () => {
+        const kv = await this.stateFiles.withFile(async (file) => {
+          await slot.sequence.saveStateToFile(file);
+          return readFile(file);
+        });
+        return encodeState({ header: this.stateHeader(), tokens: slot.sequence.contextTokens, pending: slot.pendingTokens, kv });
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Replaces the active slot's memory with a saved state. The bytes are checked (format,
+   * checksum, model, context) before llama.cpp sees them; on any failure the slot is left as it was.
+   * @throws {StateFormatError} for bytes that are not an intact state.
+   * @throws {StateMismatchError} for a state from another model or one this slot cannot hold.
+   */
+  loadState(state: Uint8Array): Promise<void> {
+    try {
+      this.assertUsable();
+      const slot = this.requireActive();
+      const decoded = decodeState(state);
+      this.assertStateFits(decoded);
+      return slot.schedule(() => this.restore(slot, decoded));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Ends every call (they reject with {@link DisposedError}) and frees the context and the model.
+   * Safe to call more than once; later calls return the same promise.
+   */
+  dispose(): Promise<void> {
+    this.disposal ??= (async () => {
+      const reason = new DisposedError("The Llama was disposed while this call waited or ran. Load a new one with Llama.load().");
+      const slots = [...this.slotsById.values()];
+      this.slotsById.clear();
+      this.active = undefined;
+      await Promise.all(slots.map((slot) => slot.close(reason)));
+      await this.context.dispose();
+      await this.model.dispose();
+      await this.stateFiles.dispose();
+    })();
+    return this.disposal;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  private async restore(slot: Slot, state: SlotState): Promise<void> {
+    const backup = slot.tokens.length > 0 ? await this.snapshot(slot) : undefined;
+    try {
+      await this.loadKv(slot, state.kv);
+      slot.pendingTokens = state.pending;
+    } catch (error) {
+      // llama.cpp clears the sequence when a load fails; put the previous conversation back.
+      if (backup !== undefined) await this.loadKv(slot, backup.kv);
+      else await slot.sequence.clearHistory();
+      throw new StateMismatchError(`llama.cpp refused this state (${errorText(error)}); the slot is unchanged. Load it into a Llama with the same model and settings.`, { cause: error });
+    }
+  }
+
+  private async snapshot(slot: Slot): Promise<{ kv: Uint8Array; pending: readonly Token[] }> {
+    const kv = await this.stateFiles.withFile(async (file) => {
+      await slot.sequence.saveStateToFile(file);
+      return readFile(file);
+    });
+    return { kv, pending: slot.pendingTokens };
+  }
+
+  private loadKv(slot: Slot, kv: Uint8Array): Promise<void> {
+    return this.stateFiles.withFile(async (file) => {
+      await writeFile(file, kv);
+      await slot.sequence.loadStateFromFile(file, { acceptRisk: true });
+    });
+  }
+
+  private stateHeader(): SlotState["header"] {
+    return {
+      model: this.modelIdentity,
+      layout: {
+        kvCacheKeyType: String(this.context.kvCacheKeyType),
+        kvCacheValueType: String(this.context.kvCacheValueType),
+        flashAttention: String(this.context.flashAttention),
+      },
+    };
+  }
+
+  private assertStateFits(state: SlotState): void {
+    const own = this.stateHeader();
+    const saved = state.header;
+    if (saved.model.fingerprint !== own.model.fingerprint)
+      throw new StateMismatchError(
+        `This state was saved with model "${saved.model.name}" (fingerprint ${saved.model.fingerprint.slice(0, 12)}…), ` +
+          `but this Llama runs "${own.model.name}" (${own.model.fingerprint.slice(0, 12)}…). Load it into a Llama on the model file that saved it.`,
+      );
+    for (const key of ["kvCacheKeyType", "kvCacheValueType", "flashAttention"] as const)
+      if (saved.layout[key] !== own.layout[key])
+        throw new StateMismatchError(
+          `This state was saved with ${key} ${saved.layout[key]}, this Llama uses ${own.layout[key]}. Load it into a Llama created with the same context settings.`,
+        );
+    const needed = state.tokens.length + state.pending.length;
+    if (needed > this.settings.contextSize)
+      throw new StateMismatchError(`This state holds ${needed} tokens; a slot here holds ${this.settings.contextSize}. Load with contextSize ≥ ${needed}.`);
+  }
+
+  private requireSlot(id: string): Slot {
+    const slot = this.slotsById.get(id);
+    if (slot === undefined)
+      throw new SlotNotFoundError(`No slot named "${String(id)}". Existing slots: ${this.slots.join(", ") || "none"}. Create it with createSlot(id).`);
+    return slot;
+  }
+
+  private requireActive(): Slot {
+    if (this.active === undefined) throw new NoActiveSlotError("No slot is active: call createSlot(id) and setSlot(id) first.");
+    return this.active;
+  }
+
+  private assertUsable(): void {
+    if (this.disposal !== undefined) throw new DisposedError("This Llama was disposed. Load a new one with Llama.load().");
+  }
+}
+
+function assertSlotId(id: unknown): asserts id is string {
+  if (typeof id !== "string" || id.length === 0) throw new InvalidArgumentError(`A slot id must be a non-empty string, not ${JSON.stringify(id)}.`);
+}
+
+async function assertModelFile(modelPath: string): Promise<void> {
+  const info = await stat(modelPath).catch(() => undefined);
+  if (info === undefined) throw new ModelLoadError(`No model file at "${modelPath}". Pass the path of a GGUF model file.`);
+  if (!info.isFile()) throw new ModelLoadError(`"${modelPath}" is not a file. Pass the path of a GGUF model file.`);
+}
+
+function anySignal(...signals: AbortSignal[]): AbortSignal {
+  return AbortSignal.any(signals);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

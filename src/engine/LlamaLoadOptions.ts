@@ -1,0 +1,72 @@
+import { InvalidArgumentError } from "../errors/index.js";
+import { defaultThreads } from "./defaultThreads.js";
+
+/** Options of {@link Llama.load}. */
+export interface LlamaLoadOptions {
+  /** Path to a GGUF model file. */
+  modelPath: string;
+  /** How many slots (sequences of the shared context) to allocate. Default 4. */
+  slots?: number;
+  /** Tokens each slot can hold. Default 2048, capped by the model's training context. */
+  contextSize?: number;
+  /** CPU threads for decoding. Default: half the machine's cores, at least 1 (see `defaultThreads`). */
+  threads?: number;
+  /** Tokens decoded per batch across all slots. Default: node-llama-cpp's (`min(contextSize × slots, 512)`). */
+  batchSize?: number;
+  /** GPU backend, passed to node-llama-cpp's `getLlama`. Default `"auto"`. */
+  gpu?: "auto" | false;
+  /**
+   * Whether node-llama-cpp may build llama.cpp from source when no prebuilt binary fits.
+   * Default `"never"`: loading never compiles or downloads anything.
+   */
+  build?: "never" | "auto";
+  /** llama.cpp log level. Default `"warn"`. */
+  logLevel?: "error" | "warn" | "info" | "debug" | "disabled";
+}
+
+/** {@link LlamaLoadOptions} with every default filled in and every value checked. */
+export interface ResolvedLoadOptions {
+  modelPath: string;
+  slots: number;
+  contextSize: number;
+  threads: number;
+  batchSize: number | undefined;
+  gpu: "auto" | false;
+  build: "never" | "auto";
+  logLevel: "error" | "warn" | "info" | "debug" | "disabled";
+}
+
+const DEFAULT_SLOTS = 4;
+const DEFAULT_CONTEXT_SIZE = 2048;
+const LOG_LEVELS = ["error", "warn", "info", "debug", "disabled"] as const;
+
+export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptions {
+  if (options == null || typeof options !== "object")
+    throw new InvalidArgumentError("Llama.load needs an options object: Llama.load({ modelPath: \"model.gguf\" }).");
+  if (typeof options.modelPath !== "string" || options.modelPath.length === 0)
+    throw new InvalidArgumentError("modelPath must be the path of a GGUF model file.");
+  if (options.gpu !== undefined && options.gpu !== "auto" && options.gpu !== false)
+    throw new InvalidArgumentError(`gpu must be "auto" or false, not ${String(options.gpu)}.`);
+  if (options.build !== undefined && options.build !== "never" && options.build !== "auto")
+    throw new InvalidArgumentError(`build must be "never" or "auto", not ${String(options.build)}.`);
+  if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel))
+    throw new InvalidArgumentError(`logLevel must be one of ${LOG_LEVELS.join(", ")}.`);
+  return {
+    modelPath: options.modelPath,
+    slots: positiveInteger("slots", options.slots) ?? DEFAULT_SLOTS,
+    contextSize: positiveInteger("contextSize", options.contextSize) ?? DEFAULT_CONTEXT_SIZE,
+    threads: positiveInteger("threads", options.threads) ?? defaultThreads(),
+    batchSize: positiveInteger("batchSize", options.batchSize),
+    gpu: options.gpu ?? "auto",
+    build: options.build ?? "never",
+    logLevel: options.logLevel ?? "warn",
+  };
+}
+
+/** Checks an optional whole-number option that must be at least 1. */
+export function positiveInteger(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1)
+    throw new InvalidArgumentError(`${name} must be a whole number of at least 1, not ${String(value)}.`);
+  return value;
+}

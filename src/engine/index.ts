@@ -1,0 +1,5 @@
+export { Llama } from "./Llama.js";
+export type { LlamaLoadOptions } from "./LlamaLoadOptions.js";
+export type { GenerateOptions } from "./GenerateOptions.js";
+export type { GenerationResult, FinishReason } from "./generateReply.js";
+export { defaultThreads } from "./defaultThreads.js";

@@ -1,0 +1,29 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+/**
+ * node-llama-cpp saves and loads sequence state only through files, so state bytes pass through
+ * short-lived files in a private temporary directory, created on first use and removed on dispose.
+ */
+export class StateFiles {
+  private directory: Promise<string> | undefined;
+  private counter = 0;
+
+  /** Runs `use` with a fresh file path; the file is deleted afterwards, whatever happens. */
+  async withFile<T>(use: (filePath: string) => Promise<T>): Promise<T> {
+    this.directory ??= mkdtemp(path.join(os.tmpdir(), "llama-scope-"));
+    const filePath = path.join(await this.directory, `state-${this.counter++}.bin`);
+    try {
+      return await use(filePath);
+    } finally {
+      await rm(filePath, { force: true });
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const directory = this.directory;
+    this.directory = undefined;
+    if (directory !== undefined) await rm(await directory, { recursive: true, force: true });
+  }
+}

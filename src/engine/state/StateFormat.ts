@@ -1,0 +1,137 @@
+import { createHash } from "node:crypto";
+import type { Token } from "node-llama-cpp";
+import { StateFormatError } from "../../errors/index.js";
+
+/**
+ * The bytes of a frozen slot (format version 1, little-endian):
+ *
+ * | bytes        | content                                                        |
+ * |--------------|----------------------------------------------------------------|
+ * | 8            | magic `LLSCSTAT`                                               |
+ * | 2            | format version                                                 |
+ * | 4            | header length H                                                |
+ * | H            | header, UTF-8 JSON: {@link StateHeader}                        |
+ * | 4 × tokens   | tokens in the KV cache                                         |
+ * | 4 × pending  | tokens of the conversation not yet evaluated                   |
+ * | kvBytes      | llama.cpp's sequence state file (`ggsq`), as written by it     |
+ * | 32           | SHA-256 of everything before                                   |
+ */
+export const STATE_MAGIC = "LLSCSTAT";
+export const STATE_FORMAT_VERSION = 1;
+
+/** What a state was made with; a loader compares it with its own before touching llama.cpp. */
+export interface StateHeader {
+  model: { fingerprint: string; name: string };
+  /** KV cache shape settings: a state only loads into a context with the same ones. */
+  layout: { kvCacheKeyType: string; kvCacheValueType: string; flashAttention: string };
+  tokenCount: number;
+  pendingCount: number;
+  kvBytes: number;
+}
+
+export interface SlotState {
+  header: Omit<StateHeader, "tokenCount" | "pendingCount" | "kvBytes">;
+  tokens: readonly Token[];
+  pending: readonly Token[];
+  kv: Uint8Array;
+}
+
+const PREFIX_BYTES = 8 + 2 + 4;
+const CHECKSUM_BYTES = 32;
+/** llama.cpp's sequence state file starts with the magic 'ggsq', a version, and its token list. */
+const LLAMA_SEQ_MAGIC = 0x67677371;
+
+export function encodeState(state: SlotState): Uint8Array {
+  const header: StateHeader = {
+    ...state.header,
+    tokenCount: state.tokens.length,
+    pendingCount: state.pending.length,
+    kvBytes: state.kv.byteLength,
+  };
+  const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
+  const tokensBytes = 4 * (state.tokens.length + state.pending.length);
+  const total = PREFIX_BYTES + headerBytes.length + tokensBytes + state.kv.byteLength + CHECKSUM_BYTES;
+  const out = Buffer.alloc(total);
+  let offset = out.write(STATE_MAGIC, 0, "latin1");
+  offset = out.writeUInt16LE(STATE_FORMAT_VERSION, offset);
+  offset = out.writeUInt32LE(headerBytes.length, offset);
+  offset += headerBytes.copy(out, offset);
+  for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token as number, offset);
+  out.set(state.kv, offset);
+  offset += state.kv.byteLength;
+  createHash("sha256").update(out.subarray(0, offset)).digest().copy(out, offset);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** Parses and checks state bytes; throws {@link StateFormatError} for anything not a whole, intact state. */
+export function decodeState(bytes: Uint8Array): SlotState {
+  if (!(bytes instanceof Uint8Array))
+    throw new StateFormatError("A state must be a Uint8Array, as returned by saveState().");
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (data.length < PREFIX_BYTES + CHECKSUM_BYTES || data.toString("latin1", 0, 8) !== STATE_MAGIC)
+    throw new StateFormatError("These bytes are not a llama-scope state: pass bytes returned by saveState().");
+  const version = data.readUInt16LE(8);
+  if (version !== STATE_FORMAT_VERSION)
+    throw new StateFormatError(
+      `This state has format version ${version}; this llama-scope reads version ${STATE_FORMAT_VERSION}. Load it with the llama-scope version that saved it.`,
+    );
+  const body = data.subarray(0, data.length - CHECKSUM_BYTES);
+  const checksum = createHash("sha256").update(body).digest();
+  if (!checksum.equals(data.subarray(data.length - CHECKSUM_BYTES)))
+    throw new StateFormatError("This state is truncated or corrupted (its checksum does not match): save it again from the source.");
+
+  const header = parseHeader(body);
+  let offset = PREFIX_BYTES + data.readUInt32LE(10);
+  const expectedEnd = offset + 4 * (header.tokenCount + header.pendingCount) + header.kvBytes;
+  if (expectedEnd !== body.length) throw corrupt("its sections do not add up to its length");
+  const readTokens = (count: number): Token[] => {
+    const tokens: Token[] = [];
+    for (let i = 0; i < count; i++, offset += 4) tokens.push(body.readUInt32LE(offset) as Token);
+    return tokens;
+  };
+  const tokens = readTokens(header.tokenCount);
+  const pending = readTokens(header.pendingCount);
+  const kv = new Uint8Array(body.subarray(offset));
+  checkLlamaSequenceState(kv, tokens);
+  const { model, layout } = header;
+  return { header: { model, layout }, tokens, pending, kv };
+}
+
+function parseHeader(body: Buffer): StateHeader {
+  const length = body.readUInt32LE(10);
+  if (PREFIX_BYTES + length > body.length) throw corrupt("its header runs past its end");
+  let header: unknown;
+  try {
+    header = JSON.parse(body.toString("utf8", PREFIX_BYTES, PREFIX_BYTES + length));
+  } catch {
+    throw corrupt("its header is not valid JSON");
+  }
+  if (!isStateHeader(header)) throw corrupt("its header lacks required fields");
+  return header;
+}
+
+function isStateHeader(value: unknown): value is StateHeader {
+  const h = value as StateHeader | null;
+  const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  return (
+    typeof h === "object" && h !== null &&
+    typeof h.model?.fingerprint === "string" && typeof h.model?.name === "string" &&
+    typeof h.layout?.kvCacheKeyType === "string" && typeof h.layout?.kvCacheValueType === "string" &&
+    typeof h.layout?.flashAttention === "string" &&
+    count(h.tokenCount) && count(h.pendingCount) && count(h.kvBytes)
+  );
+}
+
+/** The KV part must be llama.cpp's own sequence file for exactly the recorded tokens. */
+function checkLlamaSequenceState(kv: Uint8Array, tokens: readonly Token[]): void {
+  const view = new DataView(kv.buffer, kv.byteOffset, kv.byteLength);
+  if (kv.byteLength < 12 || view.getUint32(0, true) !== LLAMA_SEQ_MAGIC) throw corrupt("its KV section is not a llama.cpp sequence state");
+  const count = view.getUint32(8, true);
+  if (count !== tokens.length || kv.byteLength < 12 + 4 * count) throw corrupt("its KV section holds another token count");
+  for (let i = 0; i < count; i++)
+    if (view.getUint32(12 + 4 * i, true) !== tokens[i]) throw corrupt("its KV section holds other tokens");
+}
+
+function corrupt(what: string): StateFormatError {
+  return new StateFormatError(`This state is malformed (${what}): save it again with saveState().`);
+}
