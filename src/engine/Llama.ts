@@ -18,6 +18,7 @@ import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } f
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
+import { toSingleStream, toStreams } from "./state/kvStreams.js";
 import { decodeState, encodeState, type SlotState } from "./state/StateFormat.js";
 import { TextStream } from "./TextStream.js";
 
@@ -210,11 +211,8 @@ export class Llama {
       this.assertUsable();
       const slot = this.requireActive();
       return slot.schedule(async () => {
-        const kv = await this.stateFiles.withFile(async (file) => {
-          await slot.sequence.saveStateToFile(file);
-          return readFile(file);
-        });
-        return encodeState({ header: this.stateHeader(), tokens: slot.sequence.contextTokens, pending: slot.pendingTokens, kv });
+        const { kv, pending } = await this.snapshot(slot);
+        return encodeState({ header: this.stateHeader(), tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
       });
     } catch (error) {
       return Promise.reject(error);
@@ -233,7 +231,8 @@ export class Llama {
       const slot = this.requireActive();
       const decoded = decodeState(state);
       this.assertStateFits(decoded);
-      return slot.schedule(() => this.restore(slot, decoded));
+      const kv = toStreams(decoded.kv, this.context.totalSequences);
+      return slot.schedule(() => this.restore(slot, kv, decoded.pending));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -261,14 +260,17 @@ export class Llama {
     return this.dispose();
   }
 
-  private async restore(slot: Slot, state: SlotState): Promise<void> {
+  private async restore(slot: Slot, kv: Uint8Array, pending: readonly Token[]): Promise<void> {
     const backup = slot.tokens.length > 0 ? await this.snapshot(slot) : undefined;
     try {
-      await this.loadKv(slot, state.kv);
-      slot.pendingTokens = state.pending;
+      await this.loadKv(slot, kv);
+      slot.pendingTokens = pending;
     } catch (error) {
       // llama.cpp clears the sequence when a load fails; put the previous conversation back.
-      if (backup !== undefined) await this.loadKv(slot, backup.kv);
+      if (backup !== undefined) {
+        await this.loadKv(slot, backup.kv);
+        slot.pendingTokens = backup.pending;
+      }
       else await slot.sequence.clearHistory();
       throw new StateMismatchError(`llama.cpp refused this state (${errorText(error)}); the slot is unchanged. Load it into a Llama with the same model and settings.`, { cause: error });
     }

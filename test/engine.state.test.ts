@@ -1,0 +1,201 @@
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { Llama, StateFormatError, StateMismatchError } from "../src/index.js";
+import { CONVERSATIONS, runAlone, runTurn, type Conversation } from "./support/conversations.js";
+import { otherModelPath, testLoadOptions } from "./support/testModel.js";
+
+const [alice, bob] = CONVERSATIONS as [Conversation, Conversation, ...Conversation[]];
+let reference: string[];
+let llama: Llama;
+
+beforeAll(async () => {
+  const solo = await Llama.load(testLoadOptions({ slots: 1 }));
+  reference = await runAlone(solo, alice);
+  await solo.dispose();
+  llama = await Llama.load(testLoadOptions({ slots: 2 }));
+});
+afterAll(() => llama.dispose());
+
+/** Alice's first turn on a fresh slot of `llama`, then her state. */
+async function aliceAfterOneTurn(target: Llama): Promise<Uint8Array> {
+  expect(await runTurn(target, alice, 0)).toBe(reference[0]);
+  return target.saveState();
+}
+
+describe("saveState / loadState", () => {
+  test("freeze, free, recreate, restore: the conversation continues exactly", async () => {
+    const state = await aliceAfterOneTurn(llama);
+    await llama.freeSlot(alice.id);
+    llama.createSlot(alice.id);
+    llama.setSlot(alice.id);
+    await llama.loadState(state);
+    expect(await runTurn(llama, alice, 1)).toBe(reference[1]);
+    expect(await runTurn(llama, alice, 2)).toBe(reference[2]);
+    await llama.freeSlot(alice.id);
+  });
+
+  test("a state restores into another Llama instance of the same model", async () => {
+    const state = await aliceAfterOneTurn(llama);
+    await llama.freeSlot(alice.id);
+    const other = await Llama.load(testLoadOptions({ slots: 1 }));
+    try {
+      other.createSlot("restored");
+      other.setSlot("restored");
+      await other.loadState(state);
+      other.setPrompt(alice.turns[1]!);
+      expect(await other.generateCompleteText({ maxTokens: 32 })).toBe(reference[1]);
+    } finally {
+      await other.dispose();
+    }
+  });
+
+  test("a state replaces the slot's previous memory, and other slots are untouched", async () => {
+    const state = await aliceAfterOneTurn(llama);
+    await llama.freeSlot(alice.id);
+    const bobAlone = await (async () => {
+      const solo = await Llama.load(testLoadOptions({ slots: 1 }));
+      const replies = await runAlone(solo, bob);
+      await solo.dispose();
+      return replies;
+    })();
+    expect(await runTurn(llama, bob, 0)).toBe(bobAlone[0]);
+    llama.createSlot("target");
+    llama.setSlot("target");
+    llama.setPrompt("Some unrelated history that must vanish.");
+    await llama.generateCompleteText({ maxTokens: 8 });
+    await llama.loadState(state);
+    llama.setPrompt(alice.turns[1]!);
+    expect(await llama.generateCompleteText({ maxTokens: 32 })).toBe(reference[1]);
+    expect(await runTurn(llama, bob, 1)).toBe(bobAlone[1]);
+    await llama.freeSlot("target");
+    await llama.freeSlot(bob.id);
+  });
+
+  test("a stop string is cut from the reply and from the history; a restore after it continues exactly", async () => {
+    const stopAndContinue = async (target: Llama, freeze: boolean): Promise<[string, string]> => {
+      target.createSlot("stopped");
+      target.setSlot("stopped");
+      target.setPrompt("Once upon a time");
+      const cut = await target.generateCompleteText({ maxTokens: 64, stop: ["park"] });
+      if (freeze) {
+        const state = await target.saveState();
+        await target.freeSlot("stopped");
+        target.createSlot("stopped");
+        target.setSlot("stopped");
+        await target.loadState(state);
+      }
+      target.setPrompt("!");
+      const next = await target.generateCompleteText({ maxTokens: 24 });
+      await target.freeSlot("stopped");
+      return [cut, next];
+    };
+    const [cut, afterRestore] = await stopAndContinue(llama, true);
+    const fresh = await Llama.load(testLoadOptions({ slots: 1 }));
+    const [cutAgain, withoutFreeze] = await stopAndContinue(fresh, false);
+    await fresh.dispose();
+    expect(cut.length).toBeGreaterThan(0);
+    expect(cut).not.toContain("park");
+    expect(cutAgain).toBe(cut);
+    expect(afterRestore).toBe(withoutFreeze);
+
+    llama.createSlot("unstopped");
+    llama.setSlot("unstopped");
+    llama.setPrompt("Once upon a time");
+    const full = await llama.generateCompleteText({ maxTokens: 64 });
+    await llama.freeSlot("unstopped");
+    expect(full.startsWith(cut + "park")).toBe(true);
+  });
+});
+
+describe("refused states leave every slot as it was", () => {
+  let state: Uint8Array;
+  beforeAll(async () => {
+    state = await aliceAfterOneTurn(llama);
+    await llama.freeSlot(alice.id);
+  });
+
+  async function expectTargetStillWorks(target: Llama): Promise<void> {
+    target.setPrompt(alice.turns[1]!);
+    expect(await target.generateCompleteText({ maxTokens: 32 })).toBe(reference[1]);
+  }
+
+  /** A slot holding Alice's first turn, to check a refused load leaves it alone. */
+  async function aliceSlot(): Promise<void> {
+    llama.createSlot(alice.id);
+    llama.setSlot(alice.id);
+    await llama.loadState(state);
+  }
+
+  test("a state from another model is refused with StateMismatchError before llama.cpp sees it", async () => {
+    const other = await Llama.load({ ...testLoadOptions({ slots: 1 }), modelPath: otherModelPath() });
+    try {
+      other.createSlot("x");
+      other.setSlot("x");
+      other.setPrompt("hello");
+      const before = await other.generateCompleteText({ maxTokens: 8 });
+      await expect(other.loadState(state)).rejects.toBeInstanceOf(StateMismatchError);
+      await expect(other.loadState(state)).rejects.toThrow(/Load it into a Llama on the model file that saved it/);
+      // And the other way round.
+      const otherState = await other.saveState();
+      await aliceSlot();
+      await expect(llama.loadState(otherState)).rejects.toBeInstanceOf(StateMismatchError);
+      await expectTargetStillWorks(llama);
+      await llama.freeSlot(alice.id);
+      expect(before.length).toBeGreaterThan(0);
+    } finally {
+      await other.dispose();
+    }
+  });
+
+  test("every truncation is refused with StateFormatError", async () => {
+    await aliceSlot();
+    for (const length of [0, 1, 8, 13, 64, state.length >> 1, state.length - 33, state.length - 1]) {
+      await expect(llama.loadState(state.slice(0, length))).rejects.toBeInstanceOf(StateFormatError);
+    }
+    await expectTargetStillWorks(llama);
+    await llama.freeSlot(alice.id);
+  });
+
+  test("a flipped bit anywhere is refused with StateFormatError", async () => {
+    await aliceSlot();
+    const positions = new Set<number>([0, 9, 12, 20, 100, state.length >> 1, state.length - 40, state.length - 1]);
+    for (let i = 0; i < 24; i++) positions.add(Math.floor(((i + 0.5) * state.length) / 24));
+    for (const position of positions) {
+      const corrupted = state.slice();
+      corrupted[position]! ^= 1 << (position % 8);
+      await expect(llama.loadState(corrupted)).rejects.toBeInstanceOf(StateFormatError);
+    }
+    await expectTargetStillWorks(llama);
+    await llama.freeSlot(alice.id);
+  });
+
+  test("non-state input is refused with StateFormatError", async () => {
+    await aliceSlot();
+    await expect(llama.loadState(new TextEncoder().encode("hello world, not a state at all"))).rejects.toBeInstanceOf(StateFormatError);
+    await expect(llama.loadState("nope" as unknown as Uint8Array)).rejects.toBeInstanceOf(StateFormatError);
+    await expectTargetStillWorks(llama);
+    await llama.freeSlot(alice.id);
+  });
+
+  test("a state too long for the target's context size is refused with StateMismatchError", async () => {
+    const small = await Llama.load(testLoadOptions({ slots: 1, contextSize: 8 }));
+    try {
+      small.createSlot("s");
+      small.setSlot("s");
+      await expect(small.loadState(state)).rejects.toThrow(StateMismatchError);
+      await expect(small.loadState(state)).rejects.toThrow(/contextSize ≥/);
+    } finally {
+      await small.dispose();
+    }
+  });
+
+  test("a state grows with its history, by the KV bytes of each token", async () => {
+    await aliceSlot();
+    llama.setPrompt(alice.turns[1]!);
+    await llama.generateCompleteText({ maxTokens: 32 });
+    const bigger = await llama.saveState();
+    const perToken = (bigger.length - state.length) / 40; // about 40 more tokens: prompt + 32 generated
+    expect(perToken).toBeGreaterThan(300);
+    expect(perToken).toBeLessThan(1200);
+    await llama.freeSlot(alice.id);
+  });
+});
