@@ -177,12 +177,19 @@ describe("refused states leave every slot as it was", () => {
   });
 
   test("a state too long for the target's context size is refused with StateMismatchError", async () => {
-    const small = await Llama.load(testLoadOptions({ slots: 1, contextSize: 8 }));
+    const small = await Llama.load(testLoadOptions({ slots: 1, contextSize: 256 }));
+    llama.createSlot("long");
+    llama.setSlot("long");
+    llama.setPrompt("Once upon a time");
+    await llama.generateCompleteText({ maxTokens: 300 });
+    const longState = await llama.saveState();
+    await llama.freeSlot("long");
     try {
       small.createSlot("s");
       small.setSlot("s");
-      await expect(small.loadState(state)).rejects.toThrow(StateMismatchError);
-      await expect(small.loadState(state)).rejects.toThrow(/contextSize ≥/);
+      await expect(small.loadState(longState)).rejects.toThrow(StateMismatchError);
+      await expect(small.loadState(longState)).rejects.toThrow(/contextSize ≥ 305/);
+      await small.loadState(state); // a short one fits
     } finally {
       await small.dispose();
     }

@@ -65,20 +65,21 @@ export class Llama {
     const model = await backend.loadModel({ modelPath }).catch((cause: unknown) => {
       throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
     });
-    const contextSize = Math.min(settings.contextSize, model.trainContextSize);
+    const requestedSize = Math.min(settings.contextSize, model.trainContextSize);
     try {
       const context = await model.createContext({
-        contextSize,
+        contextSize: requestedSize,
         sequences: settings.slots,
         threads: settings.threads,
         ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
       });
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
-      return new Llama(model, context, { ...settings, contextSize }, { fingerprint, name });
+      // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
+      return new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
     } catch (cause) {
       await model.dispose();
       throw new ModelLoadError(
-        `Could not allocate ${settings.slots} slots of ${contextSize} tokens (${errorText(cause)}). Load with fewer slots or a smaller contextSize.`,
+        `Could not allocate ${settings.slots} slots of ${requestedSize} tokens (${errorText(cause)}). Load with fewer slots or a smaller contextSize.`,
         { cause },
       );
     }
@@ -99,7 +100,7 @@ export class Llama {
     return this.settings.slots;
   }
 
-  /** Tokens each slot can hold (the requested size, capped by the model). */
+  /** Tokens each slot can hold: the requested size capped by the model, rounded up by llama.cpp. */
   get contextSize(): number {
     return this.settings.contextSize;
   }
