@@ -115,6 +115,12 @@ export class Llama {
     return this.modelIdentity;
   }
 
+  /** How many tokens the slot's history holds (prompts and replies, evaluated or not). */
+  tokenCount(id: string): number {
+    this.assertUsable();
+    return this.requireSlot(id).tokens.length;
+  }
+
   get disposed(): boolean {
     return this.disposal !== undefined;
   }
