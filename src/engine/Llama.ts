@@ -41,7 +41,7 @@ export class Llama {
   private readonly stateFiles = new StateFiles();
 
   private constructor(
-    private readonly model: LlamaModel,
+    private readonly nodeModel: LlamaModel,
     private readonly context: LlamaContext,
     private readonly settings: ResolvedLoadOptions,
     private readonly modelIdentity: SlotState["header"]["model"],
@@ -160,6 +160,25 @@ export class Llama {
   }
 
   /**
+   * Like {@link setPrompt}, but appends exactly these tokens: no start token is added and nothing
+   * is re-tokenized. For prompts already rendered by a chat template (see `model`).
+   */
+  setPromptTokens(tokens: readonly Token[]): void {
+    this.assertUsable();
+    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0))
+      throw new InvalidArgumentError("setPromptTokens takes an array of token ids of this model (see llama.model.tokenize).");
+    this.requireActive().prompt = [...tokens];
+  }
+
+  /**
+   * The node-llama-cpp model, for tokenizing and chat templates. Do not dispose it or create
+   * contexts on it: the `Llama` owns it.
+   */
+  get model(): LlamaModel {
+    return this.nodeModel;
+  }
+
+  /**
    * Appends the prompt to the active slot and generates a reply; resolves with the whole reply.
    * The call binds to the slot active now; calls on one slot run in call order, calls on
    * different slots run together and are decoded in shared batches.
@@ -257,7 +276,7 @@ export class Llama {
       this.active = undefined;
       await Promise.all(slots.map((slot) => slot.close(reason)));
       await this.context.dispose();
-      await this.model.dispose();
+      await this.nodeModel.dispose();
       await this.stateFiles.dispose();
     })();
     return this.disposal;

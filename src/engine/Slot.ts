@@ -7,8 +7,8 @@ import { SerialQueue } from "./SerialQueue.js";
  * generation was cancelled before it started). Work on a slot runs in call order.
  */
 export class Slot {
-  /** Text set by `setPrompt`, taken by the next generate call on this slot. */
-  prompt: string | undefined;
+  /** Set by `setPrompt` (text) or `setPromptTokens` (exact tokens); taken by the next generate call. */
+  prompt: string | readonly Token[] | undefined;
   private pending: Token[] = [];
   private readonly queue = new SerialQueue();
   private readonly running = new Set<AbortController>();

@@ -25,7 +25,7 @@ export interface GenerationResult {
  */
 export async function generateReply(
   slot: Slot,
-  prompt: string | undefined,
+  prompt: string | readonly Token[] | undefined,
   options: ResolvedGenerateOptions,
   onText: (text: string) => void,
   closeSignal: AbortSignal,
@@ -99,10 +99,11 @@ export async function generateReply(
   return { text, tokenCount: generated.length, finishReason };
 }
 
-function promptTokens(slot: Slot, prompt: string | undefined): Token[] {
+function promptTokens(slot: Slot, prompt: string | readonly Token[] | undefined): Token[] {
+  if (Array.isArray(prompt)) return [...prompt];
   const model = slot.sequence.model;
   const isFirst = slot.sequence.nextTokenIndex === 0 && slot.pendingTokens.length === 0;
-  if (prompt === undefined || prompt.length === 0) {
+  if (typeof prompt !== "string" || prompt.length === 0) {
     return isFirst && model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
   }
   if (!isFirst) return model.tokenize(prompt, false, "trimLeadingSpace");

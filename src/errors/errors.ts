@@ -29,3 +29,6 @@ export class StateFormatError extends LlamaScopeError {}
 
 /** Saved state bytes are valid but were made for another model or a context that cannot hold them. */
 export class StateMismatchError extends LlamaScopeError {}
+
+/** The worker thread died (crashed, ran out of memory, or was terminated); create a new `LlamaParent`. */
+export class WorkerCrashedError extends LlamaScopeError {}

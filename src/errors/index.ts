@@ -1,2 +1,3 @@
 export { LlamaScopeError } from "./LlamaScopeError.js";
 export * from "./errors.js";
+export { reviveError } from "./reviveError.js";

@@ -1,0 +1,29 @@
+import type { ModelReady, PromptRequest, PromptResult, StreamBatch, WireLoadOptions } from "./messages.js";
+
+/**
+ * What the worker thread exposes over Comlink. Every method is called by `LlamaParent`; scope
+ * ids are the parent's, and a scope gets its slot on first use.
+ */
+export interface WorkerApi {
+  /** Loads the model and allocates the slots. Rejects with `ModelLoadError`. */
+  init(options: WireLoadOptions): Promise<ModelReady>;
+  /** Appends a prompt to the scope's slot and generates; prompts of one scope run in arrival order. */
+  prompt(request: PromptRequest): Promise<PromptResult>;
+  /**
+   * Long-poll for a streaming request's text: resolves with everything decoded since the last
+   * pull as soon as there is some, so a slow consumer costs one message per pull, not per token.
+   */
+  pull(requestId: number): Promise<StreamBatch>;
+  /** Ends one request's generation (its reply so far is kept) and drops its stream. */
+  stopRequest(requestId: number): void;
+  /** Ends the generation a scope is running now. */
+  stopScope(scopeId: string): void;
+  /** The scope's conversation as bytes (the engine's state format). */
+  saveState(scopeId: string): Promise<Uint8Array>;
+  /** Replaces the scope's conversation with saved bytes. */
+  loadState(scopeId: string, state: Uint8Array): Promise<void>;
+  /** Ends the scope's work and frees its slot; resolves true if it had one. */
+  freeScope(scopeId: string): Promise<boolean>;
+  /** Frees the model and every slot. */
+  dispose(): Promise<void>;
+}

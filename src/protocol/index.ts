@@ -1,0 +1,2 @@
+export type * from "./messages.js";
+export type { WorkerApi } from "./WorkerApi.js";

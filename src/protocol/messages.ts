@@ -1,0 +1,45 @@
+import type { FinishReason, GenerateOptions, LlamaLoadOptions } from "../engine/index.js";
+
+/** How a scope turns a prompt into slot history. */
+export type ScopeMode = "chat" | "completion";
+
+/** Load options as they cross to the worker (the engine's, all plain data). */
+export type WireLoadOptions = LlamaLoadOptions;
+
+/** Generate options as they cross to the worker: an AbortSignal cannot, so it becomes `stopRequest`. */
+export type WireGenerateOptions = Omit<GenerateOptions, "signal">;
+
+/** What the worker reports once the model is loaded. */
+export interface ModelReady {
+  modelName: string;
+  slots: number;
+  contextSize: number;
+  threads: number;
+  /** Milliseconds the worker spent loading the model and allocating the slots. */
+  loadMs: number;
+}
+
+export interface PromptRequest {
+  scopeId: string;
+  /** Unique per parent; names the request in `pull` and `stopRequest`. */
+  requestId: number;
+  text: string;
+  mode: ScopeMode;
+  options: WireGenerateOptions;
+  /** When true the reply is also kept for `pull` as it is decoded. */
+  stream: boolean;
+}
+
+export interface PromptResult {
+  text: string;
+  tokenCount: number;
+  finishReason: FinishReason;
+  /** True when this prompt gave the scope its slot. */
+  slotCreated: boolean;
+}
+
+/** Text decoded since the previous pull; `done` once the reply is over and nothing is left. */
+export interface StreamBatch {
+  text: string;
+  done: boolean;
+}

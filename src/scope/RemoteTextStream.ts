@@ -1,0 +1,46 @@
+import type { PromptResult } from "../protocol/index.js";
+import type { ScopeHost } from "./ScopeHost.js";
+
+/**
+ * The caller's side of a streamed reply. Each `next()` with nothing buffered is one `pull` to
+ * the worker, which answers with everything decoded since the previous pull: a consumer slower
+ * than the model gets fewer, larger chunks instead of a message per token.
+ */
+export class RemoteTextStream implements AsyncIterableIterator<string> {
+  private finished = false;
+
+  constructor(
+    private readonly host: ScopeHost,
+    private readonly requestId: number,
+    private readonly result: Promise<PromptResult>,
+  ) {
+    result.catch(() => {}); // surfaced by next(); a consumer that left early must not see it unhandled
+  }
+
+  async next(): Promise<IteratorResult<string>> {
+    while (!this.finished) {
+      const batch = await this.host.call((api) => api.pull(this.requestId)).catch(async (error: unknown) => {
+        this.finished = true;
+        await this.result; // the request's own error says more than the pull's
+        throw error;
+      });
+      if (batch.done) this.finished = true;
+      if (batch.text.length > 0) return { value: batch.text, done: false };
+    }
+    await this.result;
+    return { value: undefined, done: true };
+  }
+
+  /** Leaving the loop early stops the generation; what was generated stays in the scope. */
+  async return(): Promise<IteratorResult<string>> {
+    if (!this.finished) {
+      this.finished = true;
+      await this.host.call((api) => api.stopRequest(this.requestId)).catch(() => {});
+    }
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

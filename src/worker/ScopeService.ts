@@ -1,0 +1,142 @@
+import { Llama } from "../engine/index.js";
+import { TextStream } from "../engine/TextStream.js";
+import { DisposedError, LlamaScopeError, SlotCapacityError } from "../errors/index.js";
+import type { ModelReady, PromptRequest, PromptResult, StreamBatch, WireLoadOptions, WorkerApi } from "../protocol/index.js";
+import { ChatFormatter } from "./ChatFormatter.js";
+
+interface RunningRequest {
+  scopeId: string;
+  controller: AbortController;
+  stream: TextStream | undefined;
+}
+
+/**
+ * The worker side of `LlamaParent`: one engine, one slot per scope (the slot id is the scope id).
+ * Requests of one scope reach the engine in arrival order, which the engine keeps.
+ */
+export class ScopeService implements WorkerApi {
+  private llama: Llama | undefined;
+  private readonly requests = new Map<number, RunningRequest>();
+  /** Requests of each scope not yet finished, oldest (the running one) first. */
+  private readonly scopeQueues = new Map<string, number[]>();
+  private readonly chats = new Map<string, ChatFormatter>();
+
+  async init(options: WireLoadOptions): Promise<ModelReady> {
+    if (this.llama !== undefined) throw new LlamaScopeError("The worker is already initialized.");
+    const start = performance.now();
+    this.llama = await Llama.load(options);
+    const { modelInfo, slotCapacity, contextSize, threads } = this.llama;
+    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, loadMs: performance.now() - start };
+  }
+
+  async prompt(request: PromptRequest): Promise<PromptResult> {
+    const { scopeId, requestId } = request;
+    const controller = new AbortController();
+    const stream = request.stream ? new TextStream(() => controller.abort()) : undefined;
+    this.requests.set(requestId, { scopeId, controller, stream });
+    const queue = this.scopeQueues.get(scopeId) ?? [];
+    queue.push(requestId);
+    this.scopeQueues.set(scopeId, queue);
+    try {
+      const llama = this.requireLlama();
+      const slotCreated = this.ensureSlot(llama, scopeId);
+      let stop = request.options.stop ?? [];
+      if (request.mode === "chat") {
+        const turn = this.chatFor(llama, scopeId).userTurn(request.text);
+        llama.setPromptTokens(turn.tokens);
+        stop = [...stop, ...turn.stop];
+      } else {
+        llama.setPrompt(request.text);
+      }
+      const result = await llama.generate(
+        { ...request.options, stop, signal: controller.signal },
+        stream === undefined ? undefined : (text) => stream.push(text),
+      );
+      if (request.mode === "chat") this.chats.get(scopeId)?.modelReplied(result.text);
+      stream?.end();
+      return { ...result, slotCreated };
+    } catch (error) {
+      stream?.fail(error);
+      throw error;
+    } finally {
+      queue.splice(queue.indexOf(requestId), 1);
+      if (stream === undefined) this.requests.delete(requestId);
+    }
+  }
+
+  async pull(requestId: number): Promise<StreamBatch> {
+    const stream = this.requests.get(requestId)?.stream;
+    if (stream === undefined) return { text: "", done: true };
+    try {
+      const next = await stream.next();
+      if (next.done) this.requests.delete(requestId);
+      return { text: next.value ?? "", done: next.done === true };
+    } catch {
+      // The error itself reaches the caller through prompt(); the stream just ends.
+      this.requests.delete(requestId);
+      return { text: "", done: true };
+    }
+  }
+
+  stopRequest(requestId: number): void {
+    const request = this.requests.get(requestId);
+    if (request === undefined) return;
+    request.controller.abort();
+    this.requests.delete(requestId);
+  }
+
+  stopScope(scopeId: string): void {
+    const running = this.scopeQueues.get(scopeId)?.[0];
+    if (running !== undefined) this.requests.get(running)?.controller.abort();
+  }
+
+  async saveState(scopeId: string): Promise<Uint8Array> {
+    const llama = this.requireLlama();
+    this.ensureSlot(llama, scopeId);
+    return llama.saveState();
+  }
+
+  async loadState(scopeId: string, state: Uint8Array): Promise<void> {
+    const llama = this.requireLlama();
+    this.ensureSlot(llama, scopeId);
+    await llama.loadState(state);
+    this.chats.get(scopeId)?.reset();
+  }
+
+  async freeScope(scopeId: string): Promise<boolean> {
+    this.chats.delete(scopeId);
+    this.scopeQueues.delete(scopeId);
+    const llama = this.llama;
+    if (llama === undefined || llama.disposed || !llama.slots.includes(scopeId)) return false;
+    await llama.freeSlot(scopeId);
+    return true;
+  }
+
+  async dispose(): Promise<void> {
+    await this.llama?.dispose();
+  }
+
+  /** Creates the scope's slot on first use; the caller's next engine call binds to it. */
+  private ensureSlot(llama: Llama, scopeId: string): boolean {
+    const created = !llama.slots.includes(scopeId);
+    if (created && llama.slots.length >= llama.slotCapacity)
+      throw new SlotCapacityError(
+        `All ${llama.slotCapacity} slots are held by other scopes: dispose a scope you no longer need, or load with more slots.`,
+      );
+    if (created) llama.createSlot(scopeId);
+    llama.setSlot(scopeId);
+    return created;
+  }
+
+  private chatFor(llama: Llama, scopeId: string): ChatFormatter {
+    let chat = this.chats.get(scopeId);
+    if (chat === undefined) this.chats.set(scopeId, (chat = new ChatFormatter(llama.model)));
+    return chat;
+  }
+
+  private requireLlama(): Llama {
+    if (this.llama === undefined) throw new LlamaScopeError("The worker has no model yet: call init() first.");
+    if (this.llama.disposed) throw new DisposedError("The model was disposed. Create a new LlamaParent.");
+    return this.llama;
+  }
+}
