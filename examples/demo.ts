@@ -1,52 +1,39 @@
-// The seed's scenario on the direct API: two users share one model through slots, user 1 comes
-// back and continues, then is frozen to bytes, freed, restored and continues again.
-// Run with `npm run demo`; LLAMA_SCOPE_MODEL picks another model.
-import { Llama } from "../src/index.js";
+// The seed's high-level scenario: two chat windows (scopes) on one parent whose model runs in a
+// worker thread. A speaks, B speaks, A comes back and the model still has A's story; every reply
+// is streamed as it is generated. Run with `npm run demo`; LLAMA_SCOPE_MODEL picks another model.
+import { LlamaLoad, LlamaParent, type LlamaScope } from "../src/index.js";
 import { testLoadOptions } from "../test/support/testModel.js";
 
-const TURN = { maxTokens: 48 };
-const ms = (start: number) => `${(performance.now() - start).toFixed(3)} ms`;
+const ms = (start: number) => `${(performance.now() - start).toFixed(1)} ms`;
 
-async function turn(llama: Llama, user: string, prompt: string): Promise<void> {
-  const switchStart = performance.now();
-  llama.setSlot(user);
-  const switchTime = ms(switchStart);
-  llama.setPrompt(prompt);
-  process.stdout.write(`\n[${user}] (switch ${switchTime}) ${JSON.stringify(prompt)}\n  → `);
+async function say(window: string, scope: LlamaScope, prompt: string): Promise<void> {
+  process.stdout.write(`\n[window ${window}] ${JSON.stringify(prompt)}\n  → `);
   const start = performance.now();
   let firstChunk: string | undefined;
-  for await (const chunk of llama.generateText(TURN)) {
+  for await (const chunk of scope.streamPrompt(prompt, { maxTokens: 60 })) {
     firstChunk ??= ms(start);
     process.stdout.write(chunk.replaceAll("\n", "\n    "));
   }
   process.stdout.write(`\n  (first text after ${firstChunk ?? "-"}, whole reply ${ms(start)})\n`);
 }
 
-const loadStart = performance.now();
-const llama = await Llama.load(testLoadOptions({ slots: 2, logLevel: "error" }));
-console.log(`Loaded ${llama.modelInfo.name} in ${ms(loadStart)}: ${llama.slotCapacity} slots × ${llama.contextSize} tokens, ${llama.threads} thread(s).`);
+const start = performance.now();
+const parent = new LlamaParent(new LlamaLoad(testLoadOptions({ slots: 2 })));
+parent.on("slotFreed", (id) => console.log(`  · scope ${id} freed its slot`));
+const info = await parent.init();
+console.log(`Worker ready in ${ms(start)} (model "${info.modelName}" loaded in ${info.loadMs.toFixed(1)} ms): ${info.slots} slots × ${info.contextSize} tokens, ${info.threads} thread(s).`);
 
-llama.createSlot("user_1");
-await turn(llama, "user_1", "Once upon a time, there was a girl named Alice.");
-llama.createSlot("user_2");
-await turn(llama, "user_2", "Bob had a big red ball.");
-await turn(llama, "user_1", "\nAlice said,");
+const windowA = parent.getScope();
+const windowB = parent.getScope();
+await say("A", windowA, "Once upon a time, there was a girl named Alice.");
+await say("B", windowB, "Bob had a big red ball.");
+await say("A", windowA, "\nAlice said,");
 
-console.log("\n--- freezing user_1 to bytes and freeing its slot ---");
-llama.setSlot("user_1");
-const tokens = llama.tokenCount("user_1");
-let start = performance.now();
-const frozen = await llama.saveState();
-const saveTime = ms(start);
-await llama.freeSlot("user_1");
-console.log(`saveState: ${tokens} tokens → ${frozen.length} bytes (${(frozen.length / tokens).toFixed(0)} bytes/token) in ${saveTime}; slots now: ${llama.slots.join(", ")}`);
+console.log("\nBoth windows at once:");
+const [a, b] = await Promise.all([windowA.sendPrompt("\nThe next day", { maxTokens: 40 }), windowB.sendPrompt("\nThen", { maxTokens: 40 })]);
+console.log(`  A → ${JSON.stringify(a)}\n  B → ${JSON.stringify(b)}`);
 
-llama.createSlot("user_1");
-llama.setSlot("user_1");
-start = performance.now();
-await llama.loadState(frozen);
-console.log(`loadState: restored user_1 in ${ms(start)}`);
-await turn(llama, "user_1", "\nThe next day");
-
-await llama.dispose();
-console.log("\nDisposed; the process exits on its own.");
+await windowA.dispose();
+await windowB.dispose();
+await parent.dispose();
+console.log("\nDisposed both windows and the parent; the process exits on its own.");

@@ -28,6 +28,8 @@ export interface PromptRequest {
   options: WireGenerateOptions;
   /** When true the reply is also kept for `pull` as it is decoded. */
   stream: boolean;
+  /** The caller's signal was aborted before sending: the prompt joins the history, nothing is generated. */
+  aborted: boolean;
 }
 
 export interface PromptResult {

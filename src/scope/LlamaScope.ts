@@ -90,7 +90,8 @@ export class LlamaScope {
       if (typeof text !== "string") throw new InvalidArgumentError(`A prompt must be a string, not ${typeof text}.`);
       resolveGenerateOptions(options); // bad options fail here, before crossing to the worker
       const { signal, ...wireOptions } = options ?? {};
-      const call = this.host.call((api) => api.prompt({ scopeId: this.id, requestId, text, mode: this.mode, options: wireOptions, stream }));
+      const aborted = signal?.aborted ?? false;
+      const call = this.host.call((api) => api.prompt({ scopeId: this.id, requestId, text, mode: this.mode, options: wireOptions, stream, aborted }));
       if (signal !== undefined) this.forwardAbort(signal, requestId, call);
       return call.then((reply) => {
         if (reply.slotCreated) this.host.slotCreated(this.id);
@@ -102,8 +103,8 @@ export class LlamaScope {
 
   /** An AbortSignal cannot cross threads: its abort becomes a stopRequest message. */
   private forwardAbort(signal: AbortSignal, requestId: number, call: Promise<unknown>): void {
+    if (signal.aborted) return; // sent as part of the request
     const stop = () => void this.host.call((api) => api.stopRequest(requestId)).catch(() => {});
-    if (signal.aborted) return stop();
     signal.addEventListener("abort", stop, { once: true });
     call.finally(() => signal.removeEventListener("abort", stop)).catch(() => {});
   }

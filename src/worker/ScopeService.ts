@@ -32,6 +32,7 @@ export class ScopeService implements WorkerApi {
   async prompt(request: PromptRequest): Promise<PromptResult> {
     const { scopeId, requestId } = request;
     const controller = new AbortController();
+    if (request.aborted) controller.abort();
     const stream = request.stream ? new TextStream(() => controller.abort()) : undefined;
     this.requests.set(requestId, { scopeId, controller, stream });
     const queue = this.scopeQueues.get(scopeId) ?? [];

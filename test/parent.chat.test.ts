@@ -1,0 +1,49 @@
+import { expect, test } from "@jest/globals";
+import { LlamaText, resolveChatWrapper } from "node-llama-cpp";
+import { Llama } from "../src/index.js";
+import { ChatFormatter } from "../src/worker/ChatFormatter.js";
+import { startParent } from "./support/parents.js";
+import { testLoadOptions } from "./support/testModel.js";
+
+const TURNS = ["Tell me a story about a cat.", "What did the cat eat?"];
+const OPTIONS = { maxTokens: 40 };
+
+test("chat mode renders each prompt with the model's chat template and keeps the turns", async () => {
+  // Reference on the direct engine: the template's rendering of each turn, appended as tokens.
+  const llama = await Llama.load(testLoadOptions({ slots: 2 }));
+  const wrapper = resolveChatWrapper(llama.model);
+  const firstTurn = wrapper.generateContextState({ chatHistory: [{ type: "user", text: TURNS[0]! }, { type: "model", response: [] }] });
+  const rendered = LlamaText(firstTurn.contextText).toString();
+  expect(rendered).toContain(TURNS[0]); // the template wraps the text, it does not replace it
+  expect(rendered.length).toBeGreaterThan(TURNS[0]!.length);
+
+  const formatter = new ChatFormatter(llama.model);
+  llama.createSlot("chat");
+  llama.setSlot("chat");
+  const expected: string[] = [];
+  for (const text of TURNS) {
+    const turn = formatter.userTurn(text);
+    llama.setPromptTokens(turn.tokens);
+    const reply = await llama.generateCompleteText({ ...OPTIONS, stop: turn.stop });
+    formatter.modelReplied(reply);
+    expected.push(reply);
+  }
+  llama.createSlot("raw");
+  llama.setSlot("raw");
+  llama.setPrompt(TURNS[0]!);
+  const completion = await llama.generateCompleteText(OPTIONS);
+  await llama.dispose();
+
+  const parent = await startParent({ slots: 2 });
+  try {
+    const chat = parent.getScope({ mode: "chat" });
+    const replies: string[] = [];
+    for (const text of TURNS) replies.push(await chat.sendPrompt(text, OPTIONS));
+    expect(chat.mode).toBe("chat");
+    expect(replies).toEqual(expected);
+    expect(replies[0]).not.toBe(completion);
+    expect(parent.getScope().mode).toBe("completion");
+  } finally {
+    await parent.dispose();
+  }
+});
