@@ -1,7 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   DisposedError,
   InvalidArgumentError,
@@ -13,6 +10,7 @@ import {
   type LlamaScope,
 } from "../src/index.js";
 import { startParent } from "./support/parents.js";
+import { runFixture } from "./support/runFixture.js";
 import { testLoadOptions } from "./support/testModel.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -174,16 +172,10 @@ describe("parent lifecycle", () => {
   });
 
   test("parent.dispose() rejects prompts in flight, and the process exits by itself", async () => {
-    const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "parentDisposeThenExit.js");
-    const child = spawn(process.execPath, [fixture], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NODE_OPTIONS: "" } });
-    let output = "";
-    child.stdout.on("data", (data: Buffer) => (output += data.toString()));
-    const timeout = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("exit", (c, s) => resolve([c, s])));
-    clearTimeout(timeout);
-    expect(signal).toBeNull();
-    expect(code).toBe(0);
-    expect(JSON.parse(output.trim().split("\n").at(-1)!)).toEqual({ inFlight: "DisposedError" });
+    const run = await runFixture("parentDisposeThenExit");
+    expect(run.signal).toBeNull(); // killed = it hung on an open handle
+    expect(run.code).toBe(0);
+    expect(run.report).toEqual({ inFlight: "DisposedError" });
   });
 
   test("use after parent.dispose() throws DisposedError", async () => {
