@@ -208,7 +208,7 @@ export class Llama {
   generateText(options?: GenerateOptions): AsyncIterableIterator<string> {
     const cancel = new AbortController();
     const stream = new TextStream(() => cancel.abort());
-    const signal = options?.signal === undefined ? cancel.signal : anySignal(options.signal, cancel.signal);
+    const signal = options?.signal === undefined ? cancel.signal : AbortSignal.any([options.signal, cancel.signal]);
     this.generate(options === undefined ? { signal } : { ...options, signal }, (text) => stream.push(text)).then(
       () => stream.end(),
       (error: unknown) => stream.fail(error),
@@ -293,11 +293,11 @@ export class Llama {
       slot.pendingTokens = pending;
     } catch (error) {
       // llama.cpp clears the sequence when a load fails; put the previous conversation back.
-      if (backup !== undefined) {
+      if (backup === undefined) await slot.sequence.clearHistory();
+      else {
         await this.loadKv(slot, backup.kv);
         slot.pendingTokens = backup.pending;
       }
-      else await slot.sequence.clearHistory();
       throw new StateMismatchError(`llama.cpp refused this state (${errorText(error)}); the slot is unchanged. Load it into a Llama with the same model and settings.`, { cause: error });
     }
   }
@@ -371,10 +371,6 @@ async function assertModelFile(modelPath: string): Promise<void> {
   const info = await stat(modelPath).catch(() => undefined);
   if (info === undefined) throw new ModelLoadError(`No model file at "${modelPath}". Pass the path of a GGUF model file.`);
   if (!info.isFile()) throw new ModelLoadError(`"${modelPath}" is not a file. Pass the path of a GGUF model file.`);
-}
-
-function anySignal(...signals: AbortSignal[]): AbortSignal {
-  return AbortSignal.any(signals);
 }
 
 function errorText(error: unknown): string {

@@ -33,10 +33,6 @@ export class Slot {
     this.pending = [...tokens];
   }
 
-  get closed(): boolean {
-    return this.closedBy !== undefined;
-  }
-
   /**
    * Runs `task` after every task scheduled on this slot before it. The task's signal fires when
    * the slot is freed or its `Llama` disposed, with the error the task should end with.

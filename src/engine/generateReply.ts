@@ -103,12 +103,10 @@ function promptTokens(slot: Slot, prompt: string | readonly Token[] | undefined)
   if (Array.isArray(prompt)) return [...prompt];
   const model = slot.sequence.model;
   const isFirst = slot.sequence.nextTokenIndex === 0 && slot.pendingTokens.length === 0;
-  if (typeof prompt !== "string" || prompt.length === 0) {
-    return isFirst && model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
-  }
-  if (!isFirst) return model.tokenize(prompt, false, "trimLeadingSpace");
-  const bos = model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
-  return [...bos, ...model.tokenize(prompt, false)];
+  const start = isFirst && model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
+  if (typeof prompt !== "string" || prompt.length === 0) return start;
+  // Later prompts continue the text: no tokenizer-added leading space in the middle of it.
+  return [...start, ...model.tokenize(prompt, false, isFirst ? undefined : "trimLeadingSpace")];
 }
 
 /** To generate with no new input, the last evaluated token is evaluated again to get its logits. */

@@ -22,8 +22,4 @@ export class InFlightCalls {
     for (const reject of this.rejecters) reject(error);
     this.rejecters.clear();
   }
-
-  get size(): number {
-    return this.rejecters.size;
-  }
 }

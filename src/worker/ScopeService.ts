@@ -107,6 +107,7 @@ export class ScopeService implements WorkerApi {
   async freeScope(scopeId: string): Promise<boolean> {
     this.chats.delete(scopeId);
     this.scopeQueues.delete(scopeId);
+    for (const [requestId, request] of this.requests) if (request.scopeId === scopeId) this.stopRequest(requestId);
     const llama = this.llama;
     if (llama === undefined || llama.disposed || !llama.slots.includes(scopeId)) return false;
     await llama.freeSlot(scopeId);
