@@ -1,5 +1,5 @@
 import { nanoid } from "nanoid";
-import type { GenerateOptions } from "../engine/index.js";
+import type { GenerateOptions, GenerationResult } from "../engine/index.js";
 import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
 import { DisposedError, InvalidArgumentError } from "../errors/index.js";
 import type { PromptResult, ScopeMode } from "../protocol/index.js";
@@ -46,7 +46,13 @@ export class LlamaScope {
 
   /** Sends a prompt; resolves with the whole reply. */
   async sendPrompt(text: string, options?: GenerateOptions): Promise<string> {
-    return (await this.startPrompt(text, options, false).result).text;
+    return (await this.generate(text, options)).text;
+  }
+
+  /** Like {@link sendPrompt}, but also says how many tokens were generated and why the reply ended. */
+  async generate(text: string, options?: GenerateOptions): Promise<GenerationResult> {
+    const { text: reply, tokenCount, finishReason } = await this.startPrompt(text, options, false).result;
+    return { text: reply, tokenCount, finishReason };
   }
 
   /** Sends a prompt; yields the reply as it is decoded. Leaving the loop early stops the generation. */

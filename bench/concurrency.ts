@@ -1,0 +1,62 @@
+import { LlamaLoad, LlamaParent } from "../src/index.js";
+import { testLoadOptions } from "../test/support/testModel.js";
+import { median, PROMPTS, RawNodeLlamaCpp, timed } from "./support.js";
+
+export interface ConcurrencyResult {
+  n: number;
+  scopesTokensPerSecond: number;
+  rawBatchedTokensPerSecond: number;
+  sequentialTokensPerSecond: number;
+  vsRawBatched: number;
+  vsSequential: number;
+}
+
+/**
+ * Aggregate tokens/s of N scopes prompting at once, against raw node-llama-cpp with N sequences of
+ * one context generating at once, and against the same N conversations served one after another.
+ */
+export async function measureConcurrency(modelPath: string, threads: number, counts: number[], rounds: number, maxTokens: number): Promise<ConcurrencyResult[]> {
+  const slots = Math.max(...counts);
+  const raw = await RawNodeLlamaCpp.load(modelPath, slots, threads);
+  const parent = new LlamaParent(new LlamaLoad(testLoadOptions({ modelPath, slots, threads })));
+  await parent.init();
+  const results: ConcurrencyResult[] = [];
+  for (const n of counts) {
+    const prompts = PROMPTS.slice(0, n);
+    const together: number[] = [];
+    const rawBatched: number[] = [];
+    const oneByOne: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const [rawTokens, rawMs] = await timed(() => raw.generate(prompts, maxTokens));
+      rawBatched.push(rawTokens / (rawMs / 1000));
+
+      let scopes = prompts.map(() => parent.getScope());
+      const [replies, ms] = await timed(() => Promise.all(scopes.map((scope, i) => scope.generate(prompts[i]!, { maxTokens }))));
+      together.push(replies.reduce((sum, r) => sum + r.tokenCount, 0) / (ms / 1000));
+      await Promise.all(scopes.map((scope) => scope.dispose()));
+
+      scopes = prompts.map(() => parent.getScope());
+      const [sequentialTokens, sequentialMs] = await timed(async () => {
+        let tokens = 0;
+        for (const [i, scope] of scopes.entries()) tokens += (await scope.generate(prompts[i]!, { maxTokens })).tokenCount;
+        return tokens;
+      });
+      oneByOne.push(sequentialTokens / (sequentialMs / 1000));
+      await Promise.all(scopes.map((scope) => scope.dispose()));
+    }
+    const scopesTokensPerSecond = median(together);
+    const rawBatchedTokensPerSecond = median(rawBatched);
+    const sequentialTokensPerSecond = median(oneByOne);
+    results.push({
+      n,
+      scopesTokensPerSecond,
+      rawBatchedTokensPerSecond,
+      sequentialTokensPerSecond,
+      vsRawBatched: scopesTokensPerSecond / rawBatchedTokensPerSecond,
+      vsSequential: scopesTokensPerSecond / sequentialTokensPerSecond,
+    });
+  }
+  await parent.dispose();
+  await raw.dispose();
+  return results;
+}

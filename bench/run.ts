@@ -1,0 +1,65 @@
+// The benchmark suite: `npm run bench` (LLAMA_SCOPE_MODEL or a path argument picks the model).
+// Every figure is taken in the same run as its reference, repeated, and reported as a median.
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { defaultThreads } from "../src/index.js";
+import { projectRoot, testModelPath } from "../test/support/testModel.js";
+import { measureConcurrency } from "./concurrency.js";
+import { measureFreeze } from "./freeze.js";
+import { measureOverhead } from "./overhead.js";
+import { measureStartup } from "./startup.js";
+import { measureSwitching } from "./switching.js";
+
+const modelPath = process.argv[2] ?? testModelPath();
+const threads = defaultThreads();
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const MAX_TOKENS = 256;
+const f = (value: number, digits = 0) => value.toFixed(digits);
+
+console.log(`llama-scope benchmarks on ${path.basename(modelPath)}, default threads ${threads}, ${ROUNDS} rounds each (medians)\n`);
+
+const threadCounts = [...new Set([1, 2, threads])];
+const overhead = [];
+for (const count of threadCounts) overhead.push(await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS));
+console.log("1. Overhead: one scope through the worker ÷ raw LlamaCompletion on one sequence");
+for (const o of overhead)
+  console.log(`   threads ${o.threads}: raw ${f(o.rawTokensPerSecond)} tok/s, scope ${f(o.scopeTokensPerSecond)} tok/s, ratio ${f(o.ratio, 3)}`);
+
+const concurrency = await measureConcurrency(modelPath, threads, [1, 2, 4, 8], ROUNDS, MAX_TOKENS / 2);
+console.log("\n2. Concurrency: aggregate tok/s of N scopes at once");
+console.log("   N | scopes | raw batched | sequential | ÷ raw batched | ÷ sequential");
+for (const c of concurrency)
+  console.log(`   ${c.n} | ${f(c.scopesTokensPerSecond)} | ${f(c.rawBatchedTokensPerSecond)} | ${f(c.sequentialTokensPerSecond)} | ${f(c.vsRawBatched, 3)} | ${f(c.vsSequential, 3)}`);
+
+const switching = await measureSwitching(modelPath, threads, Math.max(ROUNDS * 4, 20));
+console.log("\n3. Switching: time to first token");
+console.log(`   same scope again ${f(switching.sameScopeFirstTokenMs, 3)} ms, other scope ${f(switching.otherScopeFirstTokenMs, 3)} ms, difference ${f(switching.switchCostMs, 3)} ms`);
+
+const freeze = [await measureFreeze(modelPath, threads, 256, ROUNDS), await measureFreeze(modelPath, threads, 1000, ROUNDS)];
+console.log("\n4. Freeze/restore versus re-evaluating the history from text");
+for (const r of freeze)
+  console.log(`   ${r.historyTokens} tokens: ${r.stateBytes} B (${f(r.bytesPerToken)} B/token), save ${f(r.saveMs, 2)} ms, load ${f(r.loadMs, 2)} ms, re-evaluate ${f(r.reevaluateMs, 2)} ms → restore ${f(r.restoreSpeedup, 1)}× faster`);
+
+const startup = await measureStartup(modelPath, threads, Math.min(ROUNDS, 3));
+console.log("\n5. Startup and shutdown (fresh process each)");
+console.log(`   init() to ready ${f(startup.initMs)} ms (model load in the worker ${f(startup.workerModelLoadMs)} ms); dispose() ${f(startup.disposeMs)} ms; dispose() to process exit ${f(startup.disposeToExitMs)} ms`);
+
+const eight = concurrency.find((c) => c.n === 8)!;
+const longest = freeze.at(-1)!;
+const defaultOverhead = overhead.find((o) => o.threads === threads)!;
+const budgets = [
+  { name: "overhead ratio ≥ 0.95", value: defaultOverhead.ratio, ok: defaultOverhead.ratio >= 0.95 },
+  { name: "N = 8 ≥ 0.9× raw batched", value: eight.vsRawBatched, ok: eight.vsRawBatched >= 0.9 },
+  { name: "N = 8 ≥ 1.3× sequential", value: eight.vsSequential, ok: eight.vsSequential >= 1.3 },
+  { name: "switching adds < 1 ms to first token", value: switching.switchCostMs, ok: switching.switchCostMs < 1 },
+  { name: "restore of 1,000+ tokens ≥ 5× faster than re-evaluation", value: longest.restoreSpeedup, ok: longest.historyTokens >= 1000 && longest.restoreSpeedup >= 5 },
+];
+console.log("\nBudgets");
+for (const b of budgets) console.log(`   ${b.ok ? "met   " : "MISSED"} ${b.name}: ${f(b.value, 3)}`);
+
+const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, budgets };
+const out = path.join(projectRoot(), "bench", "results");
+mkdirSync(out, { recursive: true });
+writeFileSync(path.join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n");
+console.log(`\nWrote bench/results/latest.json`);
+if (budgets.some((b) => !b.ok)) process.exitCode = 1;

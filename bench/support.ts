@@ -1,0 +1,61 @@
+import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+
+export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+
+export async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const result = await work();
+  return [result, performance.now() - start];
+}
+
+/** Eight different story openings, so concurrent sequences do different work. */
+export const PROMPTS = [
+  "Once upon a time",
+  "Tom had a big red ball.",
+  "The cat sat on the mat.",
+  "Lily went to the park",
+  "One day, a little bird",
+  "Sam and his mom",
+  "There was a big tree",
+  "The sun was hot and",
+];
+
+/**
+ * Plain node-llama-cpp, the reference every ratio is taken against: the same model file loaded
+ * again, one context with `sequences` sequences, `LlamaCompletion` on each.
+ */
+export class RawNodeLlamaCpp {
+  private constructor(
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+  ) {}
+
+  static async load(modelPath: string, sequences: number, threads: number): Promise<RawNodeLlamaCpp> {
+    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+    const model = await llama.loadModel({ modelPath });
+    const context = await model.createContext({ contextSize: 2048, sequences, threads });
+    return new RawNodeLlamaCpp(model, context);
+  }
+
+  /** Generates on `prompts.length` fresh sequences at once; returns the tokens generated in all. */
+  async generate(prompts: string[], maxTokens: number): Promise<number> {
+    const sequences = prompts.map(() => this.context.getSequence());
+    try {
+      const counts = await Promise.all(
+        sequences.map(async (sequence, i) => {
+          const before = sequence.tokenMeter.usedOutputTokens;
+          await new LlamaCompletion({ contextSequence: sequence }).generateCompletion(prompts[i]!, { maxTokens, temperature: 0 });
+          return sequence.tokenMeter.usedOutputTokens - before;
+        }),
+      );
+      return counts.reduce((a, b) => a + b, 0);
+    } finally {
+      await Promise.all(sequences.map((sequence) => sequence.dispose()));
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
