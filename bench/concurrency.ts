@@ -26,24 +26,31 @@ export async function measureConcurrency(modelPath: string, threads: number, cou
     const together: number[] = [];
     const rawBatched: number[] = [];
     const oneByOne: number[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const [rawTokens, rawMs] = await timed(() => raw.generate(prompts, maxTokens));
-      rawBatched.push(rawTokens / (rawMs / 1000));
-
-      let scopes = prompts.map(() => parent.getScope());
-      const [replies, ms] = await timed(() => Promise.all(scopes.map((scope, i) => scope.generate(prompts[i]!, { maxTokens }))));
-      together.push(replies.reduce((sum, r) => sum + r.tokenCount, 0) / (ms / 1000));
-      await Promise.all(scopes.map((scope) => scope.dispose()));
-
-      scopes = prompts.map(() => parent.getScope());
-      const [sequentialTokens, sequentialMs] = await timed(async () => {
-        let tokens = 0;
-        for (const [i, scope] of scopes.entries()) tokens += (await scope.generate(prompts[i]!, { maxTokens })).tokenCount;
-        return tokens;
-      });
-      oneByOne.push(sequentialTokens / (sequentialMs / 1000));
-      await Promise.all(scopes.map((scope) => scope.dispose()));
-    }
+    const measurements: Array<() => Promise<void>> = [
+      async () => {
+        const [tokens, ms] = await timed(() => raw.generate(prompts, maxTokens));
+        rawBatched.push(tokens / (ms / 1000));
+      },
+      async () => {
+        const scopes = prompts.map(() => parent.getScope());
+        const [replies, ms] = await timed(() => Promise.all(scopes.map((scope, i) => scope.generate(prompts[i]!, { maxTokens }))));
+        together.push(replies.reduce((sum, r) => sum + r.tokenCount, 0) / (ms / 1000));
+        await Promise.all(scopes.map((scope) => scope.dispose()));
+      },
+      async () => {
+        const scopes = prompts.map(() => parent.getScope());
+        const [tokens, ms] = await timed(async () => {
+          let sum = 0;
+          for (const [i, scope] of scopes.entries()) sum += (await scope.generate(prompts[i]!, { maxTokens })).tokenCount;
+          return sum;
+        });
+        oneByOne.push(tokens / (ms / 1000));
+        await Promise.all(scopes.map((scope) => scope.dispose()));
+      },
+    ];
+    // Rotate which measurement goes first each round, so warm-up and drift favour none of them.
+    for (let round = 0; round < rounds; round++)
+      for (let i = 0; i < measurements.length; i++) await measurements[(round + i) % measurements.length]!();
     const scopesTokensPerSecond = median(together);
     const rawBatchedTokensPerSecond = median(rawBatched);
     const sequentialTokensPerSecond = median(oneByOne);

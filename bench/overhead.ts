@@ -16,13 +16,20 @@ export async function measureOverhead(modelPath: string, threads: number, rounds
   await parent.init();
   const rawRates: number[] = [];
   const scopeRates: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const [rawTokens, rawMs] = await timed(() => raw.generate([PROMPTS[0]!], maxTokens));
-    rawRates.push(rawTokens / (rawMs / 1000));
+  const measureRaw = async () => {
+    const [tokens, ms] = await timed(() => raw.generate([PROMPTS[0]!], maxTokens));
+    rawRates.push(tokens / (ms / 1000));
+  };
+  const measureScope = async () => {
     const scope = parent.getScope();
-    const [result, scopeMs] = await timed(() => scope.generate(PROMPTS[0]!, { maxTokens }));
-    scopeRates.push(result.tokenCount / (scopeMs / 1000));
+    const [result, ms] = await timed(() => scope.generate(PROMPTS[0]!, { maxTokens }));
+    scopeRates.push(result.tokenCount / (ms / 1000));
     await scope.dispose();
+  };
+  // Alternate which goes first, so warm-up and drift favour neither.
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) await measureRaw(), await measureScope();
+    else await measureScope(), await measureRaw();
   }
   await parent.dispose();
   await raw.dispose();
