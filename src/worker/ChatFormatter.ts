@@ -16,8 +16,11 @@ export class ChatFormatter {
     this.wrapper = resolveChatWrapper(model);
   }
 
+  private renderedBeforeTurn: Token[] = [];
+
   /** Tokens that add a user turn and open the model's reply, and the template's text stop strings. */
   userTurn(text: string): { tokens: Token[]; stop: string[] } {
+    this.renderedBeforeTurn = this.rendered;
     this.history.push({ type: "user", text }, { type: "model", response: [] });
     const { contextText, stopGenerationTriggers } = this.wrapper.generateContextState({ chatHistory: this.history });
     const next = contextText.tokenize(this.model.tokenizer);
@@ -37,6 +40,12 @@ export class ChatFormatter {
     const last = this.history.at(-1);
     if (last?.type === "model") last.response = [reply];
     this.rendered = this.wrapper.generateContextState({ chatHistory: this.history }).contextText.tokenize(this.model.tokenizer);
+  }
+
+  /** The turn's prompt never reached the slot (it was refused): forget it. */
+  abandonTurn(): void {
+    if (this.history.at(-1)?.type === "model" && this.history.at(-2)?.type === "user") this.history.length -= 2;
+    this.rendered = this.renderedBeforeTurn;
   }
 
   /** The conversation was replaced (a loaded state): its template history is unknown. */

@@ -49,10 +49,12 @@ export class ScopeService implements WorkerApi {
       } else {
         llama.setPrompt(request.text);
       }
-      const result = await llama.generate(
-        { ...request.options, stop, signal: controller.signal },
-        stream === undefined ? undefined : (text) => stream.push(text),
-      );
+      const result = await llama
+        .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text) => stream.push(text))
+        .catch((error: unknown) => {
+          if (request.mode === "chat") this.chats.get(scopeId)?.abandonTurn();
+          throw error;
+        });
       if (request.mode === "chat") this.chats.get(scopeId)?.modelReplied(result.text);
       stream?.end();
       return { ...result, slotCreated };
