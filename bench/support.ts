@@ -1,4 +1,5 @@
-import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { LlamaCompletion, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { getBackend } from "../src/engine/backend.js";
 
 export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
@@ -31,7 +32,8 @@ export class RawNodeLlamaCpp {
   ) {}
 
   static async load(modelPath: string, sequences: number, threads: number): Promise<RawNodeLlamaCpp> {
-    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+    // The same process-wide backend the engine uses: getLlama() adds process listeners per call.
+    const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
     const model = await llama.loadModel({ modelPath });
     const context = await model.createContext({ contextSize: 2048, sequences, threads });
     return new RawNodeLlamaCpp(model, context);

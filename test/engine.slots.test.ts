@@ -162,6 +162,22 @@ describe("generation options", () => {
     expect(await llama.generate({ signal: already.signal })).toEqual({ text: "", tokenCount: 0, finishReason: "aborted" });
   });
 
+  test("stopGeneration ends only the generation running now; calls queued behind it still run", async () => {
+    llama.setPrompt("Once upon a time");
+    const running = llama.generate({ maxTokens: 1000 }, () => llama.stopGeneration("g"));
+    const queued = llama.generate({ maxTokens: 8 });
+    expect((await running).finishReason).toBe("aborted");
+    expect(await queued).toMatchObject({ finishReason: "maxTokens", tokenCount: 8 });
+    // A stop while a state is being saved touches neither the save nor the next generation.
+    const saving = llama.saveState();
+    const next = llama.generate({ maxTokens: 8 });
+    await new Promise((resolve) => setImmediate(resolve)); // the save is writing its file by now
+    llama.stopGeneration("g");
+    expect((await saving).length).toBeGreaterThan(0);
+    expect(await next).toMatchObject({ finishReason: "maxTokens", tokenCount: 8 });
+    expect(() => llama.stopGeneration("nope")).toThrow(SlotNotFoundError);
+  });
+
   test("a prompt that does not fit the slot throws ContextOverflowError and leaves the slot usable", async () => {
     const small = await Llama.load(testLoadOptions({ slots: 1, contextSize: 256 }));
     try {

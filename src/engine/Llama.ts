@@ -188,17 +188,27 @@ export class Llama {
   }
 
   /** Like {@link generateCompleteText}, but also says how many tokens were generated and why it ended. */
-  generate(options?: GenerateOptions, onText: (text: string) => void = () => {}): Promise<GenerationResult> {
-    try {
-      this.assertUsable();
-      const resolved = resolveGenerateOptions(options);
-      const slot = this.requireActive();
-      const prompt = slot.prompt;
-      slot.prompt = undefined;
-      return slot.schedule((closeSignal) => generateReply(slot, prompt, resolved, onText, closeSignal));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  // Everything before the first await runs at call time: the call binds to the slot active now.
+  async generate(options?: GenerateOptions, onText: (text: string) => void = () => {}): Promise<GenerationResult> {
+    this.assertUsable();
+    const resolved = resolveGenerateOptions(options);
+    const slot = this.requireActive();
+    const prompt = slot.prompt;
+    slot.prompt = undefined;
+    return slot.schedule(({ close, stop }) => {
+      const signal = resolved.signal === undefined ? stop : AbortSignal.any([resolved.signal, stop]);
+      return generateReply(slot, prompt, { ...resolved, signal }, onText, close);
+    });
+  }
+
+  /**
+   * Ends the generation running now on slot `id`, as its own AbortSignal would: the call resolves
+   * with the reply so far, which stays in the history. Calls queued behind it still run.
+   * @throws {SlotNotFoundError} when no slot has this id.
+   */
+  stopGeneration(id: string): void {
+    this.assertUsable();
+    this.requireSlot(id).stop();
   }
 
   /**
@@ -232,17 +242,13 @@ export class Llama {
    * Freezes the active slot's conversation into self-describing bytes (see docs/state-format.md)
    * after the calls already queued on it have finished.
    */
-  saveState(): Promise<Uint8Array> {
-    try {
-      this.assertUsable();
-      const slot = this.requireActive();
-      return slot.schedule(async () => {
-        const { kv, pending } = await this.snapshot(slot);
-        return encodeState({ header: this.stateHeader(), tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async saveState(): Promise<Uint8Array> {
+    this.assertUsable();
+    const slot = this.requireActive();
+    return slot.schedule(async () => {
+      const { kv, pending } = await this.snapshot(slot);
+      return encodeState({ header: this.stateHeader(), tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
+    });
   }
 
   /**
@@ -251,17 +257,13 @@ export class Llama {
    * @throws {StateFormatError} for bytes that are not an intact state.
    * @throws {StateMismatchError} for a state from another model or one this slot cannot hold.
    */
-  loadState(state: Uint8Array): Promise<void> {
-    try {
-      this.assertUsable();
-      const slot = this.requireActive();
-      const decoded = decodeState(state);
-      this.assertStateFits(decoded);
-      const kv = toStreams(decoded.kv, this.context.totalSequences);
-      return slot.schedule(() => this.restore(slot, kv, decoded.pending));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async loadState(state: Uint8Array): Promise<void> {
+    this.assertUsable();
+    const slot = this.requireActive();
+    const decoded = decodeState(state);
+    this.assertStateFits(decoded);
+    const kv = toStreams(decoded.kv, this.context.totalSequences);
+    return slot.schedule(() => this.restore(slot, kv, decoded.pending));
   }
 
   /**

@@ -11,7 +11,10 @@ export class Slot {
   prompt: string | readonly Token[] | undefined;
   private pending: Token[] = [];
   private readonly queue = new SerialQueue();
-  private readonly running = new Set<AbortController>();
+  /** One controller per scheduled task (queued or running): closing the slot aborts them all. */
+  private readonly scheduled = new Set<AbortController>();
+  /** Stops the task running now, the way a caller's AbortSignal stops a generation. */
+  private stopRunning: AbortController | undefined;
   private closedBy: Error | undefined;
 
   constructor(
@@ -34,26 +37,37 @@ export class Slot {
   }
 
   /**
-   * Runs `task` after every task scheduled on this slot before it. The task's signal fires when
-   * the slot is freed or its `Llama` disposed, with the error the task should end with.
+   * Runs `task` after every task scheduled on this slot before it. `close` fires when the slot is
+   * freed or its `Llama` disposed, with the error the task should end with; `stop` fires when
+   * {@link stop} is called while this task runs.
    */
-  schedule<T>(task: (closeSignal: AbortSignal) => Promise<T>): Promise<T> {
+  schedule<T>(task: (signals: { close: AbortSignal; stop: AbortSignal }) => Promise<T>): Promise<T> {
     if (this.closedBy !== undefined) return Promise.reject(this.closedBy);
-    const controller = new AbortController();
-    this.running.add(controller);
+    const close = new AbortController();
+    this.scheduled.add(close);
     return this.queue
-      .run(() => {
+      .run(async () => {
         if (this.closedBy !== undefined) throw this.closedBy;
-        return task(controller.signal);
+        const stop = (this.stopRunning = new AbortController());
+        try {
+          return await task({ close: close.signal, stop: stop.signal });
+        } finally {
+          this.stopRunning = undefined;
+        }
       })
-      .finally(() => this.running.delete(controller));
+      .finally(() => this.scheduled.delete(close));
+  }
+
+  /** Stops the task running now (a generation returns what it has); queued tasks are untouched. */
+  stop(): void {
+    this.stopRunning?.abort();
   }
 
   /** Ends running and queued work with `reason`, waits for it to settle, and releases the sequence. */
   async close(reason: Error): Promise<void> {
     if (this.closedBy !== undefined) return;
     this.closedBy = reason;
-    for (const controller of this.running) controller.abort(reason);
+    for (const controller of this.scheduled) controller.abort(reason);
     await this.queue.idle();
     this.pending = [];
     await this.sequence.dispose();

@@ -12,13 +12,11 @@ interface RunningRequest {
 
 /**
  * The worker side of `LlamaParent`: one engine, one slot per scope (the slot id is the scope id).
- * Requests of one scope reach the engine in arrival order, which the engine keeps.
+ * Requests of one scope reach the engine in arrival order, which the engine's slot queue keeps.
  */
 export class ScopeService implements WorkerApi {
   private llama: Llama | undefined;
   private readonly requests = new Map<number, RunningRequest>();
-  /** Requests of each scope not yet finished, oldest (the running one) first. */
-  private readonly scopeQueues = new Map<string, number[]>();
   private readonly chats = new Map<string, ChatFormatter>();
 
   async init(options: WireLoadOptions): Promise<ModelReady> {
@@ -35,34 +33,30 @@ export class ScopeService implements WorkerApi {
     if (request.aborted) controller.abort();
     const stream = request.stream ? new TextStream(() => controller.abort()) : undefined;
     this.requests.set(requestId, { scopeId, controller, stream });
-    const queue = this.scopeQueues.get(scopeId) ?? [];
-    queue.push(requestId);
-    this.scopeQueues.set(scopeId, queue);
     try {
       const llama = this.requireLlama();
       const slotCreated = this.ensureSlot(llama, scopeId);
+      const chat = request.mode === "chat" ? this.chatFor(llama, scopeId) : undefined;
       let stop = request.options.stop ?? [];
-      if (request.mode === "chat") {
-        const turn = this.chatFor(llama, scopeId).userTurn(request.text);
+      if (chat === undefined) llama.setPrompt(request.text);
+      else {
+        const turn = chat.userTurn(request.text);
         llama.setPromptTokens(turn.tokens);
         stop = [...stop, ...turn.stop];
-      } else {
-        llama.setPrompt(request.text);
       }
       const result = await llama
         .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text) => stream.push(text))
         .catch((error: unknown) => {
-          if (request.mode === "chat") this.chats.get(scopeId)?.abandonTurn();
+          chat?.abandonTurn();
           throw error;
         });
-      if (request.mode === "chat") this.chats.get(scopeId)?.modelReplied(result.text);
+      chat?.modelReplied(result.text);
       stream?.end();
       return { ...result, slotCreated };
     } catch (error) {
       stream?.fail(error);
       throw error;
     } finally {
-      queue.splice(queue.indexOf(requestId), 1);
       if (stream === undefined) this.requests.delete(requestId);
     }
   }
@@ -89,8 +83,8 @@ export class ScopeService implements WorkerApi {
   }
 
   stopScope(scopeId: string): void {
-    const running = this.scopeQueues.get(scopeId)?.[0];
-    if (running !== undefined) this.requests.get(running)?.controller.abort();
+    const llama = this.llama;
+    if (llama !== undefined && !llama.disposed && llama.slots.includes(scopeId)) llama.stopGeneration(scopeId);
   }
 
   async saveState(scopeId: string): Promise<Uint8Array> {
@@ -108,7 +102,6 @@ export class ScopeService implements WorkerApi {
 
   async freeScope(scopeId: string): Promise<boolean> {
     this.chats.delete(scopeId);
-    this.scopeQueues.delete(scopeId);
     for (const [requestId, request] of this.requests) if (request.scopeId === scopeId) this.stopRequest(requestId);
     const llama = this.llama;
     if (llama === undefined || llama.disposed || !llama.slots.includes(scopeId)) return false;
@@ -123,11 +116,18 @@ export class ScopeService implements WorkerApi {
   /** Creates the scope's slot on first use; the caller's next engine call binds to it. */
   private ensureSlot(llama: Llama, scopeId: string): boolean {
     const created = !llama.slots.includes(scopeId);
-    if (created && llama.slots.length >= llama.slotCapacity)
-      throw new SlotCapacityError(
-        `All ${llama.slotCapacity} slots are held by other scopes: dispose a scope you no longer need, or load with more slots.`,
-      );
-    if (created) llama.createSlot(scopeId);
+    if (created) {
+      try {
+        llama.createSlot(scopeId);
+      } catch (error) {
+        // The engine decides capacity; a scope's caller frees a slot by disposing a scope.
+        if (!(error instanceof SlotCapacityError)) throw error;
+        throw new SlotCapacityError(
+          `All ${llama.slotCapacity} slots are held by other scopes: dispose a scope you no longer need, or load with more slots.`,
+          { cause: error },
+        );
+      }
+    }
     llama.setSlot(scopeId);
     return created;
   }
