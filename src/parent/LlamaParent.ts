@@ -107,11 +107,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
       this.inFlight.failAll(new DisposedError("The LlamaParent was disposed while this call was in flight."));
-      const worker = this.thread;
-      if (worker !== undefined && this.crash === undefined && this.api !== undefined) {
+      if (this.api !== undefined && this.crash === undefined)
         await withTimeout(this.api.dispose(), WORKER_DISPOSE_TIMEOUT_MS).catch(() => {});
-      }
-      await worker?.terminate();
+      await this.thread?.terminate();
       this.emit("disposed");
     })();
     return this.disposal;
@@ -129,9 +127,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const api = wrap<WorkerApi>(nodeEndpoint(worker));
     this.api = api;
     try {
-      this.info = await this.inFlight.track(() => api.init(this.load.options)).catch((error: unknown) => {
-        throw reviveError(error);
-      });
+      this.info = await this.send(() => api.init(this.load.options));
     } catch (error) {
       await this.dispose();
       throw error;
@@ -141,8 +137,13 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   }
 
   private async call<T>(use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T> {
-    await this.init();
-    return this.inFlight.track(() => use(this.api!)).catch((error: unknown) => {
+    if (this.info === undefined) await this.init(); // once ready, a call (a pull per chunk) skips this
+    return this.send(() => use(this.api!));
+  }
+
+  /** Sends one call, failing it at once if the worker dies, with llama-scope's error classes revived. */
+  private send<T>(call: () => Promise<T>): Promise<T> {
+    return this.inFlight.track(call).catch((error: unknown) => {
       throw reviveError(error);
     });
   }
