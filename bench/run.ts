@@ -23,7 +23,10 @@ const overhead = [];
 for (const count of threadCounts) overhead.push(await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS));
 console.log("1. Overhead: one scope through the worker ÷ raw LlamaCompletion on one sequence");
 for (const o of overhead)
-  console.log(`   threads ${o.threads}: raw ${f(o.rawTokensPerSecond)} tok/s, scope ${f(o.scopeTokensPerSecond)} tok/s, ratio ${f(o.ratio, 3)}`);
+  console.log(
+    `   threads ${o.threads}: raw ${f(o.rawTokensPerSecond)} tok/s, engine ${f(o.engineTokensPerSecond)} tok/s, scope ${f(o.scopeTokensPerSecond)} tok/s; ` +
+      `scope ÷ raw ${f(o.ratio, 3)}, scope ÷ engine ${f(o.workerRatio, 3)}`,
+  );
 
 const concurrency = await measureConcurrency(modelPath, threads, [1, 2, 4, 8], ROUNDS, MAX_TOKENS / 2);
 console.log("\n2. Concurrency: aggregate tok/s of N scopes at once");
