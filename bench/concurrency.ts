@@ -1,6 +1,6 @@
 import { LlamaLoad, LlamaParent } from "../src/index.js";
 import { testLoadOptions } from "../test/support/testModel.js";
-import { median, PROMPTS, RawNodeLlamaCpp, timed } from "./support.js";
+import { median, pairedRatio, PROMPTS, RawNodeLlamaCpp, timed } from "./support.js";
 
 export interface ConcurrencyResult {
   n: number;
@@ -9,6 +9,8 @@ export interface ConcurrencyResult {
   sequentialTokensPerSecond: number;
   vsRawBatched: number;
   vsSequential: number;
+  /** Raw batched ÷ raw one-after-another: the batching gain node-llama-cpp itself gets here, the ceiling for `vsSequential`. */
+  rawBatchingGain: number;
 }
 
 /**
@@ -26,6 +28,7 @@ export async function measureConcurrency(modelPath: string, threads: number, cou
     const together: number[] = [];
     const rawBatched: number[] = [];
     const oneByOne: number[] = [];
+    const rawOneByOne: number[] = [];
     const measurements: Array<() => Promise<void>> = [
       async () => {
         const [tokens, ms] = await timed(() => raw.generate(prompts, maxTokens));
@@ -47,6 +50,14 @@ export async function measureConcurrency(modelPath: string, threads: number, cou
         oneByOne.push(tokens / (ms / 1000));
         await Promise.all(scopes.map((scope) => scope.dispose()));
       },
+      async () => {
+        const [tokens, ms] = await timed(async () => {
+          let sum = 0;
+          for (const prompt of prompts) sum += await raw.generate([prompt], maxTokens);
+          return sum;
+        });
+        rawOneByOne.push(tokens / (ms / 1000));
+      },
     ];
     // Rotate which measurement goes first each round, so warm-up and drift favour none of them.
     for (let round = 0; round < rounds; round++)
@@ -59,8 +70,9 @@ export async function measureConcurrency(modelPath: string, threads: number, cou
       scopesTokensPerSecond,
       rawBatchedTokensPerSecond,
       sequentialTokensPerSecond,
-      vsRawBatched: scopesTokensPerSecond / rawBatchedTokensPerSecond,
-      vsSequential: scopesTokensPerSecond / sequentialTokensPerSecond,
+      vsRawBatched: pairedRatio(together, rawBatched),
+      vsSequential: pairedRatio(together, oneByOne),
+      rawBatchingGain: pairedRatio(rawBatched, rawOneByOne),
     });
   }
   await parent.dispose();

@@ -1,6 +1,6 @@
 import { Llama, LlamaLoad, LlamaParent } from "../src/index.js";
 import { testLoadOptions } from "../test/support/testModel.js";
-import { median, PROMPTS, RawNodeLlamaCpp, timed } from "./support.js";
+import { median, pairedRatio, PROMPTS, RawNodeLlamaCpp, timed } from "./support.js";
 
 export interface OverheadResult {
   threads: number;
@@ -54,7 +54,7 @@ export async function measureOverhead(modelPath: string, threads: number, rounds
     rawTokensPerSecond,
     engineTokensPerSecond,
     scopeTokensPerSecond,
-    ratio: scopeTokensPerSecond / rawTokensPerSecond,
-    workerRatio: scopeTokensPerSecond / engineTokensPerSecond,
+    ratio: pairedRatio(scopeRates, rawRates),
+    workerRatio: pairedRatio(scopeRates, engineRates),
   };
 }

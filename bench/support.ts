@@ -3,6 +3,12 @@ import { getBackend } from "../src/engine/backend.js";
 
 export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
+/**
+ * The median of per-round ratios `a[i] / b[i]`. Each pair is measured back to back, so drift on a
+ * noisy machine cancels within a pair; a ratio of medians would mix rounds measured minutes apart.
+ */
+export const pairedRatio = (a: number[], b: number[]): number => median(a.map((value, i) => value / b[i]!));
+
 export async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   const start = performance.now();
   const result = await work();
