@@ -47,15 +47,27 @@ describe("scopes through the worker", () => {
     const scopes = CONVERSATIONS.map(() => parent.getScope());
     const replies = await Promise.all(CONVERSATIONS.map((conversation, i) => converse(scopes[i]!, conversation)));
     CONVERSATIONS.forEach((conversation, i) => expect(replies[i]).toEqual(solo.get(conversation.id)));
+    expect(parent.stats()).toMatchObject({ slots: { total: 4, held: 4, generating: 0 }, freezes: 0 });
+    await Promise.all(scopes.map((scope) => scope.dispose()));
+  });
 
-    const extra = parent.getScope();
-    await expect(extra.sendPrompt("Once", OPTIONS)).rejects.toBeInstanceOf(SlotCapacityError);
-    await expect(extra.sendPrompt("Once", OPTIONS)).rejects.toThrow(/dispose a scope/);
-    const freed = new Promise<string>((resolve) => parent.once("slotFreed", resolve));
-    await scopes[0]!.dispose();
-    expect(await freed).toBe(scopes[0]!.id);
-    expect(await converse(extra, CONVERSATIONS[1]!)).toEqual(solo.get(CONVERSATIONS[1]!.id));
-    await Promise.all([extra, ...scopes].map((scope) => scope.dispose()));
+  test("swap: false: a scope beyond the slots fails with SlotCapacityError until one is disposed", async () => {
+    const strict = await startParent({ slots: 1, swap: false });
+    try {
+      const [alice, bob] = CONVERSATIONS as [Conversation, Conversation];
+      const first = strict.getScope();
+      await first.sendPrompt(alice.turns[0]!, OPTIONS);
+      const extra = strict.getScope();
+      await expect(extra.sendPrompt("Once", OPTIONS)).rejects.toBeInstanceOf(SlotCapacityError);
+      await expect(extra.sendPrompt("Once", OPTIONS)).rejects.toThrow(/swapping is off/);
+      const freed = new Promise<string>((resolve) => strict.once("slotFreed", resolve));
+      await first.dispose();
+      expect(await freed).toBe(first.id);
+      expect(await converse(extra, bob)).toEqual(solo.get(bob.id));
+      expect(strict.stats()).toMatchObject({ freezes: 0, restores: 0, scopes: { total: 1, resident: 1, frozen: 0 } });
+    } finally {
+      await strict.dispose();
+    }
   });
 
   test("prompts sent together on one scope run in the order sent", async () => {

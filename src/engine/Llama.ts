@@ -18,8 +18,9 @@ import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } f
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
+import { assertStateFits, type StateIdentity } from "./state/stateFit.js";
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
-import { decodeState, encodeState, type SlotState } from "./state/StateFormat.js";
+import { decodeState, encodeState } from "./state/StateFormat.js";
 import { TextStream } from "./TextStream.js";
 
 /**
@@ -44,7 +45,7 @@ export class Llama {
     private readonly nodeModel: LlamaModel,
     private readonly context: LlamaContext,
     private readonly settings: ResolvedLoadOptions,
-    private readonly modelIdentity: SlotState["header"]["model"],
+    private readonly modelIdentity: StateIdentity["model"],
   ) {}
 
   /**
@@ -111,8 +112,20 @@ export class Llama {
   }
 
   /** The model file's name and fingerprint, as recorded in saved states. */
-  get modelInfo(): Readonly<SlotState["header"]["model"]> {
+  get modelInfo(): Readonly<StateIdentity["model"]> {
     return this.modelIdentity;
+  }
+
+  /** What this Llama's saved states record, and what a state must match to load here. */
+  get stateIdentity(): StateIdentity {
+    return {
+      model: this.modelIdentity,
+      layout: {
+        kvCacheKeyType: String(this.context.kvCacheKeyType),
+        kvCacheValueType: String(this.context.kvCacheValueType),
+        flashAttention: String(this.context.flashAttention),
+      },
+    };
   }
 
   /** How many tokens the slot's history holds (prompts and replies, evaluated or not). */
@@ -247,7 +260,7 @@ export class Llama {
     const slot = this.requireActive();
     return slot.schedule(async () => {
       const { kv, pending } = await this.snapshot(slot);
-      return encodeState({ header: this.stateHeader(), tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
+      return encodeState({ header: this.stateIdentity, tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
     });
   }
 
@@ -261,7 +274,7 @@ export class Llama {
     this.assertUsable();
     const slot = this.requireActive();
     const decoded = decodeState(state);
-    this.assertStateFits(decoded);
+    assertStateFits(decoded, this.stateIdentity, this.settings.contextSize);
     const kv = toStreams(decoded.kv, this.context.totalSequences);
     return slot.schedule(() => this.restore(slot, kv, decoded.pending));
   }
@@ -317,35 +330,6 @@ export class Llama {
       await writeFile(file, kv);
       await slot.sequence.loadStateFromFile(file, { acceptRisk: true });
     });
-  }
-
-  private stateHeader(): SlotState["header"] {
-    return {
-      model: this.modelIdentity,
-      layout: {
-        kvCacheKeyType: String(this.context.kvCacheKeyType),
-        kvCacheValueType: String(this.context.kvCacheValueType),
-        flashAttention: String(this.context.flashAttention),
-      },
-    };
-  }
-
-  private assertStateFits(state: SlotState): void {
-    const own = this.stateHeader();
-    const saved = state.header;
-    if (saved.model.fingerprint !== own.model.fingerprint)
-      throw new StateMismatchError(
-        `This state was saved with model "${saved.model.name}" (fingerprint ${saved.model.fingerprint.slice(0, 12)}…), ` +
-          `but this Llama runs "${own.model.name}" (${own.model.fingerprint.slice(0, 12)}…). Load it into a Llama on the model file that saved it.`,
-      );
-    for (const key of ["kvCacheKeyType", "kvCacheValueType", "flashAttention"] as const)
-      if (saved.layout[key] !== own.layout[key])
-        throw new StateMismatchError(
-          `This state was saved with ${key} ${saved.layout[key]}, this Llama uses ${own.layout[key]}. Load it into a Llama created with the same context settings.`,
-        );
-    const needed = state.tokens.length + state.pending.length;
-    if (needed > this.settings.contextSize)
-      throw new StateMismatchError(`This state holds ${needed} tokens; a slot here holds ${this.settings.contextSize}. Load with contextSize ≥ ${needed}.`);
   }
 
   private requireSlot(id: string): Slot {

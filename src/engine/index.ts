@@ -3,3 +3,4 @@ export type { LlamaLoadOptions } from "./LlamaLoadOptions.js";
 export type { GenerateOptions } from "./GenerateOptions.js";
 export type { GenerationResult, FinishReason } from "./generateReply.js";
 export { defaultThreads } from "./defaultThreads.js";
+export type { StateIdentity } from "./state/stateFit.js";

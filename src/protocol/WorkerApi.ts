@@ -22,6 +22,13 @@ export interface WorkerApi {
   saveState(scopeId: string): Promise<Uint8Array>;
   /** Replaces the scope's conversation with saved bytes. */
   loadState(scopeId: string, state: Uint8Array): Promise<void>;
+  /**
+   * Saves the scope's conversation and frees its slot, keeping its chat template history; resolves
+   * null when the scope has no slot. The parent only freezes a scope with no call in flight.
+   */
+  freeze(scopeId: string): Promise<Uint8Array | null>;
+  /** Gives the scope a slot holding a frozen conversation; on failure the scope is left without one. */
+  restore(scopeId: string, state: Uint8Array): Promise<void>;
   /** Ends the scope's work and frees its slot; resolves true if it had one. */
   freeScope(scopeId: string): Promise<boolean>;
   /** Frees the model and every slot. */

@@ -1,4 +1,4 @@
-import type { FinishReason, GenerateOptions, LlamaLoadOptions } from "../engine/index.js";
+import type { FinishReason, GenerateOptions, LlamaLoadOptions, StateIdentity } from "../engine/index.js";
 
 /** How a scope turns a prompt into slot history. */
 export type ScopeMode = "chat" | "completion";
@@ -15,6 +15,8 @@ export interface ModelReady {
   slots: number;
   contextSize: number;
   threads: number;
+  /** What saved states of this model record; the parent checks states against it before sending them. */
+  stateIdentity: StateIdentity;
   /** Milliseconds the worker spent loading the model and allocating the slots. */
   loadMs: number;
 }

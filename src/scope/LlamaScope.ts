@@ -16,15 +16,21 @@ export interface ScopeOptions {
    * the model's turn.
    */
   mode?: ScopeMode;
+  /**
+   * A conversation saved with `scope.saveState()`, in this process or another, to continue. It is
+   * checked at once (`StateFormatError`, `StateMismatchError`) and restored at the first prompt.
+   */
+  state?: Uint8Array;
 }
 
 /**
- * One conversation (a chat window) on a `LlamaParent`. It has no slot until its first prompt and
- * keeps that slot until it is disposed. Prompts on one scope run in the order sent; prompts on
+ * One conversation (a chat window) on a `LlamaParent`. It takes a slot at its first prompt. When
+ * there are more scopes than slots, an idle scope may be frozen to let another prompt and is
+ * restored, unchanged, at its next prompt. Prompts on one scope run in the order sent; prompts on
  * different scopes run at the same time and are decoded together.
  */
 export class LlamaScope {
-  /** Unique id; also the id of the scope's slot in the worker. */
+  /** Unique id; also the id of the scope's slot in the worker while it holds one. */
   readonly id: string = nanoid();
   readonly mode: ScopeMode;
   private disposal: Promise<void> | undefined;
@@ -57,8 +63,11 @@ export class LlamaScope {
 
   /** Sends a prompt; yields the reply as it is decoded. Leaving the loop early stops the generation. */
   streamPrompt(text: string, options?: GenerateOptions): AsyncIterableIterator<string> {
-    const { requestId, result } = this.startPrompt(text, options, true);
-    return new RemoteTextStream(this.host, requestId, result);
+    // Leaving the loop aborts like the caller's own signal would, whether the prompt was sent yet or not.
+    const leave = new AbortController();
+    const signal = options?.signal === undefined ? leave.signal : AbortSignal.any([options.signal, leave.signal]);
+    const { requestId, sent, result } = this.startPrompt(text, { ...options, signal }, true);
+    return new RemoteTextStream(this.host, requestId, sent, result, () => leave.abort());
   }
 
   /** Ends the generation this scope is running now; its reply so far is returned and kept. */
@@ -67,22 +76,23 @@ export class LlamaScope {
     this.host.call((api) => api.stopScope(this.id)).catch(() => {});
   }
 
-  /** The conversation as bytes, in the format of `Llama.saveState` (after the prompts already sent). */
+  /**
+   * The conversation as bytes, in the format of `Llama.saveState` (after the prompts already
+   * sent). Revive it with `parent.getScope({ state })`. A frozen scope's bytes are in the parent,
+   * so this works even after the worker crashed.
+   */
   saveState(): Promise<Uint8Array> {
-    return this.guard(() => this.host.call((api) => api.saveState(this.id)));
+    return this.guard(() => this.host.saveState(this.id));
   }
 
   /** Replaces the conversation with saved bytes; rejects with `StateFormatError`/`StateMismatchError`, changing nothing. */
   loadState(state: Uint8Array): Promise<void> {
-    return this.guard(() => this.host.call((api) => api.loadState(this.id, state)));
+    return this.guard(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state)));
   }
 
-  /** Stops the scope's generation, frees its slot. Idempotent. */
+  /** Stops the scope's generation, frees its slot and deletes its frozen bytes. Idempotent. */
   dispose(): Promise<void> {
-    this.disposal ??= this.host
-      .call((api) => api.freeScope(this.id))
-      .catch(() => false) // a disposed or crashed parent has nothing left to free
-      .then((freed) => this.host.scopeDisposed(this.id, freed));
+    this.disposal ??= this.host.disposeScope(this.id);
     return this.disposal;
   }
 
@@ -90,29 +100,45 @@ export class LlamaScope {
     return this.dispose();
   }
 
-  private startPrompt(text: string, options: GenerateOptions | undefined, stream: boolean): { requestId: number; result: Promise<PromptResult> } {
+  private startPrompt(
+    text: string,
+    options: GenerateOptions | undefined,
+    stream: boolean,
+  ): { requestId: number; sent: Promise<void>; result: Promise<PromptResult> } {
     const requestId = this.host.nextRequestId();
-    const result = this.guard(() => {
+    let markSent = (): void => {};
+    const sent = new Promise<void>((resolve) => (markSent = resolve));
+    const result = this.guard(async () => {
       if (typeof text !== "string") throw new InvalidArgumentError(`A prompt must be a string, not ${typeof text}.`);
       resolveGenerateOptions(options); // bad options fail here, before crossing to the worker
       const { signal, ...wireOptions } = options ?? {};
-      const aborted = signal?.aborted ?? false;
-      const call = this.host.call((api) => api.prompt({ scopeId: this.id, requestId, text, mode: this.mode, options: wireOptions, stream, aborted }));
-      if (signal !== undefined) this.forwardAbort(signal, requestId, call);
-      return call.then((reply) => {
-        if (reply.slotCreated) this.host.slotCreated(this.id);
+      const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
+      try {
+        const reply = await this.host.withSlot(this.id, (api) => {
+          // Decided at sending: the prompt may have waited for a slot while the signal fired.
+          const aborted = signal?.aborted ?? false;
+          const call = api.prompt({ scopeId: this.id, requestId, text, mode: this.mode, options: wireOptions, stream, aborted });
+          markSent();
+          return call;
+        });
+        this.host.promptDone(this.id, reply);
         return reply;
-      });
+      } finally {
+        unforward?.();
+      }
     });
-    return { requestId, result };
+    result.finally(markSent).catch(() => {});
+    return { requestId, sent, result };
   }
 
-  /** An AbortSignal cannot cross threads: its abort becomes a stopRequest message. */
-  private forwardAbort(signal: AbortSignal, requestId: number, call: Promise<unknown>): void {
-    if (signal.aborted) return; // sent as part of the request
+  /**
+   * An AbortSignal cannot cross threads: its abort becomes a stopRequest message. One sent
+   * before the prompt is a no-op in the worker; the prompt then goes out marked aborted.
+   */
+  private forwardAbort(signal: AbortSignal, requestId: number): () => void {
     const stop = () => void this.host.call((api) => api.stopRequest(requestId)).catch(() => {});
     signal.addEventListener("abort", stop, { once: true });
-    call.finally(() => signal.removeEventListener("abort", stop)).catch(() => {});
+    return () => signal.removeEventListener("abort", stop);
   }
 
   /** Runs a call, turning any failure after this scope was disposed into DisposedError. */

@@ -12,12 +12,17 @@ export class RemoteTextStream implements AsyncIterableIterator<string> {
   constructor(
     private readonly host: ScopeHost,
     private readonly requestId: number,
+    /** Settles once the prompt was sent (it may wait for a slot) or failed before: pulls wait for it. */
+    private readonly sent: Promise<void>,
     private readonly result: Promise<PromptResult>,
+    /** Stops the generation, or sends the prompt without one if it is still waiting for a slot. */
+    private readonly cancel: () => void,
   ) {
     result.catch(() => {}); // surfaced by next(); a consumer that left early must not see it unhandled
   }
 
   async next(): Promise<IteratorResult<string>> {
+    await this.sent;
     while (!this.finished) {
       const batch = await this.host.call((api) => api.pull(this.requestId)).catch(async (error: unknown) => {
         this.finished = true;
@@ -35,7 +40,7 @@ export class RemoteTextStream implements AsyncIterableIterator<string> {
   async return(): Promise<IteratorResult<string>> {
     if (!this.finished) {
       this.finished = true;
-      await this.host.call((api) => api.stopRequest(this.requestId)).catch(() => {});
+      this.cancel();
     }
     return { value: undefined, done: true };
   }

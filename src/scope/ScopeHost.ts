@@ -1,11 +1,16 @@
 import type { Remote } from "comlink";
-import type { WorkerApi } from "../protocol/index.js";
+import type { PromptResult, WorkerApi } from "../protocol/index.js";
 
-/** What a scope needs from its parent; keeps `LlamaScope` apart from how the worker is run. */
+/** What a scope needs from its parent; keeps `LlamaScope` apart from how the worker and slots are run. */
 export interface ScopeHost {
   /** Calls the worker; rejects with revived llama-scope errors, `DisposedError` or `WorkerCrashedError`. */
   call<T>(use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T>;
+  /** Like `call`, once the scope holds a slot (restored or handed over if need be), in the scope's call order. */
+  withSlot<T>(scopeId: string, use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T>;
+  /** The scope's conversation as bytes; a frozen scope's come from the parent's memory or disk. */
+  saveState(scopeId: string): Promise<Uint8Array>;
   nextRequestId(): number;
-  slotCreated(scopeId: string): void;
-  scopeDisposed(scopeId: string, freedSlot: boolean): void;
+  promptDone(scopeId: string, result: PromptResult): void;
+  /** Ends the scope's work, frees its slot and its frozen bytes. Never rejects. */
+  disposeScope(scopeId: string): Promise<void>;
 }

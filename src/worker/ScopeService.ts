@@ -1,6 +1,6 @@
 import { Llama } from "../engine/index.js";
 import { TextStream } from "../engine/TextStream.js";
-import { DisposedError, LlamaScopeError, SlotCapacityError } from "../errors/index.js";
+import { DisposedError, LlamaScopeError } from "../errors/index.js";
 import type { ModelReady, PromptRequest, PromptResult, StreamBatch, WireLoadOptions, WorkerApi } from "../protocol/index.js";
 import { ChatFormatter } from "./ChatFormatter.js";
 
@@ -11,7 +11,8 @@ interface RunningRequest {
 }
 
 /**
- * The worker side of `LlamaParent`: one engine, one slot per scope (the slot id is the scope id).
+ * The worker side of `LlamaParent`: one engine, one slot per resident scope (the slot id is the
+ * scope id). Which scopes hold slots is the parent's decision; this side does what it is told.
  * Requests of one scope reach the engine in arrival order, which the engine's slot queue keeps.
  */
 export class ScopeService implements WorkerApi {
@@ -23,8 +24,8 @@ export class ScopeService implements WorkerApi {
     if (this.llama !== undefined) throw new LlamaScopeError("The worker is already initialized.");
     const start = performance.now();
     this.llama = await Llama.load(options);
-    const { modelInfo, slotCapacity, contextSize, threads } = this.llama;
-    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, loadMs: performance.now() - start };
+    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity } = this.llama;
+    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, loadMs: performance.now() - start };
   }
 
   async prompt(request: PromptRequest): Promise<PromptResult> {
@@ -100,6 +101,27 @@ export class ScopeService implements WorkerApi {
     this.chats.get(scopeId)?.reset();
   }
 
+  async freeze(scopeId: string): Promise<Uint8Array | null> {
+    const llama = this.requireLlama();
+    if (!llama.slots.includes(scopeId)) return null;
+    llama.setSlot(scopeId);
+    const state = await llama.saveState();
+    await llama.freeSlot(scopeId);
+    return state;
+  }
+
+  async restore(scopeId: string, state: Uint8Array): Promise<void> {
+    const llama = this.requireLlama();
+    llama.createSlot(scopeId);
+    try {
+      llama.setSlot(scopeId);
+      await llama.loadState(state);
+    } catch (error) {
+      await llama.freeSlot(scopeId);
+      throw error;
+    }
+  }
+
   async freeScope(scopeId: string): Promise<boolean> {
     this.chats.delete(scopeId);
     for (const [requestId, request] of this.requests) if (request.scopeId === scopeId) this.stopRequest(requestId);
@@ -113,21 +135,10 @@ export class ScopeService implements WorkerApi {
     await this.llama?.dispose();
   }
 
-  /** Creates the scope's slot on first use; the caller's next engine call binds to it. */
+  /** Creates the scope's slot on first use (the parent has reserved it); the next engine call binds to it. */
   private ensureSlot(llama: Llama, scopeId: string): boolean {
     const created = !llama.slots.includes(scopeId);
-    if (created) {
-      try {
-        llama.createSlot(scopeId);
-      } catch (error) {
-        // The engine decides capacity; a scope's caller frees a slot by disposing a scope.
-        if (!(error instanceof SlotCapacityError)) throw error;
-        throw new SlotCapacityError(
-          `All ${llama.slotCapacity} slots are held by other scopes: dispose a scope you no longer need, or load with more slots.`,
-          { cause: error },
-        );
-      }
-    }
+    if (created) llama.createSlot(scopeId);
     llama.setSlot(scopeId);
     return created;
   }

@@ -13,6 +13,34 @@ export const CONVERSATIONS: Conversation[] = [
   { id: "tom", turns: ["Tom and Sue went to the park", "\nSue saw", "\nTom"] },
 ];
 
+const NAMES = ["Lily", "Ben", "Mia", "Max", "Sam", "Zoe", "Tim", "Amy", "Leo", "Eva", "Jack", "Anna", "Finn", "Lucy", "Noah", "Ella"];
+
+/** `count` distinct three-turn conversations (up to 16), for tests with many scopes. */
+export function manyConversations(count: number): Conversation[] {
+  return NAMES.slice(0, count).map((name, i) => ({
+    id: name.toLowerCase(),
+    turns: [`${i % 2 === 0 ? "Once upon a time" : "One day"}, ${name}`, `\n${name} said,`, `\nThe next day, ${name}`],
+  }));
+}
+
+/** A deterministic shuffle (mulberry32), so a failing order can be replayed from its seed. */
+export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 export const TURN_OPTIONS: GenerateOptions = { maxTokens: 32, temperature: 0 };
 
 /** Runs one turn of `conversation` on its slot (creating the slot on the first turn). */

@@ -1,0 +1,35 @@
+import { InvalidArgumentError } from "../errors/index.js";
+
+/**
+ * What a `LlamaParent` does when a scope needs a slot and every slot is held: freeze the least
+ * recently used idle scope and hand its slot over. Frozen conversations are kept in the parent
+ * thread, in memory up to `maxRamBytes` and in files in `dir` beyond it.
+ */
+export interface SwapOptions {
+  /** Frozen bytes kept in memory before new freezes go to files. Default 256 MiB. `0` puts every freeze on disk. */
+  maxRamBytes?: number;
+  /**
+   * Where frozen conversations beyond `maxRamBytes` are written. The parent creates a private
+   * directory inside it (mode 0700) and removes it on dispose. Default: the OS temporary directory.
+   */
+  dir?: string;
+}
+
+/** {@link SwapOptions} with defaults filled in; `false` when swapping is off. */
+export type SwapPolicy = false | { maxRamBytes: number; dir: string | undefined };
+
+export const DEFAULT_MAX_RAM_BYTES = 256 * 1024 * 1024;
+
+/** `undefined` and `{}` mean the defaults; `false` turns swapping off (a scope beyond the slots fails with `SlotCapacityError`). */
+export function resolveSwapPolicy(swap: SwapOptions | false | undefined): SwapPolicy {
+  if (swap === false) return false;
+  if (swap === undefined) swap = {};
+  if (swap === null || typeof swap !== "object")
+    throw new InvalidArgumentError("swap must be false or an object such as { maxRamBytes: 64 * 1024 * 1024, dir: \"/var/tmp\" }.");
+  const { maxRamBytes = DEFAULT_MAX_RAM_BYTES, dir } = swap;
+  if (typeof maxRamBytes !== "number" || !(maxRamBytes >= 0) || !Number.isSafeInteger(maxRamBytes))
+    throw new InvalidArgumentError(`swap.maxRamBytes must be a whole number of bytes (0 or more), not ${String(maxRamBytes)}.`);
+  if (dir !== undefined && (typeof dir !== "string" || dir.length === 0))
+    throw new InvalidArgumentError("swap.dir must be the path of a directory.");
+  return { maxRamBytes, dir };
+}

@@ -1,0 +1,328 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import {
+  DisposedError,
+  InvalidArgumentError,
+  Llama,
+  LlamaLoad,
+  StateFormatError,
+  StateMismatchError,
+  WorkerCrashedError,
+  type LlamaParent,
+  type LlamaScope,
+  type SwapReport,
+} from "../src/index.js";
+import { manyConversations, runAlone, shuffled, type Conversation } from "./support/conversations.js";
+import { startParent } from "./support/parents.js";
+import { otherModelPath, testLoadOptions } from "./support/testModel.js";
+
+const OPTIONS = { maxTokens: 24 };
+const CONVERSATIONS = manyConversations(12);
+const solo = new Map<string, string[]>();
+const SEEDS = [1, 2];
+
+beforeAll(async () => {
+  // The reference: each conversation alone on the direct engine, never frozen.
+  const llama = await Llama.load(testLoadOptions({ slots: 1 }));
+  for (const conversation of CONVERSATIONS) {
+    solo.set(conversation.id, await runAlone(llama, conversation, OPTIONS));
+    await llama.freeSlot(conversation.id);
+  }
+  await llama.dispose();
+});
+
+/** Every freeze and restore a parent reports, in order. */
+function recordSwaps(parent: LlamaParent) {
+  const frozen: [string, SwapReport][] = [];
+  const restored: [string, SwapReport][] = [];
+  parent.on("scopeFrozen", (id, report) => frozen.push([id, report]));
+  parent.on("scopeRestored", (id, report) => restored.push([id, report]));
+  return { frozen, restored };
+}
+
+/** Sends each conversation's turns in `order`, a list of conversation ids (the k-th mention is turn k). */
+async function runInOrder(scopes: Map<string, LlamaScope>, order: string[]): Promise<Map<string, string[]>> {
+  const replies = new Map<string, string[]>([...scopes.keys()].map((id) => [id, []]));
+  for (const id of order) {
+    const conversation = CONVERSATIONS.find((c) => c.id === id)!;
+    const done = replies.get(id)!;
+    done.push(await scopes.get(id)!.sendPrompt(conversation.turns[done.length]!, OPTIONS));
+  }
+  return replies;
+}
+
+function turnOrder(conversations: Conversation[], seed: number): string[] {
+  return shuffled(
+    conversations.flatMap((c) => c.turns.map(() => c.id)),
+    seed,
+  );
+}
+
+describe("12 scopes on 2 slots", () => {
+  test.each(SEEDS)("turns in a shuffled order (seed %i): every conversation byte-identical to its solo run; events and stats add up", async (seed) => {
+    const parent = await startParent({ slots: 2 });
+    try {
+      const swaps = recordSwaps(parent);
+      const scopes = new Map(CONVERSATIONS.map((c) => [c.id, parent.getScope()]));
+      const replies = await runInOrder(scopes, turnOrder(CONVERSATIONS, seed));
+      for (const conversation of CONVERSATIONS) expect(replies.get(conversation.id)).toEqual(solo.get(conversation.id));
+
+      const stats = parent.stats();
+      expect(swaps.frozen.length).toBeGreaterThan(CONVERSATIONS.length); // most turns needed a swap
+      expect(stats.freezes).toBe(swaps.frozen.length);
+      expect(stats.restores).toBe(swaps.restored.length);
+      expect(stats.freezes).toBe(stats.restores + stats.scopes.frozen);
+      expect(stats.scopes).toEqual({ total: 12, resident: 2, frozen: 10 });
+      expect(stats.slots).toEqual({ total: 2, held: 2, generating: 0 });
+      expect(stats.queueDepth).toBe(0);
+      expect(stats.frozenBytes.disk).toBe(0);
+
+      // The bytes in RAM are exactly the last freeze of each scope still frozen.
+      const lastFreeze = new Map(swaps.frozen.map(([id, report]) => [id, report.bytes]));
+      const stillFrozen = [...scopes.values()].filter((scope) => !isResident(scope.id, swaps));
+      expect(stillFrozen).toHaveLength(10);
+      expect(stats.frozenBytes.ram).toBe(stillFrozen.reduce((sum, scope) => sum + lastFreeze.get(scope.id)!, 0));
+
+      // A frozen scope's saveState is its frozen bytes, read from the parent.
+      const frozenScope = stillFrozen[0]!;
+      expect((await frozenScope.saveState()).byteLength).toBe(lastFreeze.get(frozenScope.id));
+      expect(parent.stats().restores).toBe(stats.restores);
+
+      for (const [, report] of [...swaps.frozen, ...swaps.restored]) {
+        expect(report.storage).toBe("ram");
+        expect(report.ms).toBeGreaterThan(0);
+        expect(report.bytes).toBeGreaterThan(0);
+      }
+
+      await Promise.all([...scopes.values()].map((scope) => scope.dispose()));
+      expect(parent.stats()).toMatchObject({ scopes: { total: 0, resident: 0, frozen: 0 }, frozenBytes: { ram: 0, disk: 0 }, slots: { held: 0 } });
+    } finally {
+      await parent.dispose();
+    }
+  });
+
+  test("all 12 at once: scopes wait in the queue for busy slots, and every conversation is still exact", async () => {
+    const parent = await startParent({ slots: 2 });
+    try {
+      const swaps = recordSwaps(parent);
+      let deepestQueue = 0;
+      let mostGenerating = 0;
+      const sample = setInterval(() => {
+        const { queueDepth, slots } = parent.stats();
+        deepestQueue = Math.max(deepestQueue, queueDepth);
+        mostGenerating = Math.max(mostGenerating, slots.generating);
+        expect(slots.held).toBeLessThanOrEqual(2);
+      }, 1);
+      const results = await Promise.all(
+        CONVERSATIONS.map(async (conversation) => {
+          const scope = parent.getScope();
+          const replies: string[] = [];
+          let tokens = 0;
+          for (const turn of conversation.turns) {
+            const result = await scope.generate(turn, OPTIONS);
+            replies.push(result.text);
+            tokens += result.tokenCount;
+          }
+          return { id: conversation.id, replies, tokens };
+        }),
+      ).finally(() => clearInterval(sample));
+      for (const { id, replies } of results) expect(replies).toEqual(solo.get(id));
+      expect(deepestQueue).toBeGreaterThan(0);
+      expect(mostGenerating).toBe(2);
+      const stats = parent.stats();
+      expect(stats.tokensGenerated).toBe(results.reduce((sum, r) => sum + r.tokens, 0));
+      expect(stats.freezes).toBe(swaps.frozen.length);
+      expect(stats.freezes).toBe(stats.restores + stats.scopes.frozen);
+    } finally {
+      await parent.dispose();
+    }
+  });
+});
+
+describe("waiting for a slot", () => {
+  let parent: LlamaParent;
+  beforeAll(async () => (parent = await startParent({ slots: 1 })));
+  afterAll(() => parent.dispose());
+
+  test("prompts wait in FIFO order while the only slot generates; a stream waits too", async () => {
+    const [a, b, c] = [parent.getScope(), parent.getScope(), parent.getScope()];
+    const finished: string[] = [];
+    const long = a.sendPrompt("Once upon a time", { maxTokens: 300 }).then((text) => (finished.push("a"), text));
+    const second = b.sendPrompt(CONVERSATIONS[0]!.turns[0]!, OPTIONS).then((text) => (finished.push("b"), text));
+    const chunks: string[] = [];
+    const third = (async () => {
+      for await (const chunk of c.streamPrompt(CONVERSATIONS[1]!.turns[0]!, OPTIONS)) chunks.push(chunk);
+      finished.push("c");
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(parent.stats()).toMatchObject({ queueDepth: 2, slots: { held: 1, generating: 1 } });
+    await Promise.all([long, second, third]);
+    expect(finished).toEqual(["a", "b", "c"]);
+    expect(await second).toBe(solo.get(CONVERSATIONS[0]!.id)![0]);
+    expect(chunks.join("")).toBe(solo.get(CONVERSATIONS[1]!.id)![0]);
+    await Promise.all([a, b, c].map((scope) => scope.dispose()));
+  });
+
+  test("a prompt aborted or a scope disposed while waiting ends without a hang; the others go on", async () => {
+    const [busy, aborted, disposed, last] = [parent.getScope(), parent.getScope(), parent.getScope(), parent.getScope()];
+    const long = busy.sendPrompt("Once upon a time", { maxTokens: 200 });
+    const controller = new AbortController();
+    const abortedReply = aborted.generate("Once", { maxTokens: 50, signal: controller.signal });
+    const disposedReply = disposed.sendPrompt("Once", OPTIONS);
+    const lastReply = last.sendPrompt(CONVERSATIONS[2]!.turns[0]!, OPTIONS);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    await disposed.dispose();
+    await expect(disposedReply).rejects.toBeInstanceOf(DisposedError);
+    expect(await abortedReply).toEqual({ text: "", tokenCount: 0, finishReason: "aborted" });
+    expect(await lastReply).toBe(solo.get(CONVERSATIONS[2]!.id)![0]);
+    await long;
+    expect(parent.stats().queueDepth).toBe(0);
+    await Promise.all([busy, aborted, last].map((scope) => scope.dispose()));
+  });
+
+  test("a chat scope frozen between turns continues exactly", async () => {
+    const turns = ["Tell me a story about a cat.", "What did the cat eat?", "And then?"];
+    const alone = parent.getScope({ mode: "chat" });
+    const expected: string[] = [];
+    for (const turn of turns) expected.push(await alone.sendPrompt(turn, OPTIONS));
+    await alone.dispose();
+
+    const swaps = recordSwaps(parent);
+    const chat = parent.getScope({ mode: "chat" });
+    const other = parent.getScope({ mode: "chat" });
+    const replies: string[] = [];
+    for (const turn of turns) {
+      replies.push(await chat.sendPrompt(turn, OPTIONS));
+      await other.sendPrompt("Tell me about a dog.", OPTIONS);
+    }
+    expect(replies).toEqual(expected);
+    expect(swaps.frozen.filter(([id]) => id === chat.id)).toHaveLength(3);
+    parent.removeAllListeners();
+    await Promise.all([chat.dispose(), other.dispose()]);
+  });
+});
+
+describe("spilling to disk", () => {
+  let dir: string;
+  beforeAll(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "llama-scope-test-swap-"))));
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const filesIn = async (): Promise<string[]> => {
+    const subdirs = await readdir(dir);
+    const files = await Promise.all(subdirs.map(async (sub) => (await readdir(path.join(dir, sub))).map((f) => path.join(sub, f))));
+    return files.flat();
+  };
+
+  test("past maxRamBytes frozen scopes go to files; conversations stay exact; files go with their scopes and the parent", async () => {
+    const parent = await startParent({ slots: 1, swap: { maxRamBytes: 20_000, dir } });
+    const swaps = recordSwaps(parent);
+    const conversations = CONVERSATIONS.slice(0, 4);
+    const scopes = new Map(conversations.map((c) => [c.id, parent.getScope()]));
+    const replies = await runInOrder(scopes, turnOrder(conversations, 7));
+    for (const conversation of conversations) expect(replies.get(conversation.id)).toEqual(solo.get(conversation.id));
+
+    const stats = parent.stats();
+    expect(swaps.frozen.some(([, report]) => report.storage === "disk")).toBe(true);
+    expect(swaps.restored.some(([, report]) => report.storage === "disk")).toBe(true);
+    expect(stats.frozenBytes.ram).toBeLessThanOrEqual(20_000);
+    expect(stats.frozenBytes.disk).toBeGreaterThan(0);
+    const lastStorage = new Map(swaps.frozen.map(([id, report]) => [id, report.storage]));
+    const onDisk = [...scopes.values()].filter((scope) => !isResident(scope.id, swaps) && lastStorage.get(scope.id) === "disk");
+    const files = await filesIn();
+    expect(onDisk.length).toBeGreaterThan(0);
+    expect(files).toHaveLength(onDisk.length);
+
+    // Disposing a frozen scope on disk removes its file.
+    await onDisk[0]!.dispose();
+    expect(await filesIn()).toHaveLength(files.length - 1);
+
+    await parent.dispose();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  test("swap options are checked in the caller's thread", () => {
+    expect(() => new LlamaLoad(testLoadOptions({ swap: { maxRamBytes: -1 } } as never))).toThrow(InvalidArgumentError);
+    expect(() => new LlamaLoad(testLoadOptions({ swap: { dir: path.join(dir, "missing") } } as never))).toThrow(/not a directory/);
+    expect(() => new LlamaLoad(testLoadOptions({ swap: "yes" } as never))).toThrow(InvalidArgumentError);
+  });
+});
+
+describe("scopes that outlive their parent", () => {
+  const [alice] = CONVERSATIONS as [Conversation];
+  const expectedAfterFirst = () => solo.get(alice.id)!.slice(1);
+
+  async function continueIn(parent: LlamaParent, state: Uint8Array): Promise<string[]> {
+    const revived = parent.getScope({ state });
+    const replies: string[] = [];
+    for (const turn of alice.turns.slice(1)) replies.push(await revived.sendPrompt(turn, OPTIONS));
+    return replies;
+  }
+
+  test("a state saved in one parent revives in a new parent and continues exactly; another model's is refused", async () => {
+    const first = await startParent({ slots: 1 });
+    const scope = first.getScope();
+    await scope.sendPrompt(alice.turns[0]!, OPTIONS);
+    const state = await scope.saveState();
+    await first.dispose();
+
+    const second = await startParent({ slots: 1 });
+    try {
+      const swaps = recordSwaps(second);
+      expect(await continueIn(second, state)).toEqual(expectedAfterFirst());
+      expect(swaps.restored).toHaveLength(1);
+      expect(() => second.getScope({ state: state.subarray(0, state.length - 1) })).toThrow(StateFormatError);
+      expect(second.stats().scopes.total).toBe(1);
+    } finally {
+      await second.dispose();
+    }
+
+    const other = await startParent({ slots: 1, modelPath: otherModelPath() });
+    try {
+      const bystander = other.getScope();
+      const before = await bystander.sendPrompt("Hello", { maxTokens: 4 });
+      expect(() => other.getScope({ state })).toThrow(StateMismatchError);
+      expect(other.stats().scopes).toEqual({ total: 1, resident: 1, frozen: 0 });
+      expect(typeof before).toBe("string");
+      expect((await bystander.generate(" again", { maxTokens: 2 })).finishReason).not.toBe("aborted");
+    } finally {
+      await other.dispose();
+    }
+  });
+
+  test("a worker crash does not lose frozen scopes: their bytes are in the parent and revive exactly", async () => {
+    const parent = await startParent({ slots: 1 });
+    const swaps = recordSwaps(parent);
+    const frozenScope = parent.getScope();
+    const resident = parent.getScope();
+    await frozenScope.sendPrompt(alice.turns[0]!, OPTIONS);
+    await resident.sendPrompt("Once upon a time", OPTIONS);
+    expect(swaps.frozen.map(([id]) => id)).toEqual([frozenScope.id]);
+
+    const crashed = new Promise((resolve) => parent.once("error", resolve));
+    await parent.worker!.terminate();
+    expect(await crashed).toBeInstanceOf(WorkerCrashedError);
+    expect(parent.stats().scopes.frozen).toBe(1);
+    const state = await frozenScope.saveState();
+    expect(state.byteLength).toBe(swaps.frozen[0]![1].bytes);
+    await expect(resident.saveState()).rejects.toBeInstanceOf(WorkerCrashedError);
+    await expect(frozenScope.sendPrompt("more")).rejects.toBeInstanceOf(WorkerCrashedError);
+    await parent.dispose();
+
+    const next = await startParent({ slots: 1 });
+    try {
+      expect(await continueIn(next, state)).toEqual(expectedAfterFirst());
+    } finally {
+      await next.dispose();
+    }
+  });
+});
+
+/** Whether the scope holds a slot now: its last swap event was a restore, or it never froze. */
+function isResident(id: string, swaps: ReturnType<typeof recordSwaps>): boolean {
+  const frozenCount = swaps.frozen.filter(([frozen]) => frozen === id).length;
+  const restoredCount = swaps.restored.filter(([restored]) => restored === id).length;
+  return frozenCount === restoredCount;
+}
