@@ -8,6 +8,7 @@ import { measureConcurrency } from "./concurrency.js";
 import { measureFreeze } from "./freeze.js";
 import { measureOverhead } from "./overhead.js";
 import { measureStartup } from "./startup.js";
+import { measureSwapping } from "./swapping.js";
 import { measureSwitching } from "./switching.js";
 
 const modelPath = process.argv[2] ?? testModelPath();
@@ -51,7 +52,15 @@ const startup = await measureStartup(modelPath, threads, Math.min(ROUNDS, 3));
 console.log("\n5. Startup and shutdown (fresh process each)");
 console.log(`   init() to ready ${f(startup.initMs)} ms (model load in the worker ${f(startup.workerModelLoadMs)} ms); dispose() ${f(startup.disposeMs)} ms; dispose() to process exit ${f(startup.disposeToExitMs)} ms`);
 
-console.log("\n6. Threads (the default is chosen from the machine: half the cores, at least 1)");
+const swapping = await measureSwapping(modelPath, threads, 12, 2, ROUNDS, 64);
+console.log(`\n6. Automatic swapping: ${swapping.scopes} scopes × ${swapping.turns} turns at once, ${swapping.fewSlots} slots versus ${swapping.scopes}`);
+console.log(
+  `   ${swapping.scopes} slots ${f(swapping.allSlotsTokensPerSecond)} tok/s, ${swapping.fewSlots} slots ${f(swapping.fewSlotsTokensPerSecond)} tok/s → ${f(swapping.ratio, 3)}×; ` +
+    `per round ${f(swapping.freezesPerRound, 1)} freezes, ${f(swapping.restoresPerRound, 1)} restores`,
+);
+console.log(`   one freeze ${f(swapping.freezeMs, 2)} ms, one restore ${f(swapping.restoreMs, 2)} ms (medians, as reported by the events); frozen scope ${swapping.frozenBytes} B, ${f(swapping.bytesPerToken)} B/token of KV`);
+
+console.log("\n7. Threads (the default is chosen from the machine: half the cores, at least 1)");
 printOverhead(overhead[0]!);
 for (const count of [1, 2].filter((count) => count !== threads)) {
   const result = await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS);
@@ -72,7 +81,7 @@ const budgets = [
 console.log("\nBudgets");
 for (const b of budgets) console.log(`   ${b.ok ? "met   " : "MISSED"} ${b.name}: ${f(b.value, 3)}`);
 
-const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, budgets };
+const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, budgets };
 const out = path.join(projectRoot(), "bench", "results");
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n");

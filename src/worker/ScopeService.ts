@@ -1,3 +1,4 @@
+import { transfer } from "comlink";
 import { Llama } from "../engine/index.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
@@ -91,7 +92,7 @@ export class ScopeService implements WorkerApi {
   async saveState(scopeId: string): Promise<Uint8Array> {
     const llama = this.requireLlama();
     this.ensureSlot(llama, scopeId);
-    return llama.saveState();
+    return movedToParent(await llama.saveState());
   }
 
   async loadState(scopeId: string, state: Uint8Array): Promise<void> {
@@ -107,7 +108,7 @@ export class ScopeService implements WorkerApi {
     llama.setSlot(scopeId);
     const state = await llama.saveState();
     await llama.freeSlot(scopeId);
-    return state;
+    return movedToParent(state);
   }
 
   async restore(scopeId: string, state: Uint8Array): Promise<void> {
@@ -154,4 +155,10 @@ export class ScopeService implements WorkerApi {
     if (this.llama.disposed) throw new DisposedError("The model was disposed. Create a new LlamaParent.");
     return this.llama;
   }
+}
+
+/** States can be large; the parent takes the buffer instead of a copy (the engine made it for this call). */
+function movedToParent(state: Uint8Array): Uint8Array {
+  const ownsBuffer = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength;
+  return ownsBuffer ? transfer(state, [state.buffer as ArrayBuffer]) : state;
 }
