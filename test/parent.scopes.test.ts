@@ -1,21 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { Llama, SlotCapacityError, type LlamaParent, type LlamaScope } from "../src/index.js";
-import { CONVERSATIONS, runAlone, type Conversation } from "./support/conversations.js";
+import { SlotCapacityError, type LlamaParent, type LlamaScope } from "../src/index.js";
+import { CONVERSATIONS, soloReplies, type Conversation } from "./support/conversations.js";
 import { startParent } from "./support/parents.js";
-import { testLoadOptions } from "./support/testModel.js";
 
 const OPTIONS = { maxTokens: 32 };
-const solo = new Map<string, string[]>();
+let solo: Map<string, string[]>;
 
-beforeAll(async () => {
-  // The reference: each conversation alone on the direct engine, same model and settings.
-  const llama = await Llama.load(testLoadOptions({ slots: 1 }));
-  for (const conversation of CONVERSATIONS) {
-    solo.set(conversation.id, await runAlone(llama, conversation, OPTIONS));
-    await llama.freeSlot(conversation.id);
-  }
-  await llama.dispose();
-});
+beforeAll(async () => (solo = await soloReplies(CONVERSATIONS, OPTIONS)));
 
 async function converse(scope: LlamaScope, conversation: Conversation): Promise<string[]> {
   const replies: string[] = [];

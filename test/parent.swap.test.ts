@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import {
   DisposedError,
   InvalidArgumentError,
-  Llama,
   LlamaLoad,
   StateFormatError,
   StateMismatchError,
@@ -14,24 +13,16 @@ import {
   type LlamaScope,
   type SwapReport,
 } from "../src/index.js";
-import { manyConversations, runAlone, shuffled, type Conversation } from "./support/conversations.js";
+import { manyConversations, shuffled, soloReplies, type Conversation } from "./support/conversations.js";
 import { startParent } from "./support/parents.js";
 import { otherModelPath, testLoadOptions } from "./support/testModel.js";
 
 const OPTIONS = { maxTokens: 24 };
 const CONVERSATIONS = manyConversations(12);
-const solo = new Map<string, string[]>();
+let solo: Map<string, string[]>;
 const SEEDS = [1, 2];
 
-beforeAll(async () => {
-  // The reference: each conversation alone on the direct engine, never frozen.
-  const llama = await Llama.load(testLoadOptions({ slots: 1 }));
-  for (const conversation of CONVERSATIONS) {
-    solo.set(conversation.id, await runAlone(llama, conversation, OPTIONS));
-    await llama.freeSlot(conversation.id);
-  }
-  await llama.dispose();
-});
+beforeAll(async () => (solo = await soloReplies(CONVERSATIONS, OPTIONS)));
 
 /** Every freeze and restore a parent reports, in order. */
 function recordSwaps(parent: LlamaParent) {
@@ -167,17 +158,27 @@ describe("waiting for a slot", () => {
 
   test("a prompt aborted or a scope disposed while waiting ends without a hang; the others go on", async () => {
     const [busy, aborted, disposed, last] = [parent.getScope(), parent.getScope(), parent.getScope(), parent.getScope()];
-    const long = busy.sendPrompt("Once upon a time", { maxTokens: 200 });
+    const long = busy.sendPrompt("Once upon a time", { maxTokens: 400 });
     const controller = new AbortController();
     const abortedReply = aborted.generate("Once", { maxTokens: 50, signal: controller.signal });
     const disposedReply = disposed.sendPrompt("Once", OPTIONS);
     const lastReply = last.sendPrompt(CONVERSATIONS[2]!.turns[0]!, OPTIONS);
+    const leftEarly = last.streamPrompt("Once", { maxTokens: 50 });
     await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(parent.stats().queueDepth).toBeGreaterThanOrEqual(3);
     controller.abort();
+    await leftEarly.return!(); // before its prompt was sent: it goes out aborted
     await disposed.dispose();
     await expect(disposedReply).rejects.toBeInstanceOf(DisposedError);
     expect(await abortedReply).toEqual({ text: "", tokenCount: 0, finishReason: "aborted" });
     expect(await lastReply).toBe(solo.get(CONVERSATIONS[2]!.id)![0]);
+    expect(await leftEarly.next()).toEqual({ value: undefined, done: true });
+    // The left stream's prompt joined the history and generated nothing, as an aborted prompt does.
+    const reference = parent.getScope();
+    await reference.sendPrompt(CONVERSATIONS[2]!.turns[0]!, OPTIONS);
+    expect(await reference.generate("Once", { signal: AbortSignal.abort() })).toMatchObject({ tokenCount: 0, finishReason: "aborted" });
+    expect(await last.sendPrompt(" upon", OPTIONS)).toBe(await reference.sendPrompt(" upon", OPTIONS));
+    await reference.dispose();
     await long;
     expect(parent.stats().queueDepth).toBe(0);
     await Promise.all([busy, aborted, last].map((scope) => scope.dispose()));

@@ -1,4 +1,5 @@
-import type { GenerateOptions, Llama } from "../../src/index.js";
+import { Llama, type GenerateOptions } from "../../src/index.js";
+import { testLoadOptions } from "./testModel.js";
 
 /** A conversation for equivalence tests: the prompts of its turns, in order. */
 export interface Conversation {
@@ -56,4 +57,22 @@ export async function runAlone(llama: Llama, conversation: Conversation, options
   const replies: string[] = [];
   for (let turn = 0; turn < conversation.turns.length; turn++) replies.push(await runTurn(llama, conversation, turn, options));
   return replies;
+}
+
+/**
+ * The reference for equivalence tests: each conversation's replies, every turn, run alone in one
+ * slot of a fresh direct engine on the test model (freed between conversations).
+ */
+export async function soloReplies(conversations: readonly Conversation[], options = TURN_OPTIONS): Promise<Map<string, string[]>> {
+  const llama = await Llama.load(testLoadOptions({ slots: 1 }));
+  try {
+    const solo = new Map<string, string[]>();
+    for (const conversation of conversations) {
+      solo.set(conversation.id, await runAlone(llama, conversation, options));
+      await llama.freeSlot(conversation.id);
+    }
+    return solo;
+  } finally {
+    await llama.dispose();
+  }
 }
