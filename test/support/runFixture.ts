@@ -12,11 +12,14 @@ export interface FixtureRun {
   report: unknown;
 }
 
-/** Runs a compiled fixture in its own Node process; kills it if it has not exited after `timeoutMs`. */
-export async function runFixture(name: string, timeoutMs = 30_000): Promise<FixtureRun> {
+/**
+ * Runs a compiled fixture in its own Node process, with `env` added to this process's
+ * environment; kills it if it has not exited after `timeoutMs`.
+ */
+export async function runFixture(name: string, { timeoutMs = 30_000, env = {} }: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<FixtureRun> {
   const child = spawn(process.execPath, [path.join(fixtures, `${name}.js`)], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, NODE_OPTIONS: "" },
+    env: { ...process.env, ...env, NODE_OPTIONS: "" },
   });
   let output = "";
   child.stdout.on("data", (data: Buffer) => (output += data.toString()));
