@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { Llama, StateFormatError, StateMismatchError } from "../src/index.js";
+import { InvalidArgumentError, Llama, readStateMeta, StateFormatError, StateMismatchError } from "../src/index.js";
+import { decodeState } from "../src/engine/state/StateFormat.js";
 import { CONVERSATIONS, runAlone, runTurn, type Conversation } from "./support/conversations.js";
 import { otherModelPath, testLoadOptions } from "./support/testModel.js";
 
@@ -31,6 +32,24 @@ describe("saveState / loadState", () => {
     expect(await runTurn(llama, alice, 1)).toBe(reference[1]);
     expect(await runTurn(llama, alice, 2)).toBe(reference[2]);
     await llama.freeSlot(alice.id);
+  });
+
+  test("meta saved with a state comes back from readStateMeta and changes nothing else", async () => {
+    llama.createSlot("meta");
+    llama.setSlot("meta");
+    llama.setPrompt(alice.turns[0]!);
+    await llama.generateCompleteText({ maxTokens: 8 });
+    const plain = await llama.saveState();
+    const tagged = await llama.saveState({ meta: { userId: "42", tags: ["a", 1] } });
+    expect(readStateMeta(plain)).toBeUndefined();
+    expect(readStateMeta(tagged)).toEqual({ userId: "42", tags: ["a", 1] });
+    expect(decodeState(tagged).kv).toEqual(decodeState(plain).kv);
+    expect(() => readStateMeta(new Uint8Array(4))).toThrow(StateFormatError);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const meta of [[1, 2], "text", cyclic, { big: 1n }])
+      await expect(llama.saveState({ meta: meta as never })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await llama.freeSlot("meta");
   });
 
   test("a state restores into another Llama instance of the same model", async () => {

@@ -9,10 +9,12 @@ import {
   StateFormatError,
   StateMismatchError,
   WorkerCrashedError,
+  readStateMeta,
   type LlamaParent,
   type LlamaScope,
   type SwapReport,
 } from "../src/index.js";
+import { decodeState, encodeState } from "../src/engine/state/StateFormat.js";
 import { manyConversations, shuffled, soloReplies, type Conversation } from "./support/conversations.js";
 import { startParent } from "./support/parents.js";
 import { runFixture } from "./support/runFixture.js";
@@ -293,6 +295,41 @@ describe("scopes that outlive their parent", () => {
       expect(await bystander.sendPrompt(" again", { maxTokens: 8 })).toBe(await control.sendPrompt(" again", { maxTokens: 8 }));
     } finally {
       await other.dispose();
+    }
+  });
+
+  test("a chat scope's state carries its turns: revived elsewhere, it continues in chat mode exactly", async () => {
+    const turns = ["Tell me a story about a cat.", "What did the cat eat?", "And then?"];
+    const first = await startParent({ slots: 1 });
+    const expected: string[] = [];
+    let state: Uint8Array;
+    try {
+      const alone = first.getScope({ mode: "chat" });
+      for (const turn of turns) expected.push(await alone.sendPrompt(turn, OPTIONS));
+      const chat = first.getScope({ mode: "chat" }); // takes the slot: `alone` is frozen
+      await chat.sendPrompt(turns[0]!, OPTIONS);
+      state = await chat.saveState();
+      expect(readStateMeta(state)).toEqual({ chatTurns: [{ type: "user", text: turns[0] }, { type: "model", response: [expected[0]] }] });
+    } finally {
+      await first.dispose();
+    }
+
+    const second = await startParent({ slots: 2 });
+    try {
+      const revived = second.getScope({ state });
+      expect(revived.mode).toBe("chat");
+      const replies: string[] = [];
+      for (const turn of turns.slice(1)) replies.push(await revived.sendPrompt(turn, OPTIONS));
+      expect(replies).toEqual(expected.slice(1));
+
+      // The turns are what makes it exact: the same bytes without them continue differently.
+      const decoded = decodeState(state);
+      const withoutTurns = encodeState({ ...decoded, header: { model: decoded.header.model, layout: decoded.header.layout } });
+      const amnesic = second.getScope({ mode: "chat" });
+      await amnesic.loadState(withoutTurns);
+      expect(await amnesic.sendPrompt(turns[1]!, OPTIONS)).not.toBe(expected[1]);
+    } finally {
+      await second.dispose();
     }
   });
 

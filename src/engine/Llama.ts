@@ -18,10 +18,19 @@ import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } f
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
-import { assertStateFits, type StateIdentity } from "./state/stateFit.js";
+import { assertStateFits } from "./state/stateFit.js";
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
-import { decodeState, encodeState } from "./state/StateFormat.js";
+import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
 import { TextStream } from "./TextStream.js";
+
+/** Options of {@link Llama.saveState}. */
+export interface SaveStateOptions {
+  /**
+   * A JSON object stored in the state's header (a user id, a title…) and returned by
+   * `readStateMeta(bytes)`. llama.cpp never sees it.
+   */
+  meta?: StateMeta | undefined;
+}
 
 /**
  * One model and one shared context whose sequences are slots: independent conversations that
@@ -255,12 +264,14 @@ export class Llama {
    * Freezes the active slot's conversation into self-describing bytes (see docs/state-format.md)
    * after the calls already queued on it have finished.
    */
-  async saveState(): Promise<Uint8Array> {
+  async saveState(options?: SaveStateOptions): Promise<Uint8Array> {
     this.assertUsable();
     const slot = this.requireActive();
+    const meta = options?.meta;
+    const header = { ...this.stateIdentity, ...(meta === undefined ? {} : { meta: checkedMeta(meta) }) };
     return slot.schedule(async () => {
       const { kv, pending } = await this.snapshot(slot);
-      return encodeState({ header: this.stateIdentity, tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
+      return encodeState({ header, tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
     });
   }
 
@@ -347,6 +358,19 @@ export class Llama {
   private assertUsable(): void {
     if (this.disposal !== undefined) throw new DisposedError("This Llama was disposed. Load a new one with Llama.load().");
   }
+}
+
+/** Meta must survive the JSON header unchanged: a plain object of JSON values. */
+function checkedMeta(meta: unknown): StateMeta {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(meta);
+  } catch {
+    // a cycle or a BigInt: refused below
+  }
+  if (!isJsonObject(meta) || text === undefined)
+    throw new InvalidArgumentError("saveState's meta must be a plain JSON object, e.g. { userId: \"42\" }.");
+  return JSON.parse(text) as StateMeta;
 }
 
 function assertSlotId(id: unknown): asserts id is string {

@@ -3,4 +3,6 @@ export type { LlamaLoadOptions } from "./LlamaLoadOptions.js";
 export type { GenerateOptions } from "./GenerateOptions.js";
 export type { GenerationResult, FinishReason } from "./generateReply.js";
 export { defaultThreads } from "./defaultThreads.js";
-export type { StateIdentity } from "./state/stateFit.js";
+export type { StateIdentity, StateMeta } from "./state/StateFormat.js";
+export { readStateMeta } from "./state/StateFormat.js";
+export type { SaveStateOptions } from "./Llama.js";

@@ -4,7 +4,7 @@ import { EventEmitter } from "eventemitter3";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
-import type { ModelReady, WorkerApi } from "../protocol/index.js";
+import type { ModelReady, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
 import { LlamaScope, type ScopeOptions } from "../scope/LlamaScope.js";
 import type { ScopeHost } from "../scope/ScopeHost.js";
 import { nodeEndpoint } from "../transport/nodeEndpoint.js";
@@ -63,6 +63,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private requestCounter = 0;
   private tokensGenerated = 0;
   private info: ModelReady | undefined;
+  /** Each live scope's mode: a restore in the worker needs it. */
+  private readonly modes = new Map<string, ScopeMode>();
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
   private readonly host: ScopeHost = {
@@ -75,7 +77,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       if (result.slotCreated) this.emit("slotCreated", scopeId);
     },
     disposeScope: async (scopeId) => {
-      if (await this.scheduler.remove(scopeId)) this.emit("slotFreed", scopeId);
+      const freedSlot = await this.scheduler.remove(scopeId);
+      this.modes.delete(scopeId);
+      if (freedSlot) this.emit("slotFreed", scopeId);
       this.emit("scopeDisposed", scopeId);
     },
   };
@@ -92,7 +96,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       this.store,
       {
         freeze: (scopeId) => this.call((api) => api.freeze(scopeId)),
-        restore: (scopeId, state) => this.call((api) => api.restore(scopeId, state)),
+        restore: (scopeId, state) => this.call((api) => api.restore(scopeId, state, this.modes.get(scopeId) ?? "completion")),
         free: (scopeId) => this.call((api) => api.freeScope(scopeId)),
       },
       {
@@ -129,7 +133,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
 
   /**
    * A new conversation with a unique id. It takes a slot at its first prompt. With `state` (bytes
-   * from `scope.saveState()`, in this process or another) it continues that conversation.
+   * from `scope.saveState()`, in this process or another) it continues that conversation, in chat
+   * mode if it was a chat scope's (unless `mode` says otherwise).
    * @throws {StateFormatError} for `state` bytes that are not an intact state.
    * @throws {StateMismatchError} for a state of another model or one a slot here cannot hold.
    * @throws {DisposedError} after `dispose()`. @throws {WorkerCrashedError} after the worker died.
@@ -138,8 +143,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.assertUsable();
     if (this.initialization === undefined) throw new LlamaScopeError("Call await parent.init() before getScope().");
     const state = options?.state;
-    if (state !== undefined) this.assertStateLoads(state);
-    const scope = new LlamaScope(this.host, options);
+    const savedMode = state === undefined ? undefined : this.checkedStateMode(state);
+    const scope = new LlamaScope(this.host, savedMode === undefined ? options : { ...options, mode: options?.mode ?? savedMode });
+    this.modes.set(scope.id, scope.mode);
     this.scheduler.add(scope.id, state?.slice());
     this.emit("scopeCreated", scope.id);
     return scope;
@@ -216,10 +222,15 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.emit("error", this.crash);
   }
 
-  /** A revived state is checked here, before any slot or worker is involved. */
-  private assertStateLoads(state: Uint8Array): void {
+  /**
+   * A revived state is checked here, before any slot or worker is involved; says the mode of the
+   * scope that saved it.
+   */
+  private checkedStateMode(state: Uint8Array): ScopeMode {
     if (this.info === undefined) throw new LlamaScopeError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
-    assertStateFits(decodeState(state), this.info.stateIdentity, this.info.contextSize);
+    const decoded = decodeState(state);
+    assertStateFits(decoded, this.info.stateIdentity, this.info.contextSize);
+    return Array.isArray((decoded.header.meta as ScopeStateMeta | undefined)?.chatTurns) ? "chat" : "completion";
   }
 
   private assertUsable(): void {

@@ -1,4 +1,4 @@
-import type { ModelReady, PromptRequest, PromptResult, StreamBatch, WireLoadOptions } from "./messages.js";
+import type { ModelReady, PromptRequest, PromptResult, ScopeMode, StreamBatch, WireLoadOptions } from "./messages.js";
 
 /**
  * What the worker thread exposes over Comlink. Every method is called by `LlamaParent`; scope
@@ -18,17 +18,20 @@ export interface WorkerApi {
   stopRequest(requestId: number): void;
   /** Ends the generation a scope is running now. */
   stopScope(scopeId: string): void;
-  /** The scope's conversation as bytes (the engine's state format). */
+  /** The scope's conversation as bytes (the engine's state format, a chat scope's turns in its meta). */
   saveState(scopeId: string): Promise<Uint8Array>;
-  /** Replaces the scope's conversation with saved bytes. */
-  loadState(scopeId: string, state: Uint8Array): Promise<void>;
+  /** Replaces the scope's conversation with saved bytes; a chat scope takes the turns saved with them. */
+  loadState(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void>;
   /**
    * Saves the scope's conversation and frees its slot, keeping its chat template history; resolves
    * null when the scope has no slot. The parent only freezes a scope with no call in flight.
    */
   freeze(scopeId: string): Promise<Uint8Array | null>;
-  /** Gives the scope a slot holding a frozen conversation; on failure the scope is left without one. */
-  restore(scopeId: string, state: Uint8Array): Promise<void>;
+  /**
+   * Gives the scope a slot holding a frozen (or revived) conversation; a chat scope without chat
+   * history takes the turns saved with it. On failure the scope is left without a slot.
+   */
+  restore(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void>;
   /** Ends the scope's work and frees its slot; resolves true if it had one. */
   freeScope(scopeId: string): Promise<boolean>;
   /** Frees the model and every slot. */

@@ -1,3 +1,4 @@
+import type { ChatHistoryItem } from "node-llama-cpp";
 import type { FinishReason, GenerateOptions, LlamaLoadOptions, StateIdentity } from "../engine/index.js";
 
 /** How a scope turns a prompt into slot history. */
@@ -47,3 +48,11 @@ export interface StreamBatch {
   text: string;
   done: boolean;
 }
+
+/**
+ * What the worker saves in a scope's state `meta`: a chat scope's turns, so the conversation
+ * continues in chat mode, with its template history, wherever the state is revived.
+ */
+export type ScopeStateMeta = {
+  chatTurns?: ChatHistoryItem[];
+};

@@ -19,6 +19,7 @@ export interface ScopeOptions {
   /**
    * A conversation saved with `scope.saveState()`, in this process or another, to continue. It is
    * checked at once (`StateFormatError`, `StateMismatchError`) and restored at the first prompt.
+   * A chat scope's state continues in chat mode, with its turns, unless `mode` says otherwise.
    */
   state?: Uint8Array;
 }
@@ -85,9 +86,13 @@ export class LlamaScope {
     return this.guard(() => this.host.saveState(this.id));
   }
 
-  /** Replaces the conversation with saved bytes; rejects with `StateFormatError`/`StateMismatchError`, changing nothing. */
+  /**
+   * Replaces the conversation with saved bytes; rejects with `StateFormatError`/`StateMismatchError`,
+   * changing nothing. A chat scope takes the chat turns saved with the bytes (none: it starts its
+   * template history anew).
+   */
   loadState(state: Uint8Array): Promise<void> {
-    return this.guard(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state)));
+    return this.guard(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state, this.mode)));
   }
 
   /** Stops the scope's generation, frees its slot and deletes its frozen bytes. Idempotent. */

@@ -48,9 +48,18 @@ export class ChatFormatter {
     this.rendered = this.renderedBeforeTurn;
   }
 
-  /** The conversation was replaced (a loaded state): its template history is unknown. */
-  reset(): void {
-    this.history.length = 0;
-    this.rendered = [];
+  /** The turns so far, to save with the slot's state. */
+  get turns(): readonly ChatHistoryItem[] {
+    return this.history;
+  }
+
+  /**
+   * The conversation was replaced by a loaded state: go on from the turns saved with it, or from
+   * nothing when it has none (its template history is then unknown).
+   */
+  reset(turns: readonly ChatHistoryItem[] = []): void {
+    this.history.splice(0, this.history.length, ...structuredClone(turns));
+    this.rendered = turns.length === 0 ? [] : this.wrapper.generateContextState({ chatHistory: this.history }).contextText.tokenize(this.model.tokenizer);
+    this.renderedBeforeTurn = this.rendered;
   }
 }

@@ -1,8 +1,18 @@
 import { transfer } from "comlink";
-import { Llama } from "../engine/index.js";
+import type { ChatHistoryItem } from "node-llama-cpp";
+import { Llama, readStateMeta } from "../engine/index.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
-import type { ModelReady, PromptRequest, PromptResult, StreamBatch, WireLoadOptions, WorkerApi } from "../protocol/index.js";
+import type {
+  ModelReady,
+  PromptRequest,
+  PromptResult,
+  ScopeMode,
+  ScopeStateMeta,
+  StreamBatch,
+  WireLoadOptions,
+  WorkerApi,
+} from "../protocol/index.js";
 import { ChatFormatter } from "./ChatFormatter.js";
 
 interface RunningRequest {
@@ -92,32 +102,35 @@ export class ScopeService implements WorkerApi {
   async saveState(scopeId: string): Promise<Uint8Array> {
     const llama = this.requireLlama();
     this.ensureSlot(llama, scopeId);
-    return movedToParent(await llama.saveState());
+    return movedToParent(await llama.saveState({ meta: this.metaOf(scopeId) }));
   }
 
-  async loadState(scopeId: string, state: Uint8Array): Promise<void> {
+  async loadState(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void> {
     const llama = this.requireLlama();
     this.ensureSlot(llama, scopeId);
     await llama.loadState(state);
-    this.chats.get(scopeId)?.reset();
+    if (mode === "chat") this.chatFor(llama, scopeId).reset(chatTurnsOf(state));
   }
 
   async freeze(scopeId: string): Promise<Uint8Array | null> {
     const llama = this.requireLlama();
     if (!llama.slots.includes(scopeId)) return null;
     llama.setSlot(scopeId);
-    const state = await llama.saveState();
+    const state = await llama.saveState({ meta: this.metaOf(scopeId) });
     await llama.freeSlot(scopeId);
     return movedToParent(state);
   }
 
-  async restore(scopeId: string, state: Uint8Array): Promise<void> {
+  async restore(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void> {
     const llama = this.requireLlama();
     llama.createSlot(scopeId);
     try {
       llama.setSlot(scopeId);
       await llama.loadState(state);
+      // A swapped scope kept its chat history here; a revived one brings it in the state.
+      if (mode === "chat" && !this.chats.has(scopeId)) this.chatFor(llama, scopeId).reset(chatTurnsOf(state));
     } catch (error) {
+      this.chats.delete(scopeId);
       await llama.freeSlot(scopeId);
       throw error;
     }
@@ -144,6 +157,11 @@ export class ScopeService implements WorkerApi {
     return created;
   }
 
+  private metaOf(scopeId: string): ScopeStateMeta | undefined {
+    const chat = this.chats.get(scopeId);
+    return chat === undefined ? undefined : { chatTurns: [...chat.turns] };
+  }
+
   private chatFor(llama: Llama, scopeId: string): ChatFormatter {
     let chat = this.chats.get(scopeId);
     if (chat === undefined) this.chats.set(scopeId, (chat = new ChatFormatter(llama.model)));
@@ -155,6 +173,18 @@ export class ScopeService implements WorkerApi {
     if (this.llama.disposed) throw new DisposedError("The model was disposed. Create a new LlamaParent.");
     return this.llama;
   }
+}
+
+/**
+ * The chat turns saved with a state (already loaded, so its header is intact). Anything but the
+ * user and model text turns a chat scope writes counts as no history.
+ */
+function chatTurnsOf(state: Uint8Array): ChatHistoryItem[] | undefined {
+  const turns = (readStateMeta(state) as ScopeStateMeta | undefined)?.chatTurns;
+  const isTurn = (item: ChatHistoryItem) =>
+    (item?.type === "user" && typeof item.text === "string") ||
+    (item?.type === "model" && Array.isArray(item.response) && item.response.every((part) => typeof part === "string"));
+  return Array.isArray(turns) && turns.every(isTurn) ? turns : undefined;
 }
 
 /** States can be large; the parent takes the buffer instead of a copy (the engine made it for this call). */

@@ -20,17 +20,24 @@ export const STATE_MAGIC = "LLSCSTAT";
 export const STATE_FORMAT_VERSION = 1;
 
 /** What a state was made with; a loader compares it with its own before touching llama.cpp. */
-export interface StateHeader {
+export interface StateIdentity {
   model: { fingerprint: string; name: string };
   /** KV cache shape settings: a state only loads into a context with the same ones. */
   layout: { kvCacheKeyType: string; kvCacheValueType: string; flashAttention: string };
+}
+
+/** Data saved with a state by its caller (a JSON object); llama.cpp never sees it. */
+export type StateMeta = Record<string, unknown>;
+
+export interface StateHeader extends StateIdentity {
   tokenCount: number;
   pendingCount: number;
   kvBytes: number;
+  meta?: StateMeta;
 }
 
 export interface SlotState {
-  header: Omit<StateHeader, "tokenCount" | "pendingCount" | "kvBytes">;
+  header: StateIdentity & { meta?: StateMeta };
   tokens: readonly Token[];
   pending: readonly Token[];
   kv: Uint8Array;
@@ -93,8 +100,21 @@ export function decodeState(bytes: Uint8Array): SlotState {
   const pending = readTokens(header.pendingCount);
   const kv = new Uint8Array(body.subarray(offset));
   checkLlamaSequenceState(kv, tokens);
-  const { model, layout } = header;
-  return { header: { model, layout }, tokens, pending, kv };
+  const { model, layout, meta } = header;
+  return { header: meta === undefined ? { model, layout } : { model, layout, meta }, tokens, pending, kv };
+}
+
+/**
+ * The data saved with a state (`saveState({ meta })`), from its header alone: cheap, and it does
+ * not verify the rest of the bytes (loading does).
+ * @throws {StateFormatError} for bytes that do not start with an intact header.
+ */
+export function readStateMeta(bytes: Uint8Array): StateMeta | undefined {
+  if (!(bytes instanceof Uint8Array)) throw new StateFormatError("A state must be a Uint8Array, as returned by saveState().");
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (data.length < PREFIX_BYTES || data.toString("latin1", 0, 8) !== STATE_MAGIC)
+    throw new StateFormatError("These bytes are not a llama-scope state: pass bytes returned by saveState().");
+  return parseHeader(data).meta;
 }
 
 function parseHeader(body: Buffer): StateHeader {
@@ -118,8 +138,13 @@ function isStateHeader(value: unknown): value is StateHeader {
     typeof h.model?.fingerprint === "string" && typeof h.model?.name === "string" &&
     typeof h.layout?.kvCacheKeyType === "string" && typeof h.layout?.kvCacheValueType === "string" &&
     typeof h.layout?.flashAttention === "string" &&
-    count(h.tokenCount) && count(h.pendingCount) && count(h.kvBytes)
+    count(h.tokenCount) && count(h.pendingCount) && count(h.kvBytes) &&
+    (h.meta === undefined || isJsonObject(h.meta))
   );
+}
+
+export function isJsonObject(value: unknown): value is StateMeta {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The KV part must be llama.cpp's own sequence file for exactly the recorded tokens. */

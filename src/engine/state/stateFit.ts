@@ -1,8 +1,5 @@
 import { StateMismatchError } from "../../errors/index.js";
-import type { SlotState } from "./StateFormat.js";
-
-/** What a state records about the engine that saved it, and what a loader must match. */
-export type StateIdentity = SlotState["header"];
+import type { SlotState, StateIdentity } from "./StateFormat.js";
 
 /**
  * Throws {@link StateMismatchError} unless `state` can be loaded by an engine with identity `own`
