@@ -103,11 +103,12 @@ describe("12 scopes on 2 slots", () => {
       const swaps = recordSwaps(parent);
       let deepestQueue = 0;
       let mostGenerating = 0;
+      let mostHeld = 0;
       const sample = setInterval(() => {
         const { queueDepth, slots } = parent.stats();
         deepestQueue = Math.max(deepestQueue, queueDepth);
         mostGenerating = Math.max(mostGenerating, slots.generating);
-        expect(slots.held).toBeLessThanOrEqual(2);
+        mostHeld = Math.max(mostHeld, slots.held);
       }, 1);
       const results = await Promise.all(
         CONVERSATIONS.map(async (conversation) => {
@@ -125,6 +126,7 @@ describe("12 scopes on 2 slots", () => {
       for (const { id, replies } of results) expect(replies).toEqual(solo.get(id));
       expect(deepestQueue).toBeGreaterThan(0);
       expect(mostGenerating).toBe(2);
+      expect(mostHeld).toBe(2);
       const stats = parent.stats();
       expect(stats.tokensGenerated).toBe(results.reduce((sum, r) => sum + r.tokens, 0));
       expect(stats.freezes).toBe(swaps.frozen.length);

@@ -108,6 +108,7 @@ export class SlotScheduler {
     return new Promise<Uint8Array>((resolve, reject) => {
       const entry = this.entry(id);
       this.inTurn(entry, async () => {
+        while (entry.transition !== undefined) await entry.transition; // a freeze under way: read its result
         if (entry.residency === "frozen") resolve((await this.store.read(id)).slice());
         else await this.admit(entry, this.starter(entry, save, resolve, reject));
       }).catch(reject);
