@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { InvalidArgumentError, Llama, readStateMeta, StateFormatError, StateMismatchError } from "../src/index.js";
 import { decodeState } from "../src/engine/state/StateFormat.js";
@@ -50,6 +53,19 @@ describe("saveState / loadState", () => {
     for (const meta of [[1, 2], "text", cyclic, { big: 1n }])
       await expect(llama.saveState({ meta: meta as never })).rejects.toBeInstanceOf(InvalidArgumentError);
     await llama.freeSlot("meta");
+  });
+
+  test("stateDir: the engine's state files go to the given directory, which it leaves in place", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "llama-scope-test-statedir-"));
+    try {
+      const own = await Llama.load(testLoadOptions({ slots: 1, stateDir: dir }));
+      const state = await aliceAfterOneTurn(own);
+      await own.loadState(state);
+      await own.dispose();
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("a state restores into another Llama instance of the same model", async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -344,6 +345,8 @@ describe("scopes that outlive their parent", () => {
     await resident.sendPrompt("Once upon a time", OPTIONS);
     expect(swaps.frozen.map(([id]) => id)).toEqual([frozenScope.id]);
 
+    const scratchDir = (parent as unknown as { scratchDir: string }).scratchDir; // the worker's state files
+    expect(existsSync(scratchDir)).toBe(true);
     const crashed = new Promise((resolve) => parent.once("error", resolve));
     await parent.worker!.terminate();
     expect(await crashed).toBeInstanceOf(WorkerCrashedError);
@@ -353,6 +356,7 @@ describe("scopes that outlive their parent", () => {
     await expect(resident.saveState()).rejects.toBeInstanceOf(WorkerCrashedError);
     await expect(frozenScope.sendPrompt("more")).rejects.toBeInstanceOf(WorkerCrashedError);
     await parent.dispose();
+    expect(existsSync(scratchDir)).toBe(false); // the dead worker could not remove it; the parent did
 
     const next = await startParent({ slots: 1 });
     try {

@@ -48,14 +48,16 @@ export class Llama {
   private readonly slotsById = new Map<string, Slot>();
   private active: Slot | undefined;
   private disposal: Promise<void> | undefined;
-  private readonly stateFiles = new StateFiles();
+  private readonly stateFiles: StateFiles;
 
   private constructor(
     private readonly nodeModel: LlamaModel,
     private readonly context: LlamaContext,
     private readonly settings: ResolvedLoadOptions,
     private readonly modelIdentity: StateIdentity["model"],
-  ) {}
+  ) {
+    this.stateFiles = new StateFiles(settings.stateDir);
+  }
 
   /**
    * Loads a model and allocates its slots.

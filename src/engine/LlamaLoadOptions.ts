@@ -22,6 +22,12 @@ export interface LlamaLoadOptions {
   build?: "never" | "auto";
   /** llama.cpp log level. Default `"warn"`. */
   logLevel?: "error" | "warn" | "info" | "debug" | "disabled";
+  /**
+   * An existing directory for the short-lived files node-llama-cpp needs to save and load slot
+   * states (it has no in-memory API). Used as is and never removed. Default: a private directory
+   * in the OS temporary directory, created on first use and removed by `dispose()`.
+   */
+  stateDir?: string;
 }
 
 /** {@link LlamaLoadOptions} with every default filled in and every value checked. */
@@ -34,6 +40,7 @@ export interface ResolvedLoadOptions {
   gpu: "auto" | false;
   build: "never" | "auto";
   logLevel: "error" | "warn" | "info" | "debug" | "disabled";
+  stateDir: string | undefined;
 }
 
 const DEFAULT_SLOTS = 4;
@@ -51,6 +58,8 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     throw new InvalidArgumentError(`build must be "never" or "auto", not ${String(options.build)}.`);
   if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel))
     throw new InvalidArgumentError(`logLevel must be one of ${LOG_LEVELS.join(", ")}.`);
+  if (options.stateDir !== undefined && (typeof options.stateDir !== "string" || options.stateDir.length === 0))
+    throw new InvalidArgumentError("stateDir must be the path of an existing directory.");
   return {
     modelPath: options.modelPath,
     slots: positiveInteger("slots", options.slots) ?? DEFAULT_SLOTS,
@@ -60,6 +69,7 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     gpu: options.gpu ?? "auto",
     build: options.build ?? "never",
     logLevel: options.logLevel ?? "warn",
+    stateDir: options.stateDir,
   };
 }
 

@@ -1,3 +1,7 @@
+import { mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import { EventEmitter } from "eventemitter3";
@@ -67,6 +71,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private readonly modes = new Map<string, ScopeMode>();
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
+  /** The worker's state scratch directory, when this parent made it: removed once the worker is gone, even by a crash. */
+  private scratchDir: string | undefined;
+  private scratchRemoval: Promise<void> | undefined;
   private readonly host: ScopeHost = {
     call: (use) => this.call(use),
     withSlot: (scopeId, use) => this.scheduler.withSlot(scopeId, () => this.call(use)),
@@ -171,7 +178,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       if (this.api !== undefined && this.crash === undefined)
         await withTimeout(this.api.dispose(), WORKER_DISPOSE_TIMEOUT_MS).catch(() => {});
       await this.thread?.terminate();
-      await this.store.dispose();
+      await Promise.all([this.store.dispose(), this.removeScratchDir()]);
       this.emit("disposed");
     })();
     return this.disposal;
@@ -182,14 +189,18 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   }
 
   private async start(): Promise<ModelReady> {
+    const stateDir = this.load.options.stateDir ?? (this.scratchDir = mkdtempSync(path.join(os.tmpdir(), "llama-scope-")));
     const worker = new Worker(new URL("../worker/worker.js", import.meta.url));
     this.thread = worker;
     worker.on("error", (error) => this.workerDied(error));
-    worker.on("exit", (code) => this.workerDied(code));
+    worker.on("exit", (code) => {
+      void this.removeScratchDir();
+      this.workerDied(code);
+    });
     const api = wrap<WorkerApi>(nodeEndpoint(worker));
     this.api = api;
     try {
-      this.info = await this.send(() => api.init(this.load.options));
+      this.info = await this.send(() => api.init({ ...this.load.options, stateDir }));
     } catch (error) {
       await this.dispose();
       throw error;
@@ -220,6 +231,12 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.inFlight.failAll(this.crash);
     this.scheduler.failAll(this.crash);
     this.emit("error", this.crash);
+  }
+
+  private removeScratchDir(): Promise<void> {
+    const directory = this.scratchDir;
+    if (directory !== undefined) this.scratchRemoval ??= rm(directory, { recursive: true, force: true }).catch(() => {});
+    return this.scratchRemoval ?? Promise.resolve();
   }
 
   /**
