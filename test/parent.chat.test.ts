@@ -1,6 +1,6 @@
 import { expect, test } from "@jest/globals";
 import { LlamaText, resolveChatWrapper } from "node-llama-cpp";
-import { Llama } from "../src/index.js";
+import { Llama, readStateMeta } from "../src/index.js";
 import { ChatFormatter } from "../src/worker/ChatFormatter.js";
 import { startParent } from "./support/parents.js";
 import { testLoadOptions } from "./support/testModel.js";
@@ -43,6 +43,22 @@ test("chat mode renders each prompt with the model's chat template and keeps the
     expect(replies).toEqual(expected);
     expect(replies[0]).not.toBe(completion);
     expect(parent.getScope().mode).toBe("completion");
+  } finally {
+    await parent.dispose();
+  }
+});
+
+test("chat prompts sent together give the replies sent one by one; a state saved behind them records every turn", async () => {
+  const parent = await startParent({ slots: 2 });
+  try {
+    const oneByOne = parent.getScope({ mode: "chat" });
+    const expected: string[] = [];
+    for (const text of TURNS) expected.push(await oneByOne.sendPrompt(text, OPTIONS));
+
+    const together = parent.getScope({ mode: "chat" });
+    const [replies, state] = await Promise.all([Promise.all(TURNS.map((text) => together.sendPrompt(text, OPTIONS))), together.saveState()]);
+    expect(replies).toEqual(expected);
+    expect(readStateMeta(state)).toEqual({ chatTurns: TURNS.flatMap((text, i) => [{ type: "user", text }, { type: "model", response: [expected[i]] }]) });
   } finally {
     await parent.dispose();
   }

@@ -35,6 +35,8 @@ export class LlamaScope {
   readonly id: string = nanoid();
   readonly mode: ScopeMode;
   private disposal: Promise<void> | undefined;
+  /** The last chat call; see {@link inChatOrder}. */
+  private chatTail: Promise<unknown> = Promise.resolve();
 
   /** @internal Use `LlamaParent.getScope()`. */
   constructor(
@@ -83,7 +85,7 @@ export class LlamaScope {
    * so this works even after the worker crashed.
    */
   saveState(): Promise<Uint8Array> {
-    return this.guard(() => this.host.saveState(this.id));
+    return this.guard(() => this.inChatOrder(() => this.host.saveState(this.id)));
   }
 
   /**
@@ -92,7 +94,7 @@ export class LlamaScope {
    * template history anew).
    */
   loadState(state: Uint8Array): Promise<void> {
-    return this.guard(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state, this.mode)));
+    return this.guard(() => this.inChatOrder(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state, this.mode))));
   }
 
   /** Stops the scope's generation, frees its slot and deletes its frozen bytes. Idempotent. */
@@ -119,13 +121,15 @@ export class LlamaScope {
       const { signal, ...wireOptions } = options ?? {};
       const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
       try {
-        const reply = await this.host.withSlot(this.id, (api) => {
-          // Decided at sending: the prompt may have waited for a slot while the signal fired.
-          const aborted = signal?.aborted ?? false;
-          const call = api.prompt({ scopeId: this.id, requestId, text, mode: this.mode, options: wireOptions, stream, aborted });
-          markSent();
-          return call;
-        });
+        const reply = await this.inChatOrder(() =>
+          this.host.withSlot(this.id, (api) => {
+            // Decided at sending: the prompt may have waited for a slot while the signal fired.
+            const aborted = signal?.aborted ?? false;
+            const call = api.prompt({ scopeId: this.id, requestId, text, mode: this.mode, options: wireOptions, stream, aborted });
+            markSent();
+            return call;
+          }),
+        );
         this.host.promptDone(this.id, reply);
         return reply;
       } finally {
@@ -144,6 +148,18 @@ export class LlamaScope {
     const stop = () => void this.host.call((api) => api.stopRequest(requestId)).catch(() => {});
     signal.addEventListener("abort", stop, { once: true });
     return () => signal.removeEventListener("abort", stop);
+  }
+
+  /**
+   * A chat turn is rendered against the previous reply, and a saved state records the turns, so a
+   * chat scope sends its calls one at a time, each after the previous one has settled. Completion
+   * scopes send at once; the engine keeps their order.
+   */
+  private inChatOrder<T>(call: () => Promise<T>): Promise<T> {
+    if (this.mode !== "chat") return call();
+    const result = this.chatTail.then(call);
+    this.chatTail = result.catch(() => {});
+    return result;
   }
 
   /** Runs a call, turning any failure after this scope was disposed into DisposedError. */
