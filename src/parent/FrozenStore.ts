@@ -90,7 +90,7 @@ export class FrozenStore {
     return new Uint8Array(await readFile(entry.file));
   }
 
-  /** Forgets `id`'s bytes and removes its file. */
+  /** Forgets `id`'s bytes and removes its file. Never rejects: a file that will not go is left to `dispose`. */
   delete(id: string): Promise<void> {
     const entry = this.entries.get(id);
     if (entry === undefined) return Promise.resolve();
@@ -100,7 +100,7 @@ export class FrozenStore {
       return Promise.resolve();
     }
     this.diskBytes -= entry.size;
-    return entry.written.then(() => (entry.file === "" ? undefined : rm(entry.file, { force: true })));
+    return entry.written.then(() => (entry.file === "" ? undefined : rm(entry.file, { force: true }).catch(() => {})));
   }
 
   /** Forgets everything and removes the spill directory. */
