@@ -59,6 +59,10 @@ console.log(
     `per round ${f(swapping.freezesPerRound, 1)} freezes, ${f(swapping.restoresPerRound, 1)} restores`,
 );
 console.log(`   one freeze ${f(swapping.freezeMs, 2)} ms, one restore ${f(swapping.restoreMs, 2)} ms (medians, as reported by the events); frozen scope ${swapping.frozenBytes} B, ${f(swapping.bytesPerToken)} B/token of KV`);
+console.log(
+  `   every freeze on disk (maxRamBytes 0): ${swapping.fewSlots} slots ${f(swapping.onDisk.tokensPerSecond)} tok/s → ${f(swapping.onDisk.ratio, 3)}×; ` +
+    `one freeze ${f(swapping.onDisk.freezeMs, 2)} ms, one restore ${f(swapping.onDisk.restoreMs, 2)} ms`,
+);
 
 console.log("\n7. Threads (the default is chosen from the machine: half the cores, at least 1)");
 printOverhead(overhead[0]!);

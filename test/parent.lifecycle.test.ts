@@ -132,6 +132,9 @@ describe("streaming and cancellation", () => {
       await expect(scope.sendPrompt("x", { maxTokens: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(scope.sendPrompt(42 as never)).rejects.toBeInstanceOf(InvalidArgumentError);
       expect(() => parent.getScope({ mode: "poetry" as never })).toThrow(InvalidArgumentError);
+      await expect(scope.streamPrompt("x", { signal: "soon" as never }).next()).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(scope.streamPrompt("x", 7 as never).next()).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(() => parent.getScope({ state: "bytes" as never })).toThrow(StateFormatError);
       expect((await scope.sendPrompt(PROMPT, { maxTokens: 8 })).length).toBeGreaterThan(0);
     });
   });

@@ -68,8 +68,11 @@ export class LlamaScope {
   streamPrompt(text: string, options?: GenerateOptions): AsyncIterableIterator<string> {
     // Leaving the loop aborts like the caller's own signal would, whether the prompt was sent yet or not.
     const leave = new AbortController();
-    const signal = options?.signal === undefined ? leave.signal : AbortSignal.any([options.signal, leave.signal]);
-    const { requestId, sent, result } = this.startPrompt(text, { ...options, signal }, true);
+    const own = options?.signal;
+    const valid = options === undefined || (typeof options === "object" && options !== null && (own === undefined || own instanceof AbortSignal));
+    // Options that are not valid go on unchanged, to be refused with InvalidArgumentError like any prompt's.
+    const withLeave = valid ? { ...options, signal: own === undefined ? leave.signal : AbortSignal.any([own, leave.signal]) } : options;
+    const { requestId, sent, result } = this.startPrompt(text, withLeave, true);
     return new RemoteTextStream(this.host, requestId, sent, result, () => leave.abort());
   }
 
