@@ -223,8 +223,7 @@ export class SlotScheduler {
       if (waiter.entry.transition !== undefined) return; // its own freeze is ending; pumped again after
       let victim: ScopeEntry | undefined;
       if (this.holders.size >= this.capacity) {
-        victim = this.swapping ? this.leastRecentlyUsedIdle() : undefined;
-        if (victim === undefined && !this.swapping) {
+        if (!this.swapping) {
           this.queue.shift();
           waiter.failed(
             new SlotCapacityError(
@@ -234,6 +233,7 @@ export class SlotScheduler {
           );
           continue;
         }
+        victim = this.leastRecentlyUsedIdle();
         if (victim === undefined) return; // every slot is busy; a release pumps again
       }
       this.queue.shift();

@@ -8,21 +8,26 @@ import type { ScopeHost } from "./ScopeHost.js";
  */
 export class RemoteTextStream implements AsyncIterableIterator<string> {
   private finished = false;
+  /** Settles once the prompt was sent (it may wait for a slot) or failed before; the first pull waits for it. */
+  private unsent: Promise<void> | undefined;
 
   constructor(
     private readonly host: ScopeHost,
     private readonly requestId: number,
-    /** Settles once the prompt was sent (it may wait for a slot) or failed before: pulls wait for it. */
-    private readonly sent: Promise<void>,
+    sent: Promise<void>,
     private readonly result: Promise<PromptResult>,
     /** Stops the generation, or sends the prompt without one if it is still waiting for a slot. */
     private readonly cancel: () => void,
   ) {
+    this.unsent = sent;
     result.catch(() => {}); // surfaced by next(); a consumer that left early must not see it unhandled
   }
 
   async next(): Promise<IteratorResult<string>> {
-    await this.sent;
+    if (this.unsent !== undefined) {
+      await this.unsent;
+      this.unsent = undefined;
+    }
     while (!this.finished) {
       const batch = await this.host.call((api) => api.pull(this.requestId)).catch(async (error: unknown) => {
         this.finished = true;
