@@ -26,9 +26,4 @@ export class TokenTextDecoder {
     this.held = [];
     return text;
   }
-
-  /** Tokens pushed but not yet turned into text. */
-  get heldCount(): number {
-    return this.held.length;
-  }
 }

@@ -18,7 +18,7 @@ export interface SwapOptions {
 /** {@link SwapOptions} with defaults filled in; `false` when swapping is off. */
 export type SwapPolicy = false | { maxRamBytes: number; dir: string | undefined };
 
-export const DEFAULT_MAX_RAM_BYTES = 256 * 1024 * 1024;
+const DEFAULT_MAX_RAM_BYTES = 256 * 1024 * 1024;
 
 /** `undefined` and `{}` mean the defaults; `false` turns swapping off (a scope beyond the slots fails with `SlotCapacityError`). */
 export function resolveSwapPolicy(swap: SwapOptions | false | undefined): SwapPolicy {

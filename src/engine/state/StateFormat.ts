@@ -72,16 +72,7 @@ export function encodeState(state: SlotState): Uint8Array {
 
 /** Parses and checks state bytes; throws {@link StateFormatError} for anything not a whole, intact state. */
 export function decodeState(bytes: Uint8Array): SlotState {
-  if (!(bytes instanceof Uint8Array))
-    throw new StateFormatError("A state must be a Uint8Array, as returned by saveState().");
-  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (data.length < PREFIX_BYTES + CHECKSUM_BYTES || data.toString("latin1", 0, 8) !== STATE_MAGIC)
-    throw new StateFormatError("These bytes are not a llama-scope state: pass bytes returned by saveState().");
-  const version = data.readUInt16LE(8);
-  if (version !== STATE_FORMAT_VERSION)
-    throw new StateFormatError(
-      `This state has format version ${version}; this llama-scope reads version ${STATE_FORMAT_VERSION}. Load it with the llama-scope version that saved it.`,
-    );
+  const data = openState(bytes, PREFIX_BYTES + CHECKSUM_BYTES);
   const body = data.subarray(0, data.length - CHECKSUM_BYTES);
   const checksum = createHash("sha256").update(body).digest();
   if (!checksum.equals(data.subarray(data.length - CHECKSUM_BYTES)))
@@ -110,11 +101,22 @@ export function decodeState(bytes: Uint8Array): SlotState {
  * @throws {StateFormatError} for bytes that do not start with an intact header.
  */
 export function readStateMeta(bytes: Uint8Array): StateMeta | undefined {
-  if (!(bytes instanceof Uint8Array)) throw new StateFormatError("A state must be a Uint8Array, as returned by saveState().");
+  return parseHeader(openState(bytes, PREFIX_BYTES)).meta;
+}
+
+/** The bytes as a Buffer, once they are known to start like a state of this format version. */
+function openState(bytes: Uint8Array, minLength: number): Buffer {
+  if (!(bytes instanceof Uint8Array))
+    throw new StateFormatError("A state must be a Uint8Array, as returned by saveState().");
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (data.length < PREFIX_BYTES || data.toString("latin1", 0, 8) !== STATE_MAGIC)
+  if (data.length < minLength || data.toString("latin1", 0, 8) !== STATE_MAGIC)
     throw new StateFormatError("These bytes are not a llama-scope state: pass bytes returned by saveState().");
-  return parseHeader(data).meta;
+  const version = data.readUInt16LE(8);
+  if (version !== STATE_FORMAT_VERSION)
+    throw new StateFormatError(
+      `This state has format version ${version}; this llama-scope reads version ${STATE_FORMAT_VERSION}. Load it with the llama-scope version that saved it.`,
+    );
+  return data;
 }
 
 function parseHeader(body: Buffer): StateHeader {
