@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { runScript } from "../test/support/runFixture.js";
 import { median } from "./support.js";
 
 export interface StartupResult {
@@ -16,14 +16,10 @@ const child = path.join(path.dirname(fileURLToPath(import.meta.url)), "startupCh
 export async function measureStartup(modelPath: string, threads: number, rounds: number): Promise<StartupResult> {
   const runs: Array<{ initMs: number; workerLoadMs: number; disposeMs: number; exitMs: number }> = [];
   for (let round = 0; round < rounds; round++) {
-    const process_ = spawn(process.execPath, [child, modelPath, String(threads)], { stdio: ["ignore", "pipe", "inherit"] });
-    let output = "";
-    process_.stdout.on("data", (data: Buffer) => (output += data.toString()));
-    const exitedAt = await new Promise<number>((resolve, reject) =>
-      process_.on("exit", (code) => (code === 0 ? resolve(performance.timeOrigin + performance.now()) : reject(new Error(`startup child exited with ${code}`)))),
-    );
-    const report = JSON.parse(output.trim().split("\n").at(-1)!) as { initMs: number; workerLoadMs: number; disposeMs: number; disposeStart: number };
-    runs.push({ ...report, exitMs: exitedAt - report.disposeStart });
+    const run = await runScript(child, { args: [modelPath, String(threads)], timeoutMs: 60_000 });
+    if (run.code !== 0) throw new Error(`The startup child ${run.signal === null ? `exited with ${run.code}` : "did not exit on its own and was killed"}.`);
+    const report = run.report as { initMs: number; workerLoadMs: number; disposeMs: number; disposeStart: number };
+    runs.push({ ...report, exitMs: run.exitedAt - report.disposeStart });
   }
   return {
     initMs: median(runs.map((r) => r.initMs)),
