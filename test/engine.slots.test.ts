@@ -157,9 +157,12 @@ describe("generation options", () => {
     });
     expect(result.finishReason).toBe("aborted");
     expect(result.tokenCount).toBeLessThan(20);
-    const already = new AbortController();
-    already.abort();
-    expect(await llama.generate({ signal: already.signal })).toEqual({ text: "", tokenCount: 0, finishReason: "aborted" });
+    // A signal aborted before the call starts rejects like fetch, and the prompt does not join.
+    const before = llama.tokenCount("g");
+    llama.setPrompt(" and then");
+    await expect(llama.generate({ signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
+    await expect(llama.generate({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(DOMException);
+    expect(llama.tokenCount("g")).toBe(before);
   });
 
   test("stopGeneration ends only the generation running now; calls queued behind it still run", async () => {
@@ -178,14 +181,16 @@ describe("generation options", () => {
     expect(() => llama.stopGeneration("nope")).toThrow(SlotNotFoundError);
   });
 
-  test("a prompt that does not fit the slot throws ContextOverflowError and leaves the slot usable", async () => {
-    const small = await Llama.load(testLoadOptions({ slots: 1, contextSize: 256 }));
+  test("with contextShift off, a prompt that does not fit the slot throws ContextOverflowError and leaves the slot usable", async () => {
+    const small = await Llama.load(testLoadOptions({ slots: 1, contextSize: 256, contextShift: false }));
     try {
       expect(small.contextSize).toBe(256);
       small.createSlot("x");
       small.setSlot("x");
       small.setPrompt("Once upon a time there was a prompt far too long for its slot. ".repeat(20));
-      await expect(small.generateCompleteText()).rejects.toBeInstanceOf(ContextOverflowError);
+      const refused = small.generateCompleteText();
+      await expect(refused).rejects.toBeInstanceOf(ContextOverflowError);
+      await expect(refused).rejects.toThrow(/contextShift/);
       small.setPrompt("Once");
       const result = await small.generate();
       expect(result.finishReason).toBe("contextFull");

@@ -1,7 +1,7 @@
 import { expect, test } from "@jest/globals";
 import { LlamaText, resolveChatWrapper } from "node-llama-cpp";
 import { Llama, readStateMeta } from "../src/index.js";
-import { ChatFormatter } from "../src/worker/ChatFormatter.js";
+import { ChatSession } from "../src/chat/ChatSession.js";
 import { startParent } from "./support/parents.js";
 import { testLoadOptions } from "./support/testModel.js";
 
@@ -17,15 +17,15 @@ test("chat mode renders each prompt with the model's chat template and keeps the
   expect(rendered).toContain(TURNS[0]); // the template wraps the text, it does not replace it
   expect(rendered.length).toBeGreaterThan(TURNS[0]!.length);
 
-  const formatter = new ChatFormatter(llama.model);
+  const session = new ChatSession(llama.model, [], undefined);
   llama.createSlot("chat");
   llama.setSlot("chat");
   const expected: string[] = [];
   for (const text of TURNS) {
-    const turn = formatter.userTurn(text);
-    llama.setPromptTokens(turn.tokens);
+    const turn = session.userTurn(text, llama.historyTokens("chat"));
+    llama.setPromptTokens(turn.tokens, { keep: turn.keep });
     const reply = await llama.generateCompleteText({ ...OPTIONS, stop: turn.stop });
-    formatter.modelReplied(reply);
+    session.modelReplied(reply);
     expected.push(reply);
   }
   llama.createSlot("raw");
@@ -58,7 +58,9 @@ test("chat prompts sent together give the replies sent one by one; a state saved
     const together = parent.getScope({ mode: "chat" });
     const [replies, state] = await Promise.all([Promise.all(TURNS.map((text) => together.sendPrompt(text, OPTIONS))), together.saveState()]);
     expect(replies).toEqual(expected);
-    expect(readStateMeta(state)).toEqual({ chatTurns: TURNS.flatMap((text, i) => [{ type: "user", text }, { type: "model", response: [expected[i]] }]) });
+    const meta = readStateMeta(state);
+    expect(meta?.["chatTurns"]).toEqual(TURNS.flatMap((text, i) => [{ type: "user", text }, { type: "model", response: [expected[i]] }]));
+    expect(meta?.["chatStarts"]).toHaveLength(TURNS.length);
   } finally {
     await parent.dispose();
   }

@@ -173,16 +173,16 @@ describe("waiting for a slot", () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(parent.stats().queueDepth).toBeGreaterThanOrEqual(3);
     controller.abort();
-    await leftEarly.return!(); // before its prompt was sent: it goes out aborted
+    await leftEarly.return!(); // before its prompt was sent: it is never sent
     await disposed.dispose();
     await expect(disposedReply).rejects.toBeInstanceOf(DisposedError);
-    expect(await abortedReply).toEqual({ text: "", tokenCount: 0, finishReason: "aborted" });
+    await expect(abortedReply).rejects.toMatchObject({ name: "AbortError" });
     expect(await lastReply).toBe(solo.get(CONVERSATIONS[2]!.id)![0]);
     expect(await leftEarly.next()).toEqual({ value: undefined, done: true });
-    // The left stream's prompt joined the history and generated nothing, as an aborted prompt does.
+    await expect(leftEarly.result).rejects.toMatchObject({ name: "AbortError" });
+    // The left stream's prompt never joined the history, as with any prompt aborted before it starts.
     const reference = parent.getScope();
     await reference.sendPrompt(CONVERSATIONS[2]!.turns[0]!, OPTIONS);
-    expect(await reference.generate("Once", { signal: AbortSignal.abort() })).toMatchObject({ tokenCount: 0, finishReason: "aborted" });
     expect(await last.sendPrompt(" upon", OPTIONS)).toBe(await reference.sendPrompt(" upon", OPTIONS));
     await reference.dispose();
     await long;
@@ -312,7 +312,7 @@ describe("scopes that outlive their parent", () => {
       const chat = first.getScope({ mode: "chat" }); // takes the slot: `alone` is frozen
       await chat.sendPrompt(turns[0]!, OPTIONS);
       state = await chat.saveState();
-      expect(readStateMeta(state)).toEqual({ chatTurns: [{ type: "user", text: turns[0] }, { type: "model", response: [expected[0]] }] });
+      expect(readStateMeta(state)).toMatchObject({ chatTurns: [{ type: "user", text: turns[0] }, { type: "model", response: [expected[0]] }] });
     } finally {
       await first.dispose();
     }

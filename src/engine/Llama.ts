@@ -12,6 +12,7 @@ import {
   StateMismatchError,
 } from "../errors/index.js";
 import { getBackend } from "./backend.js";
+import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply, type GenerationResult } from "./generateReply.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
@@ -22,6 +23,25 @@ import { assertStateFits } from "./state/stateFit.js";
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
 import { TextStream } from "./TextStream.js";
+
+/** Options of {@link Llama.createSlot}. */
+export interface SlotOptions {
+  /**
+   * This slot's context shift, replacing the load option's: `false`, or `{ size?, strategy?,
+   * onShift? }` (see {@link SlotContextShift}).
+   */
+  contextShift?: SlotContextShift | false;
+}
+
+/** Options of {@link Llama.setPromptTokens}. */
+export interface PromptTokensOptions {
+  /**
+   * Keep only the first `keep` tokens of the slot's history and append the prompt after them (the
+   * rest leaves the KV cache when the generation starts). For a prompt that re-renders the end of
+   * the conversation, such as a chat template's view of the last reply. Default: keep everything.
+   */
+  keep?: number;
+}
 
 /** Options of {@link Llama.saveState}. */
 export interface SaveStateOptions {
@@ -149,19 +169,29 @@ export class Llama {
     return this.disposal !== undefined;
   }
 
+  /** The tokens of the slot's history (prompts and replies, evaluated or not), oldest first. */
+  historyTokens(id: string): Token[] {
+    this.assertUsable();
+    return this.requireSlot(id).tokens;
+  }
+
   /**
    * Claims a free sequence for a new conversation. Does not make it active.
    * @throws {SlotExistsError} when `id` is taken. @throws {SlotCapacityError} when every slot is taken.
+   * @throws {InvalidArgumentError} for unusable options.
    */
-  createSlot(id: string): void {
+  createSlot(id: string, options: SlotOptions = {}): void {
     this.assertUsable();
     assertSlotId(id);
+    if (options === null || typeof options !== "object") throw new InvalidArgumentError("Slot options must be an object, e.g. { contextShift: false }.");
+    const contextShift = options.contextShift === undefined ? this.settings.contextShift : checkContextShift(options.contextShift, "slot");
     if (this.slotsById.has(id)) throw new SlotExistsError(`A slot named "${id}" exists already: use setSlot("${id}") to continue it, or pick another id.`);
     if (this.context.sequencesLeft === 0)
       throw new SlotCapacityError(
         `All ${this.settings.slots} slots are taken (${this.slots.join(", ")}): free one with freeSlot(id), or load with more slots.`,
       );
-    this.slotsById.set(id, new Slot(id, this.context.getSequence({ contextShift: { size: 0 } })));
+    const sequence = this.context.getSequence({ contextShift: { size: 0 } });
+    this.slotsById.set(id, new Slot(id, sequence, resolveContextShift(contextShift, this.settings.contextSize)));
   }
 
   /**
@@ -187,11 +217,14 @@ export class Llama {
    * Like {@link setPrompt}, but appends exactly these tokens: no start token is added and nothing
    * is re-tokenized. For prompts already rendered by a chat template (see `model`).
    */
-  setPromptTokens(tokens: readonly Token[]): void {
+  setPromptTokens(tokens: readonly Token[], options: PromptTokensOptions = {}): void {
     this.assertUsable();
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0))
       throw new InvalidArgumentError("setPromptTokens takes an array of token ids of this model (see llama.model.tokenize).");
-    this.requireActive().prompt = [...tokens];
+    const keep = options?.keep;
+    if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 0))
+      throw new InvalidArgumentError(`keep must be a whole number of tokens of at least 0, not ${String(keep)}.`);
+    this.requireActive().prompt = { tokens: [...tokens], keep };
   }
 
   /**
@@ -273,7 +306,7 @@ export class Llama {
     const header = { ...this.stateIdentity, ...(meta === undefined ? {} : { meta: checkedMeta(meta) }) };
     return slot.schedule(async () => {
       const { kv, pending } = await this.snapshot(slot);
-      return encodeState({ header, tokens: slot.sequence.contextTokens, pending, kv: toSingleStream(kv) });
+      return encodeState({ header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) });
     });
   }
 
@@ -289,7 +322,10 @@ export class Llama {
     const decoded = decodeState(state);
     assertStateFits(decoded, this.stateIdentity, this.settings.contextSize);
     const kv = toStreams(decoded.kv, this.context.totalSequences);
-    return slot.schedule(() => this.restore(slot, kv, decoded.pending));
+    return slot.schedule(async () => {
+      await this.restore(slot, kv, decoded.pending);
+      slot.erasedTokens = decoded.erasedTokens;
+    });
   }
 
   /**

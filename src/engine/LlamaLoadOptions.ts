@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../errors/index.js";
+import { checkContextShift, type ContextShiftOptions } from "./ContextShift.js";
 import { defaultThreads } from "./defaultThreads.js";
 
 /** Options of {@link Llama.load}. */
@@ -28,6 +29,13 @@ export interface LlamaLoadOptions {
    * in the OS temporary directory, created on first use and removed by `dispose()`.
    */
   stateDir?: string;
+  /**
+   * What a full slot does: by default the oldest tokens are erased (`size` at a time, default a
+   * tenth of the context) so a conversation never hits the context wall. `false`: a prompt that
+   * does not fit throws `ContextOverflowError`, a reply that fills the slot ends with
+   * `finishReason: "contextFull"`. Each slot can override it (`createSlot(id, { contextShift })`).
+   */
+  contextShift?: ContextShiftOptions | false;
 }
 
 /** {@link LlamaLoadOptions} with every default filled in and every value checked. */
@@ -41,6 +49,7 @@ export interface ResolvedLoadOptions {
   build: "never" | "auto";
   logLevel: "error" | "warn" | "info" | "debug" | "disabled";
   stateDir: string | undefined;
+  contextShift: ContextShiftOptions | false;
 }
 
 const DEFAULT_SLOTS = 4;
@@ -70,6 +79,7 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     build: options.build ?? "never",
     logLevel: options.logLevel ?? "warn",
     stateDir: options.stateDir,
+    contextShift: checkContextShift(options.contextShift, "load"),
   };
 }
 

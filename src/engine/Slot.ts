@@ -1,5 +1,12 @@
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
+import type { ResolvedContextShift } from "./ContextShift.js";
 import { SerialQueue } from "./SerialQueue.js";
+
+/**
+ * What the next generate call appends: text (tokenized then), or exact tokens, optionally after
+ * cutting the history back to its first `keep` tokens (a chat turn re-rendered by its template).
+ */
+export type SlotPrompt = string | { tokens: readonly Token[]; keep: number | undefined };
 
 /**
  * One conversation's memory: a sequence of the shared context plus the tokens that belong to the
@@ -8,7 +15,9 @@ import { SerialQueue } from "./SerialQueue.js";
  */
 export class Slot {
   /** Set by `setPrompt` (text) or `setPromptTokens` (exact tokens); taken by the next generate call. */
-  prompt: string | readonly Token[] | undefined;
+  prompt: SlotPrompt | undefined;
+  /** Tokens erased by context shifts over the conversation's life (kept in saved states). */
+  erasedTokens = 0;
   private pending: Token[] = [];
   private readonly queue = new SerialQueue();
   /** One controller per scheduled task (queued or running): closing the slot aborts them all. */
@@ -20,6 +29,8 @@ export class Slot {
   constructor(
     readonly id: string,
     readonly sequence: LlamaContextSequence,
+    /** What the slot does when it is full; false: it refuses to overflow. */
+    readonly shift: ResolvedContextShift | false,
   ) {}
 
   /** Every token of the conversation, evaluated or not. */

@@ -1,7 +1,8 @@
-import type { Token } from "node-llama-cpp";
+import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { ContextOverflowError, InvalidArgumentError } from "../errors/index.js";
+import { eraseBeginning, rangeLength, rangesToErase, type ResolvedContextShift, type TokenRange } from "./ContextShift.js";
 import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
-import type { Slot } from "./Slot.js";
+import type { Slot, SlotPrompt } from "./Slot.js";
 import { StopMatcher } from "./StopMatcher.js";
 import { TokenTextDecoder } from "./TokenTextDecoder.js";
 
@@ -9,9 +10,12 @@ import { TokenTextDecoder } from "./TokenTextDecoder.js";
 export type FinishReason = "endOfText" | "maxTokens" | "stop" | "contextFull" | "aborted";
 
 export interface GenerationResult {
+  /** The reply, without a stop string or anything after it. */
   text: string;
-  /** Generated tokens that made it into the reply's history. */
+  /** Tokens of the reply as the slot's history holds them (a cut stop string is not counted). */
   tokenCount: number;
+  /** Tokens the prompt added to the history (a chat template's text and a start token included). */
+  promptTokenCount: number;
   finishReason: FinishReason;
 }
 
@@ -19,45 +23,65 @@ export interface GenerationResult {
  * Appends `prompt` to the slot's history and generates a reply after it.
  *
  * The slot's history afterwards is exactly its history before, the prompt and the returned text
- * (a stop string and anything after it are taken back out of the KV cache). `onText` receives the
- * reply in pieces as it is decoded. `closeSignal` aborts with the error to end with (slot freed,
- * engine disposed); the caller's own `signal` ends the reply early and keeps what was generated.
+ * (a stop string and anything after it are taken back out of the KV cache), less what context
+ * shifts erased to make room. `onText` receives the reply in pieces as it is decoded.
+ * `closeSignal` aborts with the error to end with (slot freed, engine disposed); the caller's
+ * own `signal` ends the reply early and keeps what was generated, or, when it is aborted before
+ * the call starts, rejects with an `AbortError` and changes nothing.
  */
 export async function generateReply(
   slot: Slot,
-  prompt: string | readonly Token[] | undefined,
+  prompt: SlotPrompt | undefined,
   options: ResolvedGenerateOptions,
   onText: (text: string) => void,
   closeSignal: AbortSignal,
 ): Promise<GenerationResult> {
+  if (options.signal?.aborted) throw abortedBeforeStart();
   const { sequence } = slot;
   const model = sequence.model;
-  let input = [...slot.pendingTokens, ...promptTokens(slot, prompt)];
-  const room = sequence.contextSize - sequence.nextTokenIndex - input.length;
-  if (room < 1)
+  const history = slot.tokens;
+  const keep = Math.min(typeof prompt === "object" ? (prompt.keep ?? history.length) : history.length, history.length);
+  const added = promptTokens(slot, prompt, keep === 0);
+  const keptEvaluated = Math.min(keep, sequence.nextTokenIndex);
+  let input = [...history.slice(keptEvaluated, keep), ...added];
+  // node-llama-cpp decodes only while the sequence holds fewer than contextSize - 1 tokens.
+  const capacity = sequence.contextSize - 1;
+  const room = capacity + 1 - keptEvaluated - input.length;
+  if (slot.shift === false && room < 1)
     throw new ContextOverflowError(
-      `Slot "${slot.id}" holds ${slot.tokens.length} of ${sequence.contextSize} tokens; ` +
-        `the prompt adds ${input.length - slot.pendingTokens.length} and leaves no room to generate. ` +
-        `Free the slot and start over, or load with a larger contextSize.`,
+      `Conversation "${slot.id}" holds ${keep} of ${sequence.contextSize} tokens and the prompt adds ${added.length}, ` +
+        `leaving no room for a reply, and contextShift is off. Turn contextShift on to erase the oldest tokens, ` +
+        `start a new conversation, or load with a larger contextSize.`,
     );
-  if (options.signal?.aborted) {
-    slot.pendingTokens = input; // the prompt is part of the conversation even if no reply was made
-    return { text: "", tokenCount: 0, finishReason: "aborted" };
-  }
+  if (slot.shift !== false && input.length >= capacity)
+    throw new ContextOverflowError(
+      `This prompt is ${added.length} tokens; a conversation holds at most ${capacity - 1} with its start token. ` +
+        `Shorten the prompt or load with a larger contextSize.`,
+    );
+
+  await truncateHistory(slot, keep);
+  if (slot.shift !== false) await shiftToFit(slot, slot.shift, input.length);
   if (input.length === 0) input = await takeBackLastToken(slot);
 
   slot.pendingTokens = [];
-  const firstReplyIndex = sequence.nextTokenIndex + input.length;
   const decoder = new TokenTextDecoder(model, [...sequence.contextTokens, ...input]);
   const matcher = new StopMatcher(options.stop);
   const generated: Token[] = [];
   /** Reply length once each generated token's text is complete; used to cut at a stop string. */
   const textEnds: number[] = [];
-  const maxTokens = Math.min(options.maxTokens, room);
+  // Without shifting, the reply ends when the slot is full; with it, after contextSize tokens at
+  // most, so a model that never ends its text cannot generate forever.
+  const maxTokens = Math.min(options.maxTokens, slot.shift === false ? room : sequence.contextSize);
   let finishReason: FinishReason = "contextFull";
   let decodedLength = 0;
+  const evaluateOptions = {
+    ...options.sampling,
+    ...(slot.shift === false
+      ? {}
+      : { contextShift: { size: slot.shift.size, strategy: midReplyShift(slot, slot.shift) } }),
+  };
 
-  for await (const token of sequence.evaluate(input, options.sampling)) {
+  for await (const token of sequence.evaluate(input, evaluateOptions)) {
     if (model.isEogToken(token)) {
       finishReason = "endOfText";
       break;
@@ -80,7 +104,7 @@ export async function generateReply(
       break;
     }
     if (generated.length >= maxTokens) {
-      if (maxTokens === options.maxTokens) finishReason = "maxTokens";
+      if (maxTokens === options.maxTokens || slot.shift !== false) finishReason = "maxTokens";
       break;
     }
   }
@@ -89,24 +113,78 @@ export async function generateReply(
   else slot.pendingTokens = generated.slice(-1);
   if (closeSignal.aborted) throw closeSignal.reason;
 
-  if (matcher.stoppedAt !== undefined) {
-    await cutAtStop(slot, generated, textEnds, matcher, firstReplyIndex);
-  } else {
+  let tokenCount = generated.length;
+  if (matcher.stoppedAt !== undefined) tokenCount = await cutAtStop(slot, generated, textEnds, matcher);
+  else {
     const rest = matcher.flush();
     if (rest.length > 0) onText(rest);
   }
-  const text = matcher.reply;
-  return { text, tokenCount: generated.length, finishReason };
+  return { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason };
 }
 
-function promptTokens(slot: Slot, prompt: string | readonly Token[] | undefined): Token[] {
-  if (Array.isArray(prompt)) return [...prompt];
+/** An AbortSignal that fired before the call started: like fetch, reject with an AbortError. */
+function abortedBeforeStart(): DOMException {
+  return new DOMException("The generation was aborted before it started; the prompt was not added to the conversation.", "AbortError");
+}
+
+/** Cuts the history back to its first `keep` tokens (evaluated ones leave the KV cache). */
+async function truncateHistory(slot: Slot, keep: number): Promise<void> {
+  const { sequence } = slot;
+  if (keep >= slot.tokens.length) return;
+  if (keep < sequence.nextTokenIndex) {
+    await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+    slot.pendingTokens = [];
+  } else slot.pendingTokens = slot.pendingTokens.slice(0, keep - sequence.nextTokenIndex);
+}
+
+/** Before a prompt: erases old tokens until the prompt fits, freeing at least `size` at once. */
+async function shiftToFit(slot: Slot, shift: ResolvedContextShift, inputLength: number): Promise<void> {
+  const { sequence } = slot;
+  const capacity = sequence.contextSize - 1;
+  while (sequence.nextTokenIndex + inputLength > capacity) {
+    const size = Math.max(shift.size, sequence.nextTokenIndex + inputLength - capacity);
+    const ranges = plannedRanges(shift, sequence, size);
+    if (ranges.length === 0)
+      throw new ContextOverflowError(
+        `This prompt does not fit in conversation "${slot.id}" beside what it must keep (its start or system prompt): ` +
+          `shorten the prompt or the system prompt, or load with a larger contextSize.`,
+      );
+    await sequence.eraseContextTokenRanges(ranges);
+    recordShift(slot, shift, rangeLength(ranges));
+  }
+}
+
+/**
+ * node-llama-cpp's hook for a slot that fills up while it decodes (a long prompt or reply): the
+ * slot's strategy chooses, node-llama-cpp erases.
+ */
+function midReplyShift(slot: Slot, shift: ResolvedContextShift) {
+  return ({ sequence, size }: { sequence: LlamaContextSequence; size: number }): TokenRange[] => {
+    let ranges = plannedRanges(shift, sequence, size);
+    // The decode cannot go on without room: erase from the beginning when the strategy would not.
+    if (ranges.length === 0) ranges = rangesToErase(eraseBeginning({ tokens: sequence.contextTokens, size }), sequence.nextTokenIndex);
+    recordShift(slot, shift, rangeLength(ranges));
+    return ranges;
+  };
+}
+
+function plannedRanges(shift: ResolvedContextShift, sequence: LlamaContextSequence, size: number): TokenRange[] {
+  return rangesToErase(shift.strategy({ tokens: sequence.contextTokens, size }), sequence.nextTokenIndex);
+}
+
+function recordShift(slot: Slot, shift: ResolvedContextShift, erasedTokens: number): void {
+  slot.erasedTokens += erasedTokens;
+  shift.onShift?.(erasedTokens);
+}
+
+/** The tokens a prompt adds; text gets the start token when it opens the conversation. */
+function promptTokens(slot: Slot, prompt: SlotPrompt | undefined, fromEmpty: boolean): Token[] {
+  if (typeof prompt === "object") return [...prompt.tokens];
   const model = slot.sequence.model;
-  const isFirst = slot.sequence.nextTokenIndex === 0 && slot.pendingTokens.length === 0;
-  const start = isFirst && model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
+  const start = fromEmpty && model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
   if (typeof prompt !== "string" || prompt.length === 0) return start;
   // Later prompts continue the text: no tokenizer-added leading space in the middle of it.
-  return [...start, ...model.tokenize(prompt, false, isFirst ? undefined : "trimLeadingSpace")];
+  return [...start, ...model.tokenize(prompt, false, fromEmpty ? undefined : "trimLeadingSpace")];
 }
 
 /** To generate with no new input, the last evaluated token is evaluated again to get its logits. */
@@ -122,24 +200,21 @@ async function takeBackLastToken(slot: Slot): Promise<Token[]> {
 /**
  * The model generated a few tokens past the stop string's start. Those are erased from the KV
  * cache; text between the last whole kept token and the stop string is re-tokenized as pending.
+ * Returns how many tokens of the reply the history keeps.
  */
-async function cutAtStop(
-  slot: Slot,
-  generated: readonly Token[],
-  textEnds: readonly number[],
-  matcher: StopMatcher,
-  firstReplyIndex: number,
-): Promise<void> {
+async function cutAtStop(slot: Slot, generated: readonly Token[], textEnds: readonly number[], matcher: StopMatcher): Promise<number> {
+  const { sequence } = slot;
   const stopAt = matcher.stoppedAt ?? 0;
   let kept = 0;
   while (kept < generated.length && (textEnds[kept] ?? Infinity) <= stopAt) kept++;
+  // All generated tokens but the last are in the KV cache, the newest at its end. Counting from
+  // the end stays right when a context shift erased older tokens during the reply.
   const evaluatedCount = generated.length - 1;
   if (kept < evaluatedCount)
-    await slot.sequence.eraseContextTokenRanges([{ start: firstReplyIndex + kept, end: firstReplyIndex + evaluatedCount }]);
+    await sequence.eraseContextTokenRanges([{ start: sequence.nextTokenIndex - (evaluatedCount - kept), end: sequence.nextTokenIndex }]);
   const keptTextEnd = kept === 0 ? 0 : (textEnds[kept - 1] ?? 0);
   const tail = matcher.reply.slice(keptTextEnd);
-  slot.pendingTokens = [
-    ...generated.slice(evaluatedCount, kept),
-    ...(tail.length > 0 ? slot.sequence.model.tokenize(tail, false, "trimLeadingSpace") : []),
-  ];
+  const tailTokens = tail.length > 0 ? sequence.model.tokenize(tail, false, "trimLeadingSpace") : [];
+  slot.pendingTokens = [...generated.slice(evaluatedCount, kept), ...tailTokens];
+  return kept + tailTokens.length;
 }

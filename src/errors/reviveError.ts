@@ -10,7 +10,9 @@ const classesByName = new Map<string, new (message: string) => LlamaScopeError>(
  * llama-scope's own errors their class back, so `instanceof` works on the caller's side.
  */
 export function reviveError(error: unknown): unknown {
-  if (!(error instanceof Error) || error instanceof LlamaScopeError) return error;
+  if (!(error instanceof Error) || error instanceof LlamaScopeError || error instanceof DOMException) return error;
+  // An AbortSignal fired before the prompt started: the same AbortError fetch would throw.
+  if (error.name === "AbortError") return new DOMException(error.message, "AbortError");
   const ErrorClass = classesByName.get(error.name);
   if (ErrorClass === undefined) return error;
   const revived = new ErrorClass(error.message);

@@ -1,3 +1,4 @@
+import { stateTokenCount } from "../engine/state/StateFormat.js";
 import { DisposedError, SlotCapacityError } from "../errors/index.js";
 import type { FrozenStorage, FrozenStore } from "./FrozenStore.js";
 
@@ -111,6 +112,22 @@ export class SlotScheduler {
         while (entry.transition !== undefined) await entry.transition; // a freeze under way: read its result
         if (entry.residency === "frozen") resolve((await this.store.read(id)).slice());
         else await this.admit(entry, this.starter(entry, save, resolve, reject));
+      }).catch(reject);
+    });
+  }
+
+  /**
+   * Tokens in the scope's conversation, after the calls made before: a frozen scope's from its
+   * bytes' header, a resident scope's from `count` (null if it was frozen meanwhile).
+   */
+  tokenCount(id: string, count: () => Promise<number | null>): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const entry = this.entry(id);
+      this.inTurn(entry, async () => {
+        while (entry.transition !== undefined) await entry.transition;
+        const counted = entry.residency === "resident" ? await count() : null;
+        while (entry.transition !== undefined) await entry.transition; // frozen while it asked
+        resolve(counted ?? (entry.residency === "frozen" ? stateTokenCount(await this.store.read(id)) : 0));
       }).catch(reject);
     });
   }

@@ -1,4 +1,5 @@
-import type { ModelReady, PromptRequest, PromptResult, ScopeMode, StreamBatch, WireLoadOptions } from "./messages.js";
+import type { ChatHistoryItem } from "node-llama-cpp";
+import type { ModelReady, PromptRequest, PromptResult, ScopeConfig, StreamBatch, WireLoadOptions } from "./messages.js";
 
 /**
  * What the worker thread exposes over Comlink. Every method is called by `LlamaParent`; scope
@@ -7,6 +8,8 @@ import type { ModelReady, PromptRequest, PromptResult, ScopeMode, StreamBatch, W
 export interface WorkerApi {
   /** Loads the model and allocates the slots. Rejects with `ModelLoadError`. */
   init(options: WireLoadOptions): Promise<ModelReady>;
+  /** Registers a scope (mode, context shift, chat history) before its first call; no slot yet. */
+  openScope(scopeId: string, config: ScopeConfig): void;
   /** Appends a prompt to the scope's slot and generates; prompts of one scope run in arrival order. */
   prompt(request: PromptRequest): Promise<PromptResult>;
   /**
@@ -21,7 +24,11 @@ export interface WorkerApi {
   /** The scope's conversation as bytes (the engine's state format, a chat scope's turns in its meta). */
   saveState(scopeId: string): Promise<Uint8Array>;
   /** Replaces the scope's conversation with saved bytes; a chat scope takes the turns saved with them. */
-  loadState(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void>;
+  loadState(scopeId: string, state: Uint8Array): Promise<void>;
+  /** Tokens in the scope's slot; null when it has none (the parent knows a frozen scope's count). */
+  tokenCount(scopeId: string): number | null;
+  /** A chat scope's history as its slot holds it (kept here while the scope is frozen too). */
+  chatHistory(scopeId: string): ChatHistoryItem[];
   /**
    * Saves the scope's conversation and frees its slot, keeping its chat template history; resolves
    * null when the scope has no slot. The parent only freezes a scope with no call in flight.
@@ -31,7 +38,7 @@ export interface WorkerApi {
    * Gives the scope a slot holding a frozen (or revived) conversation; a chat scope without chat
    * history takes the turns saved with it. On failure the scope is left without a slot.
    */
-  restore(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void>;
+  restore(scopeId: string, state: Uint8Array): Promise<void>;
   /** Ends the scope's work and frees its slot; resolves true if it had one. */
   freeScope(scopeId: string): Promise<boolean>;
   /** Frees the model and every slot. */

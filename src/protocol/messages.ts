@@ -1,5 +1,5 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
-import type { FinishReason, GenerateOptions, LlamaLoadOptions, StateIdentity } from "../engine/index.js";
+import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadOptions, StateIdentity } from "../engine/index.js";
 
 /** How a scope turns a prompt into slot history. */
 export type ScopeMode = "chat" | "completion";
@@ -22,25 +22,32 @@ export interface ModelReady {
   loadMs: number;
 }
 
+/** How the worker runs one scope; sent once, when the scope is created. */
+export interface ScopeConfig {
+  mode: ScopeMode;
+  /** The scope's own context shift; absent: the load option's. */
+  contextShift?: ContextShiftOptions | false;
+  /** A chat scope's history to start from (a system item first, if any); not evaluated until its first prompt. */
+  chatHistory?: ChatHistoryItem[];
+  /** Where each exchange of `chatHistory` starts in the slot, for a scope revived from a state. */
+  chatStarts?: number[];
+}
+
 export interface PromptRequest {
   scopeId: string;
   /** Unique per parent; names the request in `pull` and `stopRequest`. */
   requestId: number;
   text: string;
-  mode: ScopeMode;
   options: WireGenerateOptions;
   /** When true the reply is also kept for `pull` as it is decoded. */
   stream: boolean;
-  /** The caller's signal was aborted before sending: the prompt joins the history, nothing is generated. */
-  aborted: boolean;
 }
 
-export interface PromptResult {
-  text: string;
-  tokenCount: number;
-  finishReason: FinishReason;
+export interface PromptResult extends GenerationResult {
   /** True when this prompt gave the scope its slot. */
   slotCreated: boolean;
+  /** Tokens each context shift during this prompt erased, in order. */
+  shifts: number[];
 }
 
 /** Text decoded since the previous pull; `done` once the reply is over and nothing is left. */
@@ -55,4 +62,5 @@ export interface StreamBatch {
  */
 export type ScopeStateMeta = {
   chatTurns?: ChatHistoryItem[];
+  chatStarts?: number[];
 };

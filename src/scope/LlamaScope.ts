@@ -1,28 +1,11 @@
 import { nanoid } from "nanoid";
+import type { ChatHistoryItem } from "node-llama-cpp";
 import type { GenerateOptions, GenerationResult } from "../engine/index.js";
 import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
 import { DisposedError, InvalidArgumentError } from "../errors/index.js";
-import type { PromptResult, ScopeMode } from "../protocol/index.js";
-import { RemoteTextStream } from "./RemoteTextStream.js";
+import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
+import { RemoteTextStream, type PromptStream } from "./RemoteTextStream.js";
 import type { ScopeHost } from "./ScopeHost.js";
-
-/** Options of `LlamaParent.getScope`. */
-export interface ScopeOptions {
-  /**
-   * `"completion"` (default) appends each prompt's text to the conversation as given, exactly as
-   * the direct `Llama` API does: what the model sees is what you sent, and base models work.
-   * `"chat"` renders each prompt as a user turn with the model's chat template (node-llama-cpp's
-   * chat wrappers; their general fallback for models without one) and ends replies at the end of
-   * the model's turn.
-   */
-  mode?: ScopeMode;
-  /**
-   * A conversation saved with `scope.saveState()`, in this process or another, to continue. It is
-   * checked at once (`StateFormatError`, `StateMismatchError`) and restored at the first prompt.
-   * A chat scope's state continues in chat mode, with its turns, unless `mode` says otherwise.
-   */
-  state?: Uint8Array;
-}
 
 /**
  * One conversation (a chat window) on a `LlamaParent`. It takes a slot at its first prompt. When
@@ -38,15 +21,12 @@ export class LlamaScope {
   /** The last chat call; see {@link inChatOrder}. */
   private chatTail: Promise<unknown> = Promise.resolve();
 
-  /** @internal Use `LlamaParent.getScope()`. */
+  /** @internal Use `LlamaParent.getScope()`; `config` comes from `resolveScopeOptions`. */
   constructor(
     private readonly host: ScopeHost,
-    options: ScopeOptions = {},
+    config: ScopeConfig,
   ) {
-    if (options === null || typeof options !== "object") throw new InvalidArgumentError("Scope options must be an object, e.g. { mode: \"chat\" }.");
-    const mode = options.mode ?? "completion";
-    if (mode !== "chat" && mode !== "completion") throw new InvalidArgumentError(`mode must be "chat" or "completion", not ${String(mode)}.`);
-    this.mode = mode;
+    this.mode = config.mode;
   }
 
   get disposed(): boolean {
@@ -58,14 +38,19 @@ export class LlamaScope {
     return (await this.generate(text, options)).text;
   }
 
-  /** Like {@link sendPrompt}, but also says how many tokens were generated and why the reply ended. */
+  /**
+   * Like {@link sendPrompt}, but also says how many tokens the reply and the prompt took and why
+   * the reply ended.
+   */
   async generate(text: string, options?: GenerateOptions): Promise<GenerationResult> {
-    const { text: reply, tokenCount, finishReason } = await this.startPrompt(text, options, false).result;
-    return { text: reply, tokenCount, finishReason };
+    return generationResult(await this.startPrompt(text, options, false).result);
   }
 
-  /** Sends a prompt; yields the reply as it is decoded. Leaving the loop early stops the generation. */
-  streamPrompt(text: string, options?: GenerateOptions): AsyncIterableIterator<string> {
+  /**
+   * Sends a prompt; yields the reply as it is decoded. Leaving the loop early stops the generation.
+   * The stream's `result` settles with the reply's {@link GenerationResult} when it ends.
+   */
+  streamPrompt(text: string, options?: GenerateOptions): PromptStream {
     // Leaving the loop aborts like the caller's own signal would, whether the prompt was sent yet or not.
     const leave = new AbortController();
     const own = options?.signal;
@@ -73,7 +58,28 @@ export class LlamaScope {
     // Options that are not valid go on unchanged, to be refused with InvalidArgumentError like any prompt's.
     const withLeave = valid ? { ...options, signal: own === undefined ? leave.signal : AbortSignal.any([own, leave.signal]) } : options;
     const { requestId, sent, result } = this.startPrompt(text, withLeave, true);
-    return new RemoteTextStream(this.host, requestId, sent, result, () => leave.abort());
+    return new RemoteTextStream(this.host, requestId, sent, result.then(generationResult), () => leave.abort());
+  }
+
+  /**
+   * Tokens in the scope's conversation now, after the calls sent before (what context shifts
+   * erased is gone). A frozen scope's count comes from the parent, without restoring it.
+   */
+  tokenCount(): Promise<number> {
+    return this.guard(() => this.inChatOrder(() => this.host.tokenCount(this.id)));
+  }
+
+  /**
+   * A chat scope's history as its slot holds it now, after the calls sent before: the system
+   * prompt, then user and model items (the oldest exchanges are gone after context shifts).
+   * Start another scope from it with `parent.getScope({ mode: "chat", history })`.
+   * @throws {InvalidArgumentError} for a completion scope.
+   */
+  getChatHistory(): Promise<ChatHistoryItem[]> {
+    return this.guard(async () => {
+      if (this.mode !== "chat") throw new InvalidArgumentError('getChatHistory is for chat scopes: create one with getScope({ mode: "chat" }).');
+      return this.inChatOrder(() => this.host.call((api) => api.chatHistory(this.id)));
+    });
   }
 
   /** Ends the generation this scope is running now; its reply so far is returned and kept. */
@@ -97,7 +103,7 @@ export class LlamaScope {
    * template history anew).
    */
   loadState(state: Uint8Array): Promise<void> {
-    return this.guard(() => this.inChatOrder(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state, this.mode))));
+    return this.guard(() => this.inChatOrder(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state))));
   }
 
   /** Stops the scope's generation, frees its slot and deletes its frozen bytes. Idempotent. */
@@ -122,13 +128,14 @@ export class LlamaScope {
       if (typeof text !== "string") throw new InvalidArgumentError(`A prompt must be a string, not ${typeof text}.`);
       resolveGenerateOptions(options); // bad options fail here, before crossing to the worker
       const { signal, ...wireOptions } = options ?? {};
+      throwIfAborted(signal); // before it takes a slot (and maybe freezes another scope for it)
       const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
       try {
         const reply = await this.inChatOrder(() =>
           this.host.withSlot(this.id, (api) => {
-            // Decided at sending: the prompt may have waited for a slot while the signal fired.
-            const aborted = signal?.aborted ?? false;
-            const call = api.prompt({ scopeId: this.id, requestId, text, mode: this.mode, options: wireOptions, stream, aborted });
+            // Checked again at sending: the prompt may have waited for a slot while the signal fired.
+            throwIfAborted(signal);
+            const call = api.prompt({ scopeId: this.id, requestId, text, options: wireOptions, stream });
             markSent();
             return call;
           }),
@@ -145,7 +152,7 @@ export class LlamaScope {
 
   /**
    * An AbortSignal cannot cross threads: its abort becomes a stopRequest message. One sent
-   * before the prompt is a no-op in the worker; the prompt then goes out marked aborted.
+   * before the prompt is a no-op in the worker; the prompt is then not sent at all.
    */
   private forwardAbort(signal: AbortSignal, requestId: number): () => void {
     const stop = () => void this.host.call((api) => api.stopRequest(requestId)).catch(() => {});
@@ -179,4 +186,14 @@ export class LlamaScope {
   private assertUsable(): void {
     if (this.disposed) throw new DisposedError(`Scope ${this.id} was disposed. Get a new one with parent.getScope().`);
   }
+}
+
+/** What a prompt's caller sees of the worker's result. */
+function generationResult({ text, tokenCount, promptTokenCount, finishReason }: PromptResult): GenerationResult {
+  return { text, tokenCount, promptTokenCount, finishReason };
+}
+
+/** Like fetch: a signal aborted before the prompt starts rejects with an AbortError, and nothing joins the conversation. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DOMException("The prompt was aborted before it started; it was not added to the conversation.", "AbortError");
 }

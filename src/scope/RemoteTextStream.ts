@@ -1,13 +1,21 @@
-import type { PromptResult } from "../protocol/index.js";
+import type { GenerationResult } from "../engine/index.js";
 import type { ScopeHost } from "./ScopeHost.js";
+
+/** What `streamPrompt` returns: the reply's text as it is decoded, and its result at the end. */
+export interface PromptStream extends AsyncIterableIterator<string> {
+  /** Settles when the stream ends, with the reply's token counts and why it ended (or its error). */
+  readonly result: Promise<GenerationResult>;
+}
 
 /**
  * The caller's side of a streamed reply. Each `next()` with nothing buffered is one `pull` to
  * the worker, which answers with everything decoded since the previous pull: a consumer slower
  * than the model gets fewer, larger chunks instead of a message per token.
  */
-export class RemoteTextStream implements AsyncIterableIterator<string> {
+export class RemoteTextStream implements PromptStream {
   private finished = false;
+  /** The consumer left the loop: later `next()` calls just say done. */
+  private left = false;
   /** Settles once the prompt was sent (it may wait for a slot) or failed before; the first pull waits for it. */
   private unsent: Promise<void> | undefined;
 
@@ -15,7 +23,7 @@ export class RemoteTextStream implements AsyncIterableIterator<string> {
     private readonly host: ScopeHost,
     private readonly requestId: number,
     sent: Promise<void>,
-    private readonly result: Promise<PromptResult>,
+    readonly result: Promise<GenerationResult>,
     /** Stops the generation, or sends the prompt without one if it is still waiting for a slot. */
     private readonly cancel: () => void,
   ) {
@@ -24,6 +32,7 @@ export class RemoteTextStream implements AsyncIterableIterator<string> {
   }
 
   async next(): Promise<IteratorResult<string>> {
+    if (this.left) return { value: undefined, done: true };
     if (this.unsent !== undefined) {
       await this.unsent;
       this.unsent = undefined;
@@ -43,6 +52,7 @@ export class RemoteTextStream implements AsyncIterableIterator<string> {
 
   /** Leaving the loop early stops the generation; what was generated stays in the scope. */
   async return(): Promise<IteratorResult<string>> {
+    this.left = true;
     if (!this.finished) {
       this.finished = true;
       this.cancel();

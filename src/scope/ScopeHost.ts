@@ -9,6 +9,8 @@ export interface ScopeHost {
   withSlot<T>(scopeId: string, use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T>;
   /** The scope's conversation as bytes; a frozen scope's come from the parent's memory or disk. */
   saveState(scopeId: string): Promise<Uint8Array>;
+  /** Tokens in the scope's conversation; a frozen scope's count is known to the parent. */
+  tokenCount(scopeId: string): Promise<number>;
   nextRequestId(): number;
   promptDone(scopeId: string, result: PromptResult): void;
   /** Ends the scope's work, frees its slot and its frozen bytes. Never rejects. */

@@ -1,24 +1,35 @@
 import { transfer } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
-import { Llama, readStateMeta } from "../engine/index.js";
+import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type SlotContextShift } from "../engine/index.js";
+import { resolveContextShift } from "../engine/ContextShift.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
 import type {
   ModelReady,
   PromptRequest,
   PromptResult,
-  ScopeMode,
+  ScopeConfig,
   ScopeStateMeta,
   StreamBatch,
   WireLoadOptions,
   WorkerApi,
 } from "../protocol/index.js";
-import { ChatFormatter } from "./ChatFormatter.js";
+import { ChatSession } from "../chat/ChatSession.js";
+import { savedChatOf } from "../chat/chatItems.js";
 
 interface RunningRequest {
   scopeId: string;
   controller: AbortController;
   stream: TextStream | undefined;
+}
+
+/** What the worker keeps of a scope, with or without a slot. */
+interface ScopeRecord {
+  config: ScopeConfig;
+  /** A chat scope's conversation; kept while the scope is frozen. */
+  chat: ChatSession | undefined;
+  /** Tokens erased by each shift not yet reported; the prompt that settles next takes them. */
+  shifts: number[];
 }
 
 /**
@@ -28,32 +39,41 @@ interface RunningRequest {
  */
 export class ScopeService implements WorkerApi {
   private llama: Llama | undefined;
+  private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
-  private readonly chats = new Map<string, ChatFormatter>();
+  private readonly scopes = new Map<string, ScopeRecord>();
 
   async init(options: WireLoadOptions): Promise<ModelReady> {
     if (this.llama !== undefined) throw new LlamaScopeError("The worker is already initialized.");
     const start = performance.now();
     this.llama = await Llama.load(options);
+    this.loadShift = options.contextShift ?? {};
     const { modelInfo, slotCapacity, contextSize, threads, stateIdentity } = this.llama;
     return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, loadMs: performance.now() - start };
+  }
+
+  openScope(scopeId: string, config: ScopeConfig): void {
+    const llama = this.requireLlama();
+    const record: ScopeRecord = { config, chat: undefined, shifts: [] };
+    if (config.mode === "chat") record.chat = this.newChat(llama, record, config.chatHistory ?? [], config.chatStarts);
+    this.scopes.set(scopeId, record);
   }
 
   async prompt(request: PromptRequest): Promise<PromptResult> {
     const { scopeId, requestId } = request;
     const controller = new AbortController();
-    if (request.aborted) controller.abort();
     const stream = request.stream ? new TextStream(() => controller.abort()) : undefined;
     this.requests.set(requestId, { scopeId, controller, stream });
     try {
       const llama = this.requireLlama();
-      const slotCreated = this.ensureSlot(llama, scopeId);
-      const chat = request.mode === "chat" ? this.chatFor(llama, scopeId) : undefined;
+      const record = this.requireScope(scopeId);
+      const slotCreated = this.ensureSlot(llama, scopeId, record);
+      const { chat } = record;
       let stop = request.options.stop ?? [];
       if (chat === undefined) llama.setPrompt(request.text);
       else {
-        const turn = chat.userTurn(request.text);
-        llama.setPromptTokens(turn.tokens);
+        const turn = chat.userTurn(request.text, llama.historyTokens(scopeId));
+        llama.setPromptTokens(turn.tokens, { keep: turn.keep });
         stop = [...stop, ...turn.stop];
       }
       const result = await llama
@@ -64,7 +84,7 @@ export class ScopeService implements WorkerApi {
         });
       chat?.modelReplied(result.text);
       stream?.end();
-      return { ...result, slotCreated };
+      return { ...result, slotCreated, shifts: record.shifts.splice(0) };
     } catch (error) {
       stream?.fail(error);
       throw error;
@@ -101,43 +121,53 @@ export class ScopeService implements WorkerApi {
 
   async saveState(scopeId: string): Promise<Uint8Array> {
     const llama = this.requireLlama();
-    this.ensureSlot(llama, scopeId);
-    return movedToParent(await llama.saveState({ meta: this.metaOf(scopeId) }));
+    const record = this.requireScope(scopeId);
+    this.ensureSlot(llama, scopeId, record);
+    return movedToParent(await llama.saveState({ meta: metaOf(record) }));
   }
 
-  async loadState(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void> {
+  async loadState(scopeId: string, state: Uint8Array): Promise<void> {
     const llama = this.requireLlama();
-    this.ensureSlot(llama, scopeId);
+    const record = this.requireScope(scopeId);
+    this.ensureSlot(llama, scopeId, record);
     await llama.loadState(state);
-    if (mode === "chat") this.chatFor(llama, scopeId).reset(chatTurnsOf(state));
+    if (record.chat !== undefined) {
+      const saved = savedChatOf(readStateMeta(state) as ScopeStateMeta | undefined);
+      record.chat = this.newChat(llama, record, saved?.chatTurns ?? [], saved?.chatStarts);
+    }
+  }
+
+  tokenCount(scopeId: string): number | null {
+    const llama = this.requireLlama();
+    return llama.slots.includes(scopeId) ? llama.tokenCount(scopeId) : null;
+  }
+
+  chatHistory(scopeId: string): ChatHistoryItem[] {
+    return this.requireScope(scopeId).chat?.items() ?? [];
   }
 
   async freeze(scopeId: string): Promise<Uint8Array | null> {
     const llama = this.requireLlama();
     if (!llama.slots.includes(scopeId)) return null;
     llama.setSlot(scopeId);
-    const state = await llama.saveState({ meta: this.metaOf(scopeId) });
+    const state = await llama.saveState({ meta: metaOf(this.requireScope(scopeId)) });
     await llama.freeSlot(scopeId);
     return movedToParent(state);
   }
 
-  async restore(scopeId: string, state: Uint8Array, mode: ScopeMode): Promise<void> {
+  async restore(scopeId: string, state: Uint8Array): Promise<void> {
     const llama = this.requireLlama();
-    llama.createSlot(scopeId);
+    this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
     try {
-      llama.setSlot(scopeId);
       await llama.loadState(state);
-      // A swapped scope kept its chat history here; a revived one brings it in the state.
-      if (mode === "chat" && !this.chats.has(scopeId)) this.chatFor(llama, scopeId).reset(chatTurnsOf(state));
     } catch (error) {
-      this.chats.delete(scopeId);
       await llama.freeSlot(scopeId);
       throw error;
     }
   }
 
   async freeScope(scopeId: string): Promise<boolean> {
-    this.chats.delete(scopeId);
+    this.scopes.delete(scopeId);
     for (const [requestId, request] of this.requests) if (request.scopeId === scopeId) this.stopRequest(requestId);
     const llama = this.llama;
     if (llama === undefined || llama.disposed || !llama.slots.includes(scopeId)) return false;
@@ -150,22 +180,32 @@ export class ScopeService implements WorkerApi {
   }
 
   /** Creates the scope's slot on first use (the parent has reserved it); the next engine call binds to it. */
-  private ensureSlot(llama: Llama, scopeId: string): boolean {
+  private ensureSlot(llama: Llama, scopeId: string, record: ScopeRecord): boolean {
     const created = !llama.slots.includes(scopeId);
-    if (created) llama.createSlot(scopeId);
+    if (created) llama.createSlot(scopeId, { contextShift: this.slotShift(record) });
     llama.setSlot(scopeId);
     return created;
   }
 
-  private metaOf(scopeId: string): ScopeStateMeta | undefined {
-    const chat = this.chats.get(scopeId);
-    return chat === undefined ? undefined : { chatTurns: [...chat.turns] };
+  /** The scope's context shift: a chat scope erases whole exchanges; every shift is reported. */
+  private slotShift(record: ScopeRecord): SlotContextShift | false {
+    const shift = record.config.contextShift ?? this.loadShift;
+    if (shift === false) return false;
+    // Looked up at each shift: loadState gives a chat scope a new session.
+    const chatStrategy: ContextShiftStrategy = (request) => record.chat?.contextShift(request) ?? [];
+    return { ...shift, ...(record.chat === undefined ? {} : { strategy: chatStrategy }), onShift: (erased) => record.shifts.push(erased) };
   }
 
-  private chatFor(llama: Llama, scopeId: string): ChatFormatter {
-    let chat = this.chats.get(scopeId);
-    if (chat === undefined) this.chats.set(scopeId, (chat = new ChatFormatter(llama.model)));
-    return chat;
+  private newChat(llama: Llama, record: ScopeRecord, history: readonly ChatHistoryItem[], starts: readonly number[] | undefined): ChatSession {
+    const shift = resolveContextShift(record.config.contextShift ?? this.loadShift, llama.contextSize);
+    const limits = shift === false ? undefined : { capacity: llama.contextSize - 1, shiftSize: shift.size };
+    return new ChatSession(llama.model, history, limits, starts);
+  }
+
+  private requireScope(scopeId: string): ScopeRecord {
+    const record = this.scopes.get(scopeId);
+    if (record === undefined) throw new LlamaScopeError(`The worker does not know scope ${scopeId}: it was disposed, or never opened.`);
+    return record;
   }
 
   private requireLlama(): Llama {
@@ -175,16 +215,9 @@ export class ScopeService implements WorkerApi {
   }
 }
 
-/**
- * The chat turns saved with a state (already loaded, so its header is intact). Anything but the
- * user and model text turns a chat scope writes counts as no history.
- */
-function chatTurnsOf(state: Uint8Array): ChatHistoryItem[] | undefined {
-  const turns = (readStateMeta(state) as ScopeStateMeta | undefined)?.chatTurns;
-  const isTurn = (item: ChatHistoryItem) =>
-    (item?.type === "user" && typeof item.text === "string") ||
-    (item?.type === "model" && Array.isArray(item.response) && item.response.every((part) => typeof part === "string"));
-  return Array.isArray(turns) && turns.every(isTurn) ? turns : undefined;
+/** What a scope's saved state carries besides the engine's bytes: a chat scope's history. */
+function metaOf(record: ScopeRecord): ScopeStateMeta | undefined {
+  return record.chat?.saved();
 }
 
 /** States can be large; the parent takes the buffer instead of a copy (the engine made it for this call). */

@@ -3,7 +3,7 @@ import type { Token } from "node-llama-cpp";
 import { StateFormatError } from "../../errors/index.js";
 
 /**
- * The bytes of a frozen slot (format version 1, little-endian):
+ * The bytes of a frozen slot (format version 2, little-endian):
  *
  * | bytes        | content                                                        |
  * |--------------|----------------------------------------------------------------|
@@ -17,7 +17,8 @@ import { StateFormatError } from "../../errors/index.js";
  * | 32           | SHA-256 of everything before                                   |
  */
 export const STATE_MAGIC = "LLSCSTAT";
-export const STATE_FORMAT_VERSION = 1;
+/** 2: the header records `erasedTokens` (context shifts); version 1 states are refused. */
+export const STATE_FORMAT_VERSION = 2;
 
 /** What a state was made with; a loader compares it with its own before touching llama.cpp. */
 export interface StateIdentity {
@@ -32,6 +33,12 @@ export type StateMeta = Record<string, unknown>;
 export interface StateHeader extends StateIdentity {
   tokenCount: number;
   pendingCount: number;
+  /**
+   * Tokens context shifts erased over the conversation's life. The KV section holds the cache as
+   * it is after them: node-llama-cpp moves the kept tokens down, so positions still run from 0 and
+   * the keys carry llama.cpp's position shift (applied by the decode that followed each shift).
+   */
+  erasedTokens: number;
   kvBytes: number;
   meta?: StateMeta;
 }
@@ -40,6 +47,7 @@ export interface SlotState {
   header: StateIdentity & { meta?: StateMeta };
   tokens: readonly Token[];
   pending: readonly Token[];
+  erasedTokens: number;
   kv: Uint8Array;
 }
 
@@ -53,6 +61,7 @@ export function encodeState(state: SlotState): Uint8Array {
     ...state.header,
     tokenCount: state.tokens.length,
     pendingCount: state.pending.length,
+    erasedTokens: state.erasedTokens,
     kvBytes: state.kv.byteLength,
   };
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
@@ -92,7 +101,7 @@ export function decodeState(bytes: Uint8Array): SlotState {
   const kv = new Uint8Array(body.subarray(offset));
   checkLlamaSequenceState(kv, tokens);
   const { model, layout, meta } = header;
-  return { header: meta === undefined ? { model, layout } : { model, layout, meta }, tokens, pending, kv };
+  return { header: meta === undefined ? { model, layout } : { model, layout, meta }, tokens, pending, erasedTokens: header.erasedTokens, kv };
 }
 
 /**
@@ -102,6 +111,12 @@ export function decodeState(bytes: Uint8Array): SlotState {
  */
 export function readStateMeta(bytes: Uint8Array): StateMeta | undefined {
   return parseHeader(openState(bytes, PREFIX_BYTES)).meta;
+}
+
+/** Tokens of the conversation a state holds (in its KV cache and pending), from its header alone. */
+export function stateTokenCount(bytes: Uint8Array): number {
+  const header = parseHeader(openState(bytes, PREFIX_BYTES));
+  return header.tokenCount + header.pendingCount;
 }
 
 /** The bytes as a Buffer, once they are known to start like a state of this format version. */
@@ -140,7 +155,7 @@ function isStateHeader(value: unknown): value is StateHeader {
     typeof h.model?.fingerprint === "string" && typeof h.model?.name === "string" &&
     typeof h.layout?.kvCacheKeyType === "string" && typeof h.layout?.kvCacheValueType === "string" &&
     typeof h.layout?.flashAttention === "string" &&
-    count(h.tokenCount) && count(h.pendingCount) && count(h.kvBytes) &&
+    count(h.tokenCount) && count(h.pendingCount) && count(h.erasedTokens) && count(h.kvBytes) &&
     (h.meta === undefined || isJsonObject(h.meta))
   );
 }

@@ -1,0 +1,23 @@
+import type { ChatHistoryItem } from "node-llama-cpp";
+import type { SavedChat } from "./ChatSession.js";
+
+/**
+ * The chat saved with a state's meta (the state itself was checked already). Anything but the
+ * items a chat scope writes counts as no history.
+ */
+export function savedChatOf(meta: { chatTurns?: unknown; chatStarts?: unknown } | undefined): SavedChat | undefined {
+  const turns = meta?.chatTurns;
+  if (!Array.isArray(turns) || !turns.every((item, i) => isChatItem(item, i))) return undefined;
+  const starts = meta?.chatStarts;
+  const validStarts = Array.isArray(starts) && starts.every((start) => Number.isSafeInteger(start) && start >= 1);
+  return { chatTurns: turns, chatStarts: validStarts ? (starts as number[]) : [] };
+}
+
+/** A system item (first only), a user item or a model item of text, as a chat scope keeps them. */
+export function isChatItem(item: unknown, index: number): item is ChatHistoryItem {
+  const value = item as ChatHistoryItem | null;
+  if (typeof value !== "object" || value === null) return false;
+  if (value.type === "system") return index === 0 && typeof value.text === "string";
+  if (value.type === "user") return typeof value.text === "string";
+  return value.type === "model" && Array.isArray(value.response) && value.response.every((part) => typeof part === "string");
+}
