@@ -5,16 +5,6 @@ import type { ContextShiftStrategy, TokenRange } from "../engine/index.js";
 interface Exchange {
   user: string | undefined;
   reply: string;
-  /** Index in the slot's history where the exchange's tokens begin. */
-  start: number;
-}
-
-/** What a chat scope saves with its state (`meta`), so it continues exactly wherever it is revived. */
-export interface SavedChat {
-  /** The history as `getChatHistory()` returns it. */
-  chatTurns: ChatHistoryItem[];
-  /** Where each exchange starts in the slot (see {@link Exchange.start}). */
-  chatStarts: number[];
 }
 
 /** How the session keeps a too long history out of a prompt; undefined when context shift is off. */
@@ -31,9 +21,13 @@ export interface ChatLimits {
  *
  * Each turn renders the whole history and keeps the longest prefix the slot already holds, so
  * the slot always holds the template's own tokens for the history (a reply the model spelled in
- * other tokens is re-evaluated from the first difference). A scope started from the same history
- * therefore holds the same tokens. When the slot is full, whole exchanges are erased, oldest
- * first; the system prompt never is.
+ * other tokens is re-evaluated from the first difference), and a scope started from the same
+ * history holds the same tokens.
+ *
+ * When the slot is full, whole exchanges go, oldest first; the system prompt never does. What is
+ * erased is the difference between the render with and without them, so what stays is the
+ * template's render of the shorter history (for templates that put the system prompt inside the
+ * first user turn too) and the next turn re-evaluates nothing.
  */
 export class ChatSession {
   private readonly wrapper: ChatWrapper;
@@ -41,20 +35,19 @@ export class ChatSession {
   private exchanges: Exchange[];
   /** The exchanges before the turn in progress, to put back if it is refused. */
   private beforeTurn: Exchange[] | undefined;
+  /** The slot's tokens up to the reply in progress: the turn's render, less what shifts erased. */
+  private rendered: Token[] = [];
 
   constructor(
     private readonly model: LlamaModel,
     history: readonly ChatHistoryItem[],
     private readonly limits: ChatLimits | undefined,
-    starts?: readonly number[],
   ) {
     this.wrapper = resolveChatWrapper(model);
     const first = history[0];
     // Histories reach here checked by isChatItem: a system prompt is text.
     this.system = first?.type === "system" ? (first.text as string) : undefined;
     this.exchanges = toExchanges(this.system === undefined ? history : history.slice(1));
-    // Without saved starts they are found at the first turn (0: not known yet).
-    if (starts !== undefined && starts.length === this.exchanges.length) this.exchanges.forEach((exchange, i) => (exchange.start = starts[i]!));
   }
 
   /**
@@ -63,7 +56,7 @@ export class ChatSession {
    */
   userTurn(text: string, slotTokens: readonly Token[]): { tokens: Token[]; keep: number; stop: string[] } {
     this.beforeTurn = this.exchanges.map((exchange) => ({ ...exchange }));
-    this.exchanges.push({ user: text, reply: "", start: 0 });
+    this.exchanges.push({ user: text, reply: "" });
     let { tokens: target, stop } = this.renderTurn();
     let keep = commonPrefix(slotTokens, target);
     // A history that was never evaluated here (a scope started from one) may not fit: leave out
@@ -73,9 +66,7 @@ export class ChatSession {
       ({ tokens: target, stop } = this.renderTurn());
       keep = commonPrefix(slotTokens, target);
     }
-    // Starts past `keep` (or not known yet) move with the re-rendered tail: find them again.
-    if (this.exchanges.some((exchange, i) => i < this.exchanges.length - 1 && (exchange.start === 0 || exchange.start > keep))) this.locateExchanges(target);
-    else this.exchanges.at(-1)!.start = this.startOf(this.exchanges.length - 1, target);
+    this.rendered = target;
     return { tokens: target.slice(keep), keep, stop };
   }
 
@@ -94,16 +85,7 @@ export class ChatSession {
 
   /** The history as the slot holds it now: the system prompt, then user and model items. */
   items(): ChatHistoryItem[] {
-    const items: ChatHistoryItem[] = this.system === undefined ? [] : [{ type: "system", text: this.system }];
-    for (const { user, reply } of this.exchanges) {
-      if (user !== undefined) items.push({ type: "user", text: user });
-      items.push({ type: "model", response: [reply] });
-    }
-    return items;
-  }
-
-  saved(): SavedChat {
-    return { chatTurns: this.items(), chatStarts: this.exchanges.map((exchange) => exchange.start) };
+    return this.itemsOf(this.exchanges);
   }
 
   /**
@@ -112,24 +94,31 @@ export class ChatSession {
    */
   readonly contextShift: ContextShiftStrategy = ({ tokens, size }) => {
     const current = this.exchanges.length - 1;
-    const freed = (count: number) => this.exchanges[count]!.start - this.exchanges[0]!.start;
+    let range: TokenRange | undefined;
     let count = 0;
-    while (count < current && freed(count) < size) count++;
-    let range: TokenRange;
-    if (count > 0) {
-      range = { start: this.exchanges[0]!.start, end: this.exchanges[count]!.start };
-      this.exchanges.splice(0, count);
-    } else {
-      const head = this.exchanges[current];
-      // Nothing but the system prompt and a prompt not yet evaluated: nothing may go.
-      if (head === undefined || head.start >= tokens.length) return [];
-      range = { start: head.start, end: Math.min(tokens.length, head.start + size) };
-      head.user = undefined;
+    while (count < current && (range === undefined || range.end - range.start < size))
+      range = difference(this.rendered, this.render(this.itemsOf(this.exchanges.slice(++count))));
+    if (range !== undefined) this.exchanges.splice(0, count);
+    else {
+      // Only the exchange in progress is left: its beginning goes, after the system prompt.
+      const head = Math.max(1, commonPrefix(this.render(this.itemsOf([])), this.rendered));
+      const inProgress = this.exchanges[current];
+      if (inProgress === undefined || head >= tokens.length) return []; // nothing but the system prompt is evaluated
+      range = { start: head, end: Math.min(tokens.length, head + size) };
+      inProgress.user = undefined;
     }
-    const erased = range.end - range.start;
-    for (const exchange of this.exchanges) if (exchange.start >= range.end) exchange.start -= erased;
+    this.rendered = [...this.rendered.slice(0, range.start), ...this.rendered.slice(range.end)];
     return [range];
   };
+
+  private itemsOf(exchanges: readonly Exchange[]): ChatHistoryItem[] {
+    const items: ChatHistoryItem[] = this.system === undefined ? [] : [{ type: "system", text: this.system }];
+    for (const { user, reply } of exchanges) {
+      if (user !== undefined) items.push({ type: "user", text: user });
+      items.push({ type: "model", response: [reply] });
+    }
+    return items;
+  }
 
   private renderTurn(): { tokens: Token[]; stop: string[] } {
     const { contextText, stopGenerationTriggers } = this.wrapper.generateContextState({ chatHistory: this.items() });
@@ -144,29 +133,29 @@ export class ChatSession {
   private render(items: ChatHistoryItem[]): Token[] {
     return this.wrapper.generateContextState({ chatHistory: items }).contextText.tokenize(this.model.tokenizer);
   }
+}
 
-  /** Where each exchange begins in `tokens` (the rendered history). */
-  private locateExchanges(tokens: readonly Token[]): void {
-    this.exchanges.forEach((exchange, i) => (exchange.start = this.startOf(i, tokens)));
-  }
-
-  /** Where exchange `index` begins in `tokens`: where the render of the history before it stops matching. */
-  private startOf(index: number, tokens: readonly Token[]): number {
-    const itemsBefore = (this.system === undefined ? 0 : 1) + this.exchanges.slice(0, index).reduce((n, e) => n + (e.user === undefined ? 1 : 2), 0);
-    return Math.max(1, commonPrefix(this.render(this.items().slice(0, itemsBefore)), tokens));
-  }
+/**
+ * The one range to erase from `full` to leave `short` (or as close to it as one range gets): the
+ * tokens between their common prefix and their common suffix. Never index 0.
+ */
+function difference(full: readonly Token[], short: readonly Token[]): TokenRange {
+  const start = Math.max(1, commonPrefix(full, short));
+  let suffix = 0;
+  while (suffix < short.length - start && suffix < full.length - start && full[full.length - 1 - suffix] === short[short.length - 1 - suffix]) suffix++;
+  return { start, end: Math.max(start, full.length - suffix) };
 }
 
 /** Groups history items (after the system prompt) into exchanges. */
 function toExchanges(items: readonly ChatHistoryItem[]): Exchange[] {
   const exchanges: Exchange[] = [];
   for (const item of items) {
-    if (item.type === "user") exchanges.push({ user: item.text, reply: "", start: 0 });
+    if (item.type === "user") exchanges.push({ user: item.text, reply: "" });
     else if (item.type === "model") {
       const last = exchanges.at(-1);
       const reply = item.response.filter((part) => typeof part === "string").join("");
       if (last !== undefined && last.reply === "" && last.user !== undefined) last.reply = reply;
-      else exchanges.push({ user: undefined, reply, start: 0 });
+      else exchanges.push({ user: undefined, reply });
     }
   }
   return exchanges;

@@ -1,16 +1,12 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
-import type { SavedChat } from "./ChatSession.js";
 
 /**
- * The chat saved with a state's meta (the state itself was checked already). Anything but the
- * items a chat scope writes counts as no history.
+ * The chat history saved with a state's meta (the state itself was checked already). Anything
+ * but the items a chat scope writes counts as no history.
  */
-export function savedChatOf(meta: { chatTurns?: unknown; chatStarts?: unknown } | undefined): SavedChat | undefined {
+export function savedChatOf(meta: { chatTurns?: unknown } | undefined): ChatHistoryItem[] | undefined {
   const turns = meta?.chatTurns;
-  if (!Array.isArray(turns) || !turns.every((item, i) => isChatItem(item, i))) return undefined;
-  const starts = meta?.chatStarts;
-  const validStarts = Array.isArray(starts) && starts.every((start) => Number.isSafeInteger(start) && start >= 1);
-  return { chatTurns: turns, chatStarts: validStarts ? (starts as number[]) : [] };
+  return Array.isArray(turns) && turns.every((item, i) => isChatItem(item, i)) ? turns : undefined;
 }
 
 /** A system item (first only), a user item or a model item of text, as a chat scope keeps them. */

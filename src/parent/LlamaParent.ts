@@ -265,12 +265,12 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * A revived state is checked here, before any slot or worker is involved; says the mode of the
    * scope that saved it and, for a chat scope, its history.
    */
-  private checkedState(state: Uint8Array): { mode: ScopeMode; chatHistory?: ChatHistoryItem[]; chatStarts?: number[] } {
+  private checkedState(state: Uint8Array): { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } {
     if (this.info === undefined) throw new LlamaScopeError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
     const decoded = decodeState(state);
     assertStateFits(decoded, this.info.stateIdentity, this.info.contextSize);
-    const chat = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
-    return chat === undefined ? { mode: "completion" } : { mode: "chat", chatHistory: chat.chatTurns, chatStarts: chat.chatStarts };
+    const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
+    return chatHistory === undefined ? { mode: "completion" } : { mode: "chat", chatHistory };
   }
 
   private assertUsable(): void {

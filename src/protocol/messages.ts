@@ -29,8 +29,6 @@ export interface ScopeConfig {
   contextShift?: ContextShiftOptions | false;
   /** A chat scope's history to start from (a system item first, if any); not evaluated until its first prompt. */
   chatHistory?: ChatHistoryItem[];
-  /** Where each exchange of `chatHistory` starts in the slot, for a scope revived from a state. */
-  chatStarts?: number[];
 }
 
 export interface PromptRequest {
@@ -62,5 +60,4 @@ export interface StreamBatch {
  */
 export type ScopeStateMeta = {
   chatTurns?: ChatHistoryItem[];
-  chatStarts?: number[];
 };

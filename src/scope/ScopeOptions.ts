@@ -46,7 +46,7 @@ const OPTION_NAMES = ["mode", "state", "systemPrompt", "history", "contextShift"
  * Checks scope options in the caller's thread and says how the worker is to run the scope.
  * `saved` is what a `state` brought: its mode and chat history.
  */
-export function resolveScopeOptions(options: ScopeOptions | undefined, saved: { mode: ScopeMode; chatHistory?: ChatHistoryItem[]; chatStarts?: number[] } | undefined): ScopeConfig {
+export function resolveScopeOptions(options: ScopeOptions | undefined, saved: { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } | undefined): ScopeConfig {
   if (options === undefined) options = {};
   if (options === null || typeof options !== "object") throw new InvalidArgumentError('Scope options must be an object, e.g. { mode: "chat" }.');
   const unknown = Object.keys(options).find((key) => !OPTION_NAMES.includes(key));
@@ -66,10 +66,8 @@ export function resolveScopeOptions(options: ScopeOptions | undefined, saved: { 
   const config: ScopeConfig = { mode };
   if (contextShift !== undefined) config.contextShift = contextShift;
   if (mode === "chat") {
-    if (saved?.chatHistory !== undefined) {
-      config.chatHistory = saved.chatHistory;
-      if (saved.chatStarts !== undefined) config.chatStarts = saved.chatStarts;
-    } else config.chatHistory = systemPrompt === undefined ? chatHistory : [{ type: "system", text: systemPrompt }, ...chatHistory];
+    if (saved?.chatHistory !== undefined) config.chatHistory = saved.chatHistory;
+    else config.chatHistory = systemPrompt === undefined ? chatHistory : [{ type: "system", text: systemPrompt }, ...chatHistory];
   }
   return config;
 }

@@ -55,7 +55,7 @@ export class ScopeService implements WorkerApi {
   openScope(scopeId: string, config: ScopeConfig): void {
     const llama = this.requireLlama();
     const record: ScopeRecord = { config, chat: undefined, shifts: [] };
-    if (config.mode === "chat") record.chat = this.newChat(llama, record, config.chatHistory ?? [], config.chatStarts);
+    if (config.mode === "chat") record.chat = this.newChat(llama, record, config.chatHistory ?? []);
     this.scopes.set(scopeId, record);
   }
 
@@ -132,8 +132,7 @@ export class ScopeService implements WorkerApi {
     this.ensureSlot(llama, scopeId, record);
     await llama.loadState(state);
     if (record.chat !== undefined) {
-      const saved = savedChatOf(readStateMeta(state) as ScopeStateMeta | undefined);
-      record.chat = this.newChat(llama, record, saved?.chatTurns ?? [], saved?.chatStarts);
+      record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state) as ScopeStateMeta | undefined) ?? []);
     }
   }
 
@@ -196,10 +195,10 @@ export class ScopeService implements WorkerApi {
     return { ...shift, ...(record.chat === undefined ? {} : { strategy: chatStrategy }), onShift: (erased) => record.shifts.push(erased) };
   }
 
-  private newChat(llama: Llama, record: ScopeRecord, history: readonly ChatHistoryItem[], starts: readonly number[] | undefined): ChatSession {
+  private newChat(llama: Llama, record: ScopeRecord, history: readonly ChatHistoryItem[]): ChatSession {
     const shift = resolveContextShift(record.config.contextShift ?? this.loadShift, llama.contextSize);
     const limits = shift === false ? undefined : { capacity: llama.contextSize - 1, shiftSize: shift.size };
-    return new ChatSession(llama.model, history, limits, starts);
+    return new ChatSession(llama.model, history, limits);
   }
 
   private requireScope(scopeId: string): ScopeRecord {
@@ -217,7 +216,7 @@ export class ScopeService implements WorkerApi {
 
 /** What a scope's saved state carries besides the engine's bytes: a chat scope's history. */
 function metaOf(record: ScopeRecord): ScopeStateMeta | undefined {
-  return record.chat?.saved();
+  return record.chat === undefined ? undefined : { chatTurns: record.chat.items() };
 }
 
 /** States can be large; the parent takes the buffer instead of a copy (the engine made it for this call). */
