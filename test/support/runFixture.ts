@@ -8,8 +8,12 @@ export interface FixtureRun {
   code: number | null;
   /** Set when the script had to be killed: it did not exit on its own in time. */
   signal: NodeJS.Signals | null;
-  /** The JSON object the script printed last. */
+  /** The JSON object the script printed last (unless run with `json: false`). */
   report: unknown;
+  /** Everything the script wrote to stdout. */
+  stdout: string;
+  /** Everything it wrote to stderr, with `captureStderr`; otherwise "" (stderr is passed through). */
+  stderr: string;
   /** When the process exited, as `performance.timeOrigin + performance.now()`. */
   exitedAt: number;
 }
@@ -21,22 +25,36 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Kill the process if it has not exited by then. Default 30 s. */
   timeoutMs?: number;
+  /** Node options before the script's path, e.g. `--enable-source-maps`. */
+  nodeArgs?: string[];
+  /** Whether the last line of stdout is a JSON report to parse, as fixtures print. Default true. */
+  json?: boolean;
+  /** Collect stderr into `stderr` instead of passing it through, e.g. to put it in a failure message. */
+  captureStderr?: boolean;
 }
 
 /** Runs a compiled script in its own Node process; kills it if it has not exited after `timeoutMs`. */
-export async function runScript(file: string, { args = [], env = {}, timeoutMs = 30_000 }: RunOptions = {}): Promise<FixtureRun> {
-  const child = spawn(process.execPath, [file, ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
+export async function runScript(
+  file: string,
+  { args = [], env = {}, timeoutMs = 30_000, nodeArgs = [], json = true, captureStderr = false }: RunOptions = {},
+): Promise<FixtureRun> {
+  const child = spawn(process.execPath, [...nodeArgs, file, ...args], {
+    stdio: ["ignore", "pipe", captureStderr ? "pipe" : "inherit"],
     env: { ...process.env, ...env, NODE_OPTIONS: "" },
   });
   let output = "";
-  child.stdout.on("data", (data: Buffer) => (output += data.toString()));
+  let errors = "";
+  child.stdout!.on("data", (data: Buffer) => (output += data.toString())); // piped above
+  child.stderr?.on("data", (data: Buffer) => (errors += data.toString())); // piped with captureStderr
+  // "close" comes after "exit", once stdout and stderr are fully read: the output is complete only then.
+  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
   const timeout = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("exit", (c, s) => resolve([c, s])));
   const exitedAt = performance.timeOrigin + performance.now();
   clearTimeout(timeout);
-  const last = output.trim().split("\n").at(-1);
-  return { code, signal, report: last ? JSON.parse(last) : undefined, exitedAt };
+  await closed;
+  const last = json ? output.trim().split("\n").at(-1) : undefined;
+  return { code, signal, report: last ? JSON.parse(last) : undefined, stdout: output, stderr: errors, exitedAt };
 }
 
 /** Runs a fixture of `test/fixtures/` (compiled) with {@link runScript}. */
