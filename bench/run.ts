@@ -7,6 +7,7 @@ import { projectRoot, testModelPath } from "../test/support/testModel.js";
 import { measureConcurrency } from "./concurrency.js";
 import { measureFreeze } from "./freeze.js";
 import { measureOverhead } from "./overhead.js";
+import { measureShift } from "./shift.js";
 import { measureStartup } from "./startup.js";
 import { measureSwapping } from "./swapping.js";
 import { measureSwitching } from "./switching.js";
@@ -15,6 +16,7 @@ const modelPath = process.argv[2] ?? testModelPath();
 const threads = defaultThreads();
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const MAX_TOKENS = 256;
+const PROMPT_LABEL = "16-token";
 const f = (value: number, digits = 0) => value.toFixed(digits);
 
 console.log(`llama-scope benchmarks on ${path.basename(modelPath)}, default threads ${threads}, ${ROUNDS} rounds each (rates: medians; ratios: medians of per-round paired ratios)\n`);
@@ -64,7 +66,16 @@ console.log(
     `one freeze ${f(swapping.onDisk.freezeMs, 2)} ms, one restore ${f(swapping.onDisk.restoreMs, 2)} ms`,
 );
 
-console.log("\n7. Threads (the default is chosen from the machine: half the cores, at least 1)");
+const shift = await measureShift(modelPath, threads, ROUNDS);
+console.log(`\n7. Context shift: a ${PROMPT_LABEL} prompt on a full ${shift.contextSize}-token slot (${shift.historyTokens} tokens of history)`);
+console.log(
+  `   with a shift (${f(shift.erasedTokens)} tokens erased) ${f(shift.withShiftMs, 2)} ms, cut at the end instead ${f(shift.withoutShiftMs, 2)} ms → ${f(shift.shiftMs, 2)} ms per shift`,
+);
+console.log(
+  `   chat: ${shift.chat.turns} turns, ${shift.chat.shifts} shifts, ${f(shift.chat.planMs, 2)} ms to plan one (median), ${shift.chat.reEvaluatedTokens} tokens re-evaluated by turns`,
+);
+
+console.log("\n8. Threads (the default is chosen from the machine: half the cores, at least 1)");
 printOverhead(overhead[0]!);
 for (const count of [1, 2].filter((count) => count !== threads)) {
   const result = await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS);
@@ -85,7 +96,7 @@ const budgets = [
 console.log("\nBudgets");
 for (const b of budgets) console.log(`   ${b.ok ? "met   " : "MISSED"} ${b.name}: ${f(b.value, 3)}`);
 
-const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, budgets };
+const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, shift, budgets };
 const out = path.join(projectRoot(), "bench", "results");
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n");
