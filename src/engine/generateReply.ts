@@ -1,6 +1,7 @@
-import type { Token } from "node-llama-cpp";
+import type { LlamaGrammar, Token } from "node-llama-cpp";
 import { ContextOverflowError, InvalidArgumentError } from "../errors/index.js";
 import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
+import { evaluateOptions } from "./sampling.js";
 import type { Slot } from "./Slot.js";
 import { StopMatcher } from "./StopMatcher.js";
 import { TokenTextDecoder } from "./TokenTextDecoder.js";
@@ -22,6 +23,7 @@ export interface GenerationResult {
  * (a stop string and anything after it are taken back out of the KV cache). `onText` receives the
  * reply in pieces as it is decoded. `closeSignal` aborts with the error to end with (slot freed,
  * engine disposed); the caller's own `signal` ends the reply early and keeps what was generated.
+ * `grammar` is the call's compiled `grammar`/`jsonSchema` option, if any.
  */
 export async function generateReply(
   slot: Slot,
@@ -29,6 +31,7 @@ export async function generateReply(
   options: ResolvedGenerateOptions,
   onText: (text: string) => void,
   closeSignal: AbortSignal,
+  grammar?: LlamaGrammar,
 ): Promise<GenerationResult> {
   const { sequence } = slot;
   const model = sequence.model;
@@ -57,7 +60,7 @@ export async function generateReply(
   let finishReason: FinishReason = "contextFull";
   let decodedLength = 0;
 
-  for await (const token of sequence.evaluate(input, options.sampling)) {
+  for await (const token of sequence.evaluate(input, evaluateOptions(options, { sequence, input, generated, grammar }))) {
     if (model.isEogToken(token)) {
       finishReason = "endOfText";
       break;
