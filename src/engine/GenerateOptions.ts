@@ -1,5 +1,7 @@
+import type { GbnfJsonSchema } from "node-llama-cpp";
 import { InvalidArgumentError } from "../errors/index.js";
 import { positiveInteger } from "./LlamaLoadOptions.js";
+import { describeValue, isPlainObject, jsonProblem, propertyPath } from "./plainData.js";
 
 /** Options of one generate call. Nothing carries over to the next call or to another slot. */
 export interface GenerateOptions {
@@ -19,7 +21,40 @@ export interface GenerateOptions {
   stop?: string[];
   /** Ends the generation early; the reply so far is returned and kept in the slot's history. */
   signal?: AbortSignal;
+  /**
+   * Constrains the reply to JSON of this schema (node-llama-cpp's JSON schema subset), so
+   * `JSON.parse(reply)` works unless the reply was cut short (`maxTokens`, `stop`, a full slot,
+   * an abort). The reply is the JSON alone and ends as end of text. Not with `grammar`.
+   */
+  jsonSchema?: GbnfJsonSchema;
+  /** Constrains the reply to this GBNF grammar (start rule `root`), e.g. `root ::= ("yes" | "no")`. Not with `jsonSchema`. */
+  grammar?: string;
+  /** Makes tokens the slot has just seen less likely. Default: no penalty. */
+  repeatPenalty?: RepeatPenalty;
+  /**
+   * Added to the logits of each token of each text (tokenized at the start of a text and in the
+   * middle of one): below 0 makes them less likely, above 0 more likely, `-Infinity` forbids them.
+   * End-of-text tokens cannot be biased. A grammar wins over a forbidden token it requires.
+   */
+  tokenBias?: Record<string, number>;
 }
+
+/** {@link GenerateOptions.repeatPenalty}: llama.cpp's repetition penalties, as node-llama-cpp names them. */
+export interface RepeatPenalty {
+  /** Divides a recent token's positive logit (multiplies a negative one) by this. Default 1.1; 1 = off. */
+  penalty?: number;
+  /** Subtracted from a recent token's logit once per time it occurs among them (-2 to 2). Default 0. */
+  frequencyPenalty?: number;
+  /** Subtracted once from the logit of every recent token (-2 to 2). Default 0. */
+  presencePenalty?: number;
+  /** How many of the slot's latest tokens (prompts and replies) count as recent. Default 64; 0 = off. */
+  lastTokens?: number;
+}
+
+/** What to compile a grammar from; `key` is the same for equal requests (the cache's key). */
+export type GrammarRequest =
+  | { readonly kind: "gbnf"; readonly gbnf: string; readonly key: string }
+  | { readonly kind: "jsonSchema"; readonly schema: GbnfJsonSchema; readonly key: string };
 
 /** {@link GenerateOptions} checked, with defaults filled in where the engine needs them. */
 export interface ResolvedGenerateOptions {
@@ -27,12 +62,44 @@ export interface ResolvedGenerateOptions {
   sampling: { temperature: number; topK?: number; topP?: number; minP?: number; seed?: number };
   stop: readonly string[];
   signal: AbortSignal | undefined;
+  grammar: GrammarRequest | undefined;
+  repeatPenalty: Readonly<Required<RepeatPenalty>> | undefined;
+  /** Text → logit bias, in the order given. */
+  tokenBias: ReadonlyMap<string, number> | undefined;
 }
 
+const OPTION_NAMES = [
+  "maxTokens",
+  "temperature",
+  "topK",
+  "topP",
+  "minP",
+  "seed",
+  "stop",
+  "signal",
+  "jsonSchema",
+  "grammar",
+  "repeatPenalty",
+  "tokenBias",
+] as const satisfies readonly (keyof GenerateOptions)[];
+
+const REPEAT_PENALTY_NAMES = ["penalty", "frequencyPenalty", "presencePenalty", "lastTokens"] as const satisfies readonly (keyof RepeatPenalty)[];
+
+/** node-llama-cpp's documented defaults (LlamaChat, LlamaCompletion). */
+const DEFAULT_REPEAT_PENALTY: Readonly<Required<RepeatPenalty>> = { penalty: 1.1, frequencyPenalty: 0, presencePenalty: 0, lastTokens: 64 };
+
+/**
+ * Checks a call's options and fills in defaults. Runs in the caller's thread for scopes too, so
+ * everything refused here is refused before crossing to the worker: unknown option names and
+ * values a worker would receive changed (functions, class instances, Symbols, BigInts) included.
+ * @throws {InvalidArgumentError} naming the option and what to pass instead.
+ */
 export function resolveGenerateOptions(options: GenerateOptions | undefined): ResolvedGenerateOptions {
-  if (options === undefined) return { maxTokens: Infinity, sampling: { temperature: 0 }, stop: [], signal: undefined };
-  if (options === null || typeof options !== "object")
-    throw new InvalidArgumentError("Generate options must be an object, e.g. { maxTokens: 64 }.");
+  if (options === undefined)
+    return { maxTokens: Infinity, sampling: { temperature: 0 }, stop: [], signal: undefined, grammar: undefined, repeatPenalty: undefined, tokenBias: undefined };
+  if (!isPlainObject(options))
+    throw new InvalidArgumentError(`Generate options must be a plain object, e.g. { maxTokens: 64 }, not ${describeValue(options)}.`);
+  assertKnownKeys(options, OPTION_NAMES, "generate option", "Generate options");
   const sampling: ResolvedGenerateOptions["sampling"] = {
     temperature: numberInRange("temperature", options.temperature, 0, Infinity) ?? 0,
   };
@@ -51,19 +118,111 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined): Re
     sampling,
     stop: stopStrings(options.stop),
     signal: options.signal,
+    grammar: grammarRequest(options.jsonSchema, options.grammar),
+    repeatPenalty: repeatPenalty(options.repeatPenalty),
+    tokenBias: tokenBias(options.tokenBias),
   };
+}
+
+/** Nothing is dropped silently: a misspelt option would otherwise just not apply. */
+function assertKnownKeys(value: object, known: readonly string[], what: string, owner: string): void {
+  const symbol = Object.getOwnPropertySymbols(value)[0];
+  if (symbol !== undefined) throw new InvalidArgumentError(`${owner} take names as keys, not ${String(symbol)}. Remove it.`);
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const guess = closestName(key, known);
+    throw new InvalidArgumentError(
+      `Unknown ${what} "${key}"${guess === undefined ? "." : `: did you mean "${guess}"?`} ${owner} are ${known.join(", ")}.`,
+    );
+  }
+}
+
+/** A known name one or two edits away (or differing in case only), for "did you mean". */
+function closestName(name: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = candidate.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, candidate);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name: candidate, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function grammarRequest(jsonSchema: unknown, grammar: unknown): GrammarRequest | undefined {
+  if (jsonSchema !== undefined && grammar !== undefined)
+    throw new InvalidArgumentError("Pass jsonSchema or grammar, not both: a jsonSchema is turned into a grammar itself.");
+  if (grammar !== undefined) {
+    if (typeof grammar !== "string" || grammar.trim().length === 0)
+      throw new InvalidArgumentError(`grammar must be a GBNF grammar as a non-empty string, e.g. 'root ::= ("yes" | "no")', not ${describeValue(grammar)}.`);
+    return { kind: "gbnf", gbnf: grammar, key: `gbnf:${grammar}` };
+  }
+  if (jsonSchema === undefined) return undefined;
+  if (!isPlainObject(jsonSchema))
+    throw new InvalidArgumentError(
+      `jsonSchema must be a JSON schema as a plain object, e.g. { type: "object", properties: { name: { type: "string" } } }, not ${describeValue(jsonSchema)}.`,
+    );
+  const problem = jsonProblem(jsonSchema, "jsonSchema");
+  if (problem !== undefined) throw new InvalidArgumentError(`${problem}. A jsonSchema must be plain JSON data.`);
+  // Key order is kept: it is the order of the properties in the generated JSON.
+  const key = JSON.stringify(jsonSchema);
+  return { kind: "jsonSchema", schema: JSON.parse(key) as GbnfJsonSchema, key: `json:${key}` };
+}
+
+function repeatPenalty(value: unknown): ResolvedGenerateOptions["repeatPenalty"] {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value))
+    throw new InvalidArgumentError(`repeatPenalty must be a plain object such as { penalty: 1.1, lastTokens: 64 }, not ${describeValue(value)}.`);
+  assertKnownKeys(value, REPEAT_PENALTY_NAMES, "repeatPenalty option", "repeatPenalty options");
+  const penalty = value.penalty === undefined ? DEFAULT_REPEAT_PENALTY.penalty : value.penalty;
+  if (typeof penalty !== "number" || !Number.isFinite(penalty) || penalty <= 0)
+    throw new InvalidArgumentError(`repeatPenalty.penalty must be a number above 0 (1 = no penalty, e.g. 1.1), not ${describeValue(penalty)}.`);
+  const resolved = {
+    penalty,
+    frequencyPenalty: numberInRange("repeatPenalty.frequencyPenalty", value.frequencyPenalty, -2, 2) ?? DEFAULT_REPEAT_PENALTY.frequencyPenalty,
+    presencePenalty: numberInRange("repeatPenalty.presencePenalty", value.presencePenalty, -2, 2) ?? DEFAULT_REPEAT_PENALTY.presencePenalty,
+    lastTokens: value.lastTokens === undefined ? DEFAULT_REPEAT_PENALTY.lastTokens : wholeNumber("repeatPenalty.lastTokens", value.lastTokens),
+  };
+  return resolved.lastTokens === 0 ? undefined : resolved;
+}
+
+function tokenBias(value: unknown): ResolvedGenerateOptions["tokenBias"] {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value))
+    throw new InvalidArgumentError(`tokenBias must be a plain object from text to bias, e.g. { " dragon": -Infinity }, not ${describeValue(value)}.`);
+  const symbol = Object.getOwnPropertySymbols(value)[0];
+  if (symbol !== undefined) throw new InvalidArgumentError(`tokenBias keys must be text, not ${String(symbol)}. Remove it.`);
+  const biases = new Map<string, number>();
+  for (const [text, bias] of Object.entries(value)) {
+    if (text.length === 0) throw new InvalidArgumentError("tokenBias keys must be non-empty text: remove the \"\" key.");
+    if (typeof bias !== "number" || Number.isNaN(bias) || bias === Infinity)
+      throw new InvalidArgumentError(
+        `tokenBias${propertyPath(text)} must be a number added to the token's logit (e.g. -5 less likely, 5 more likely, -Infinity never), not ${describeValue(bias)}.`,
+      );
+    biases.set(text, bias);
+  }
+  return biases.size === 0 ? undefined : biases;
 }
 
 function numberInRange(name: string, value: unknown, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max)
-    throw new InvalidArgumentError(`${name} must be a number from ${min === Number.MIN_VALUE ? "just above 0" : min} to ${max}, not ${String(value)}.`);
+    throw new InvalidArgumentError(`${name} must be a number from ${min === Number.MIN_VALUE ? "just above 0" : min} to ${max}, not ${describeValue(value)}.`);
   return value;
 }
 
 function wholeNumber(name: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
-    throw new InvalidArgumentError(`${name} must be a whole number of at least 0, not ${String(value)}.`);
+    throw new InvalidArgumentError(`${name} must be a whole number of at least 0, not ${describeValue(value)}.`);
   return value;
 }
 

@@ -15,6 +15,7 @@ import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply, type GenerationResult } from "./generateReply.js";
+import { GrammarCache } from "./GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
@@ -69,6 +70,8 @@ export class Llama {
   private active: Slot | undefined;
   private disposal: Promise<void> | undefined;
   private readonly stateFiles: StateFiles;
+  /** Grammars of the `grammar`/`jsonSchema` options, compiled once per distinct grammar. */
+  private readonly grammars: GrammarCache;
 
   private constructor(
     private readonly nodeModel: LlamaModel,
@@ -77,6 +80,7 @@ export class Llama {
     private readonly modelIdentity: StateIdentity["model"],
   ) {
     this.stateFiles = new StateFiles(settings.stateDir);
+    this.grammars = new GrammarCache(nodeModel.llama);
   }
 
   /**
@@ -252,9 +256,11 @@ export class Llama {
     const slot = this.requireActive();
     const prompt = slot.prompt;
     slot.prompt = undefined;
-    return slot.schedule(({ close, stop }) => {
+    return slot.schedule(async ({ close, stop }) => {
       const signal = resolved.signal === undefined ? stop : AbortSignal.any([resolved.signal, stop]);
-      return generateReply(slot, prompt, { ...resolved, signal }, onText, close);
+      // Compiled when the call runs: a grammar llama.cpp refuses fails this call alone, like an overflow.
+      const grammar = await this.grammars.get(resolved.grammar);
+      return generateReply(slot, prompt, { ...resolved, signal }, onText, close, grammar);
     });
   }
 
@@ -341,6 +347,7 @@ export class Llama {
       await Promise.all(slots.map((slot) => slot.close(reason)));
       await this.context.dispose();
       await this.nodeModel.dispose();
+      this.grammars.clear();
       await this.stateFiles.dispose();
     })();
     return this.disposal;

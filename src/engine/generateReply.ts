@@ -1,7 +1,8 @@
-import type { LlamaContextSequence, Token } from "node-llama-cpp";
+import type { LlamaContextSequence, LlamaGrammar, Token } from "node-llama-cpp";
 import { ContextOverflowError, InvalidArgumentError } from "../errors/index.js";
 import { eraseBeginning, rangeLength, rangesToErase, type ResolvedContextShift, type TokenRange } from "./ContextShift.js";
 import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
+import { evaluateOptions } from "./sampling.js";
 import type { Slot, SlotPrompt } from "./Slot.js";
 import { StopMatcher } from "./StopMatcher.js";
 import { TokenTextDecoder } from "./TokenTextDecoder.js";
@@ -27,7 +28,8 @@ export interface GenerationResult {
  * shifts erased to make room. `onText` receives the reply in pieces as it is decoded.
  * `closeSignal` aborts with the error to end with (slot freed, engine disposed); the caller's
  * own `signal` ends the reply early and keeps what was generated, or, when it is aborted before
- * the call starts, rejects with an `AbortError` and changes nothing.
+ * the call starts, rejects with an `AbortError` and changes nothing. `grammar` is the call's
+ * compiled `grammar`/`jsonSchema` option, if any.
  */
 export async function generateReply(
   slot: Slot,
@@ -35,6 +37,7 @@ export async function generateReply(
   options: ResolvedGenerateOptions,
   onText: (text: string) => void,
   closeSignal: AbortSignal,
+  grammar?: LlamaGrammar,
 ): Promise<GenerationResult> {
   if (options.signal?.aborted) throw abortedBeforeStart();
   const { sequence } = slot;
@@ -74,14 +77,10 @@ export async function generateReply(
   const maxTokens = Math.min(options.maxTokens, slot.shift === false ? room : sequence.contextSize);
   let finishReason: FinishReason = "contextFull";
   let decodedLength = 0;
-  const evaluateOptions = {
-    ...options.sampling,
-    ...(slot.shift === false
-      ? {}
-      : { contextShift: { size: slot.shift.size, strategy: midReplyShift(slot, slot.shift) } }),
-  };
+  const evaluate = evaluateOptions(options, { sequence, input, generated, grammar });
+  if (slot.shift !== false) evaluate.contextShift = { size: slot.shift.size, strategy: midReplyShift(slot, slot.shift) };
 
-  for await (const token of sequence.evaluate(input, evaluateOptions)) {
+  for await (const token of sequence.evaluate(input, evaluate)) {
     if (model.isEogToken(token)) {
       finishReason = "endOfText";
       break;

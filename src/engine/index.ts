@@ -1,6 +1,6 @@
 export { Llama } from "./Llama.js";
 export type { LlamaLoadOptions } from "./LlamaLoadOptions.js";
-export type { GenerateOptions } from "./GenerateOptions.js";
+export type { GenerateOptions, RepeatPenalty } from "./GenerateOptions.js";
 export type { GenerationResult, FinishReason } from "./generateReply.js";
 export { defaultThreads } from "./defaultThreads.js";
 export type { StateIdentity, StateMeta } from "./state/StateFormat.js";

@@ -2,6 +2,7 @@ import { nanoid } from "nanoid";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import type { GenerateOptions, GenerationResult } from "../engine/index.js";
 import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
+import { isPlainObject } from "../engine/plainData.js";
 import { DisposedError, InvalidArgumentError } from "../errors/index.js";
 import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
 import { RemoteTextStream, type PromptStream } from "./RemoteTextStream.js";
@@ -54,7 +55,8 @@ export class LlamaScope {
     // Leaving the loop aborts like the caller's own signal would, whether the prompt was sent yet or not.
     const leave = new AbortController();
     const own = options?.signal;
-    const valid = options === undefined || (typeof options === "object" && options !== null && (own === undefined || own instanceof AbortSignal));
+    // Spreading would turn a class instance into a plain object and hide it from the check.
+    const valid = options === undefined || (isPlainObject(options) && (own === undefined || own instanceof AbortSignal));
     // Options that are not valid go on unchanged, to be refused with InvalidArgumentError like any prompt's.
     const withLeave = valid ? { ...options, signal: own === undefined ? leave.signal : AbortSignal.any([own, leave.signal]) } : options;
     const { requestId, sent, result } = this.startPrompt(text, withLeave, true);
