@@ -1,6 +1,6 @@
 import type { Token } from "node-llama-cpp";
 import { InvalidArgumentError } from "../errors/index.js";
-import { positiveInteger } from "./LlamaLoadOptions.js";
+import { assertKnownKeys, positiveInteger } from "./validate.js";
 
 /**
  * What a full slot does. By default the oldest part of the conversation is erased from the KV
@@ -52,9 +52,8 @@ export function checkContextShift(value: unknown, level: "load" | "slot"): SlotC
   if (value === false) return false;
   if (value === null || typeof value !== "object" || Array.isArray(value))
     throw new InvalidArgumentError(`contextShift must be false or an object like { size: 64 }, not ${String(value)}.`);
-  const allowed = level === "load" ? ["size"] : ["size", "strategy", "onShift"];
-  const unknown = Object.keys(value).find((key) => !allowed.includes(key));
-  if (unknown !== undefined) throw new InvalidArgumentError(`contextShift has no option "${unknown}" here; it takes ${allowed.join(", ")}.`);
+  // Load and scope options cross to a worker thread: functions only where a slot is created.
+  assertKnownKeys(value, level === "load" ? ["size"] : ["size", "strategy", "onShift"], "contextShift option", "contextShift options");
   const { size, strategy, onShift } = value as SlotContextShift;
   positiveInteger("contextShift.size", size);
   if (strategy !== undefined && typeof strategy !== "function")

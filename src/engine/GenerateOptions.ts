@@ -1,11 +1,14 @@
 import type { GbnfJsonSchema } from "node-llama-cpp";
 import { InvalidArgumentError } from "../errors/index.js";
-import { positiveInteger } from "./LlamaLoadOptions.js";
+import { assertKnownKeys, positiveInteger } from "./validate.js";
 import { describeValue, isPlainObject, jsonProblem, propertyPath } from "./plainData.js";
 
 /** Options of one generate call. Nothing carries over to the next call or to another slot. */
 export interface GenerateOptions {
-  /** Stop after this many generated tokens. Default: until end of text or the slot is full. */
+  /**
+   * Stop after this many generated tokens. Default: `contextSize` tokens (with context shift off:
+   * the room left in the slot), so a model that never ends its text cannot generate forever.
+   */
   maxTokens?: number;
   /** 0 picks the most likely token every time (deterministic). Default 0. */
   temperature?: number;
@@ -122,40 +125,6 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined): Re
     repeatPenalty: repeatPenalty(options.repeatPenalty),
     tokenBias: tokenBias(options.tokenBias),
   };
-}
-
-/** Nothing is dropped silently: a misspelt option would otherwise just not apply. */
-function assertKnownKeys(value: object, known: readonly string[], what: string, owner: string): void {
-  const symbol = Object.getOwnPropertySymbols(value)[0];
-  if (symbol !== undefined) throw new InvalidArgumentError(`${owner} take names as keys, not ${String(symbol)}. Remove it.`);
-  for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
-    const guess = closestName(key, known);
-    throw new InvalidArgumentError(
-      `Unknown ${what} "${key}"${guess === undefined ? "." : `: did you mean "${guess}"?`} ${owner} are ${known.join(", ")}.`,
-    );
-  }
-}
-
-/** A known name one or two edits away (or differing in case only), for "did you mean". */
-function closestName(name: string, known: readonly string[]): string | undefined {
-  let best: { name: string; distance: number } | undefined;
-  for (const candidate of known) {
-    const distance = candidate.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, candidate);
-    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name: candidate, distance };
-  }
-  return best?.name;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++)
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
 
 function grammarRequest(jsonSchema: unknown, grammar: unknown): GrammarRequest | undefined {

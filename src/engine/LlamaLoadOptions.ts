@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from "../errors/index.js";
 import { checkContextShift, type ContextShiftOptions } from "./ContextShift.js";
 import { defaultThreads } from "./defaultThreads.js";
+import { assertKnownKeys, positiveInteger } from "./validate.js";
 
 /** Options of {@link Llama.load}. */
 export interface LlamaLoadOptions {
@@ -55,10 +56,23 @@ export interface ResolvedLoadOptions {
 const DEFAULT_SLOTS = 4;
 const DEFAULT_CONTEXT_SIZE = 2048;
 const LOG_LEVELS = ["error", "warn", "info", "debug", "disabled"] as const;
+export const LOAD_OPTION_NAMES = [
+  "modelPath",
+  "slots",
+  "contextSize",
+  "threads",
+  "batchSize",
+  "gpu",
+  "build",
+  "logLevel",
+  "stateDir",
+  "contextShift",
+] as const satisfies readonly (keyof LlamaLoadOptions)[];
 
 export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptions {
   if (options == null || typeof options !== "object")
     throw new InvalidArgumentError("Llama.load needs an options object: Llama.load({ modelPath: \"model.gguf\" }).");
+  assertKnownKeys(options, LOAD_OPTION_NAMES, "load option", "Load options");
   if (typeof options.modelPath !== "string" || options.modelPath.length === 0)
     throw new InvalidArgumentError("modelPath must be the path of a GGUF model file.");
   if (options.gpu !== undefined && options.gpu !== "auto" && options.gpu !== false)
@@ -81,12 +95,4 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     stateDir: options.stateDir,
     contextShift: checkContextShift(options.contextShift, "load"),
   };
-}
-
-/** Checks an optional whole-number option that must be at least 1. */
-export function positiveInteger(name: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1)
-    throw new InvalidArgumentError(`${name} must be a whole number of at least 1, not ${String(value)}.`);
-  return value;
 }

@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import type { LlamaLoadOptions } from "../engine/index.js";
-import { resolveLoadOptions } from "../engine/LlamaLoadOptions.js";
+import { LOAD_OPTION_NAMES, resolveLoadOptions } from "../engine/LlamaLoadOptions.js";
+import { assertKnownKeys } from "../engine/validate.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { resolveSwapPolicy, type SwapOptions, type SwapPolicy } from "./SwapOptions.js";
 
@@ -26,8 +27,9 @@ export class LlamaLoad {
   readonly slots: number;
 
   constructor(options: ParentLoadOptions) {
+    if (options !== null && typeof options === "object") assertKnownKeys(options, [...LOAD_OPTION_NAMES, "swap"], "LlamaLoad option", "LlamaLoad options");
     const { swap, ...engine } = options ?? ({} as ParentLoadOptions);
-    this.slots = resolveLoadOptions(options).slots;
+    this.slots = resolveLoadOptions(engine).slots;
     this.swap = resolveSwapPolicy(swap);
     if (this.swap !== false && this.swap.dir !== undefined && statSync(this.swap.dir, { throwIfNoEntry: false })?.isDirectory() !== true)
       throw new InvalidArgumentError(`swap.dir "${this.swap.dir}" is not a directory. Create it, or leave dir out to use the OS temporary directory.`);

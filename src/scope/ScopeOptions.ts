@@ -1,6 +1,7 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
 import type { ContextShiftOptions } from "../engine/index.js";
 import { checkContextShift } from "../engine/ContextShift.js";
+import { assertKnownKeys } from "../engine/validate.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import type { ScopeConfig, ScopeMode } from "../protocol/index.js";
 import { isChatItem } from "../chat/chatItems.js";
@@ -49,8 +50,7 @@ const OPTION_NAMES = ["mode", "state", "systemPrompt", "history", "contextShift"
 export function resolveScopeOptions(options: ScopeOptions | undefined, saved: { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } | undefined): ScopeConfig {
   if (options === undefined) options = {};
   if (options === null || typeof options !== "object") throw new InvalidArgumentError('Scope options must be an object, e.g. { mode: "chat" }.');
-  const unknown = Object.keys(options).find((key) => !OPTION_NAMES.includes(key));
-  if (unknown !== undefined) throw new InvalidArgumentError(`getScope has no option "${unknown}"; it takes ${OPTION_NAMES.join(", ")}.`);
+  assertKnownKeys(options, OPTION_NAMES, "getScope option", "getScope options");
   const mode = options.mode ?? saved?.mode ?? "completion";
   if (mode !== "chat" && mode !== "completion") throw new InvalidArgumentError(`mode must be "chat" or "completion", not ${String(mode)}.`);
   const { systemPrompt, history } = options;
