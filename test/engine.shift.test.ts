@@ -124,6 +124,7 @@ describe("results and usage", () => {
         { prompt: "Once upon a time", options: { maxTokens: 16 } },
         { prompt: "\nLily said,", options: { maxTokens: 200, stop: ["."] } },
         { prompt: "\nThe end.", options: { stop: [" "] } },
+        { prompt: "\nWas it fun?", options: { grammar: 'root ::= ("yes" | "no")' } }, // the grammar ends the reply: end of text
       ];
       for (const { prompt, options } of cases) {
         const before = big.tokenCount("u");
@@ -132,7 +133,7 @@ describe("results and usage", () => {
         expect(result.promptTokenCount).toBeGreaterThan(0);
         expect(big.tokenCount("u") - before).toBe(result.promptTokenCount + result.tokenCount);
       }
-      expect(endings).toEqual(new Set(["maxTokens", "stop"]));
+      expect(endings).toEqual(new Set(["maxTokens", "stop", "endOfText"]));
     } finally {
       await big.dispose();
     }

@@ -85,6 +85,33 @@ describe("chat sessions that never hit the context wall", () => {
     await Promise.all([origin.dispose(), copy.dispose()]);
   });
 
+  test("a history too long for the slot loses its oldest exchanges at the first prompt; the system prompt stays", async () => {
+    const long = TURNS.slice(0, 30).flatMap((text, i) => [
+      { type: "user" as const, text },
+      { type: "model" as const, response: [`Once upon a time there was story number ${i}.`] },
+    ]);
+    const scope = parent.getScope({ mode: "chat", history: [{ type: "system", text: SYSTEM }, ...long] });
+    const result = await scope.generate("And then?", OPTIONS);
+    expect(result.tokenCount).toBeGreaterThan(0);
+    const history = await scope.getChatHistory();
+    expect(history[0]).toEqual({ type: "system", text: SYSTEM });
+    expect(history.length).toBeLessThan(long.length + 3);
+    expect(history.slice(-2)).toEqual([{ type: "user", text: "And then?" }, { type: "model", response: [result.text] }]);
+    expect(history.slice(1, -2)).toEqual(long.slice(long.length - (history.length - 3))); // the newest exchanges, whole
+    await scope.dispose();
+  });
+
+  test("a reply longer than the slot erases the start of its own exchange, never the system prompt", async () => {
+    const scope = parent.getScope({ mode: "chat", systemPrompt: SYSTEM });
+    const result = await scope.generate("Tell me a very long story.", { maxTokens: 240 }); // with the prompt, more than 256
+    expect(result.tokenCount).toBe(240);
+    const history = await scope.getChatHistory();
+    expect(history).toEqual([{ type: "system", text: SYSTEM }, { type: "model", response: [result.text] }]);
+    expect((await scope.generate("And then?", OPTIONS)).tokenCount).toBeGreaterThan(0);
+    expect((await scope.getChatHistory())[0]).toEqual({ type: "system", text: SYSTEM });
+    await scope.dispose();
+  });
+
   test("tokenCount of a frozen scope is read without restoring it", async () => {
     const sleeper = parent.getScope();
     await sleeper.sendPrompt("Once upon a time", OPTIONS);
@@ -112,13 +139,14 @@ describe("results and options of a scope", () => {
   });
 
   test("scope options are checked at getScope", () => {
+    const scopes = parent.stats().scopes.total;
     expect(() => parent.getScope({ systemPrompt: "Hi" })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ mode: "chat", systemPrompt: 42 as never })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ mode: "chat", history: [{ type: "user" }] as never })).toThrow(/history must be/);
     expect(() => parent.getScope({ mode: "chat", systemPrompt: "A", history: [{ type: "system", text: "B" }] })).toThrow(/once/);
     expect(() => parent.getScope({ contextShift: { size: -1 } })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ sytemPrompt: "x" } as never)).toThrow(/sytemPrompt/);
-    expect(parent.stats().scopes.total).toBe(0);
+    expect(parent.stats().scopes.total).toBe(scopes); // none was created
   });
 
   test("getChatHistory is for chat scopes", async () => {

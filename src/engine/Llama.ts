@@ -281,6 +281,12 @@ export class Llama {
   generateText(options?: GenerateOptions): AsyncIterableIterator<string> {
     const cancel = new AbortController();
     const stream = new TextStream(() => cancel.abort());
+    try {
+      resolveGenerateOptions(options); // as given: the copy below would turn a class instance into a plain object
+    } catch (error) {
+      stream.fail(error);
+      return stream;
+    }
     const signal = options?.signal === undefined ? cancel.signal : AbortSignal.any([options.signal, cancel.signal]);
     this.generate(options === undefined ? { signal } : { ...options, signal }, (text) => stream.push(text)).then(
       () => stream.end(),
