@@ -24,7 +24,7 @@ export class RemoteTextStream implements PromptStream {
     private readonly requestId: number,
     sent: Promise<void>,
     readonly result: Promise<GenerationResult>,
-    /** Stops the generation, or sends the prompt without one if it is still waiting for a slot. */
+    /** Stops the generation, or keeps the prompt from being sent if it is still waiting for a slot. */
     private readonly cancel: () => void,
   ) {
     this.unsent = sent;
