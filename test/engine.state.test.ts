@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { InvalidArgumentError, Llama, readStateMeta, StateFormatError, StateMismatchError } from "../src/index.js";
-import { decodeState } from "../src/engine/state/StateFormat.js";
+import { decodeState, encodeState } from "../src/engine/state/StateFormat.js";
 import { CONVERSATIONS, runAlone, runTurn, type Conversation } from "./support/conversations.js";
 import { otherModelPath, testLoadOptions } from "./support/testModel.js";
 
@@ -173,6 +173,12 @@ describe("refused states leave every slot as it was", () => {
       const otherState = await other.saveState();
       await aliceSlot();
       await expect(llama.loadState(otherState)).rejects.toBeInstanceOf(StateMismatchError);
+      // The fingerprint is only a claim: forged to this model's (checksum recomputed), the other
+      // model's KV layout still gives it away before llama.cpp sees it.
+      const decoded = decodeState(otherState);
+      const forged = encodeState({ ...decoded, header: { ...decoded.header, model: llama.modelInfo, layout: llama.stateIdentity.layout } });
+      await expect(llama.loadState(forged)).rejects.toThrow(/malformed \((token id|its KV section|a key layer)/);
+      await expect(llama.loadState(forged)).rejects.toBeInstanceOf(StateFormatError);
       await expectTargetStillWorks(llama);
       await llama.freeSlot(alice.id);
       expect(before.length).toBeGreaterThan(0);

@@ -21,6 +21,7 @@ import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
 import { assertStateFits } from "./state/stateFit.js";
+import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.js";
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
 import { TextStream } from "./TextStream.js";
@@ -72,6 +73,8 @@ export class Llama {
   private readonly stateFiles: StateFiles;
   /** Grammars of the `grammar`/`jsonSchema` options, compiled once per distinct grammar. */
   private readonly grammars: GrammarCache;
+  /** The shape every state loaded here must have; learned at load (see {@link probeKvLayout}). */
+  private kvLayout: KvLayout | undefined;
 
   private constructor(
     private readonly nodeModel: LlamaModel,
@@ -111,7 +114,9 @@ export class Llama {
       });
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
-      return new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
+      const llama = new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
+      llama.kvLayout = await llama.probeKvLayout();
+      return llama;
     } catch (cause) {
       await model.dispose();
       throw new ModelLoadError(
@@ -161,6 +166,15 @@ export class Llama {
         flashAttention: String(this.context.flashAttention),
       },
     };
+  }
+
+  /**
+   * What a state must satisfy to load here besides {@link stateIdentity}: slot size, vocabulary
+   * and the exact layout of the KV section (checked before llama.cpp sees a byte of it).
+   */
+  get stateLimits(): StateLimits {
+    const vocabularySize = this.nodeModel.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? 0;
+    return { contextSize: this.settings.contextSize, vocabularySize, kv: this.kvLayout };
   }
 
   /** How many tokens the slot's history holds (prompts and replies, evaluated or not). */
@@ -318,7 +332,7 @@ export class Llama {
     const header = { ...this.stateIdentity, ...(meta === undefined ? {} : { meta: checkedMeta(meta) }) };
     return slot.schedule(async () => {
       const { kv, pending } = await this.snapshot(slot);
-      return encodeState({ header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) });
+      return encodeState({ header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) }, this.settings.stateKey);
     });
   }
 
@@ -331,8 +345,8 @@ export class Llama {
   async loadState(state: Uint8Array): Promise<void> {
     this.assertUsable();
     const slot = this.requireActive();
-    const decoded = decodeState(state);
-    assertStateFits(decoded, this.stateIdentity, this.settings.contextSize);
+    const decoded = decodeState(state, this.settings.stateKey);
+    assertStateFits(decoded, this.stateIdentity, this.stateLimits);
     const kv = toStreams(decoded.kv, this.context.totalSequences);
     return slot.schedule(async () => {
       await this.restore(slot, kv, decoded.pending);
@@ -361,6 +375,24 @@ export class Llama {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
+  }
+
+  /**
+   * Saves a one-token state from a sequence of its own and reads the KV layout off it: states are
+   * checked against what this very context writes, not against what they say of themselves.
+   */
+  private async probeKvLayout(): Promise<KvLayout | undefined> {
+    const sequence = this.context.getSequence();
+    try {
+      await sequence.evaluateWithoutGeneratingNewTokens([this.nodeModel.tokens.bos ?? (0 as Token)]);
+      const probe = await this.stateFiles.withFile(async (file) => {
+        await sequence.saveStateToFile(file);
+        return readFile(file);
+      });
+      return readKvLayout(toSingleStream(probe));
+    } finally {
+      await sequence.dispose();
+    }
   }
 
   private async restore(slot: Slot, kv: Uint8Array, pending: readonly Token[]): Promise<void> {

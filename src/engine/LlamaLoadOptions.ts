@@ -37,6 +37,13 @@ export interface LlamaLoadOptions {
    * `finishReason: "contextFull"`. Each slot can override it (`createSlot(id, { contextShift })`).
    */
   contextShift?: ContextShiftOptions | false;
+  /**
+   * A secret (a string, or bytes: at least 32 random bytes are best) that authenticates saved
+   * states: `saveState` adds an HMAC-SHA256 under it, and `loadState` refuses a state without a
+   * valid one before reading anything else. Use it whenever states leave the process's trust
+   * boundary (a browser, a database, a file others can write). Default: none (a plain checksum).
+   */
+  stateKey?: string | Uint8Array;
 }
 
 /** {@link LlamaLoadOptions} with every default filled in and every value checked. */
@@ -51,6 +58,7 @@ export interface ResolvedLoadOptions {
   logLevel: "error" | "warn" | "info" | "debug" | "disabled";
   stateDir: string | undefined;
   contextShift: ContextShiftOptions | false;
+  stateKey: Uint8Array | undefined;
 }
 
 const DEFAULT_SLOTS = 4;
@@ -67,6 +75,7 @@ export const LOAD_OPTION_NAMES = [
   "logLevel",
   "stateDir",
   "contextShift",
+  "stateKey",
 ] as const satisfies readonly (keyof LlamaLoadOptions)[];
 
 export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptions {
@@ -94,5 +103,14 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     logLevel: options.logLevel ?? "warn",
     stateDir: options.stateDir,
     contextShift: checkContextShift(options.contextShift, "load"),
+    stateKey: stateKeyBytes(options.stateKey),
   };
+}
+
+/** The `stateKey` option as bytes (a string as UTF-8). */
+export function stateKeyBytes(key: unknown): Uint8Array | undefined {
+  if (key === undefined) return undefined;
+  if (typeof key === "string" && key.length > 0) return new TextEncoder().encode(key);
+  if (key instanceof Uint8Array && key.byteLength > 0) return new Uint8Array(key);
+  throw new InvalidArgumentError("stateKey must be a non-empty string or Uint8Array (a secret: at least 32 random bytes are best).");
 }

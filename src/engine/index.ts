@@ -4,6 +4,7 @@ export type { GenerateOptions, RepeatPenalty } from "./GenerateOptions.js";
 export type { GenerationResult, FinishReason } from "./generateReply.js";
 export { defaultThreads } from "./defaultThreads.js";
 export type { StateIdentity, StateMeta } from "./state/StateFormat.js";
+export type { KvLayout, StateLimits } from "./state/kvLayout.js";
 export { readStateMeta } from "./state/StateFormat.js";
 export type { SaveStateOptions, SlotOptions, PromptTokensOptions } from "./Llama.js";
 export type { ContextShiftOptions, ContextShiftStrategy, SlotContextShift, TokenRange } from "./ContextShift.js";

@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { EventEmitter } from "eventemitter3";
+import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
@@ -267,8 +268,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    */
   private checkedState(state: Uint8Array): { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } {
     if (this.info === undefined) throw new LlamaScopeError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
-    const decoded = decodeState(state);
-    assertStateFits(decoded, this.info.stateIdentity, this.info.contextSize);
+    const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
+    assertStateFits(decoded, this.info.stateIdentity, this.info.stateLimits);
     const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
     return chatHistory === undefined ? { mode: "completion" } : { mode: "chat", chatHistory };
   }

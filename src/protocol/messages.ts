@@ -1,5 +1,5 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
-import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadOptions, StateIdentity } from "../engine/index.js";
+import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadOptions, StateIdentity, StateLimits } from "../engine/index.js";
 
 /** How a scope turns a prompt into slot history. */
 export type ScopeMode = "chat" | "completion";
@@ -18,6 +18,8 @@ export interface ModelReady {
   threads: number;
   /** What saved states of this model record; the parent checks states against it before sending them. */
   stateIdentity: StateIdentity;
+  /** What else a state must satisfy here (slot size, vocabulary, KV layout), checked likewise. */
+  stateLimits: StateLimits;
   /** Milliseconds the worker spent loading the model and allocating the slots. */
   loadMs: number;
 }

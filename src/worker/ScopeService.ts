@@ -48,8 +48,8 @@ export class ScopeService implements WorkerApi {
     const start = performance.now();
     this.llama = await Llama.load(options);
     this.loadShift = options.contextShift ?? {};
-    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity } = this.llama;
-    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, loadMs: performance.now() - start };
+    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits } = this.llama;
+    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, loadMs: performance.now() - start };
   }
 
   openScope(scopeId: string, config: ScopeConfig): void {

@@ -31,14 +31,21 @@ export interface RunOptions {
   json?: boolean;
   /** Collect stderr into `stderr` instead of passing it through, e.g. to put it in a failure message. */
   captureStderr?: boolean;
+  /**
+   * Caps the process's address space (`ulimit -v`), so a runaway native allocation fails inside
+   * the child instead of waking the OOM killer.
+   */
+  memoryLimitMb?: number;
 }
 
 /** Runs a compiled script in its own Node process; kills it if it has not exited after `timeoutMs`. */
 export async function runScript(
   file: string,
-  { args = [], env = {}, timeoutMs = 30_000, nodeArgs = [], json = true, captureStderr = false }: RunOptions = {},
+  { args = [], env = {}, timeoutMs = 30_000, nodeArgs = [], json = true, captureStderr = false, memoryLimitMb }: RunOptions = {},
 ): Promise<FixtureRun> {
-  const child = spawn(process.execPath, [...nodeArgs, file, ...args], {
+  const command = [process.execPath, ...nodeArgs, file, ...args];
+  const limited = memoryLimitMb === undefined ? command : ["bash", "-c", `ulimit -v ${memoryLimitMb * 1024} && exec "$0" "$@"`, ...command];
+  const child = spawn(limited[0]!, limited.slice(1), {
     stdio: ["ignore", "pipe", captureStderr ? "pipe" : "inherit"],
     env: { ...process.env, ...env, NODE_OPTIONS: "" },
   });

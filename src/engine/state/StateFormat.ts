@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { Token } from "node-llama-cpp";
 import { StateFormatError } from "../../errors/index.js";
 
@@ -9,15 +9,16 @@ import { StateFormatError } from "../../errors/index.js";
  * |--------------|----------------------------------------------------------------|
  * | 8            | magic `LLSCSTAT`                                               |
  * | 2            | format version                                                 |
+ * | 2            | flags: bit 0 = authenticated (the last 32 bytes are an HMAC)   |
  * | 4            | header length H                                                |
  * | H            | header, UTF-8 JSON: {@link StateHeader}                        |
  * | 4 × tokens   | tokens in the KV cache                                         |
  * | 4 × pending  | tokens of the conversation not yet evaluated                   |
  * | kvBytes      | llama.cpp's sequence state file (`ggsq`), as written by it     |
- * | 32           | SHA-256 of everything before                                   |
+ * | 32           | SHA-256 of everything before, or HMAC-SHA256 with the state key |
  */
 export const STATE_MAGIC = "LLSCSTAT";
-/** 2: the header records `erasedTokens` (context shifts); version 1 states are refused. */
+/** 2: flags (authenticated states) and `erasedTokens` (context shifts); version 1 states are refused. */
 export const STATE_FORMAT_VERSION = 2;
 
 /** What a state was made with; a loader compares it with its own before touching llama.cpp. */
@@ -51,12 +52,19 @@ export interface SlotState {
   kv: Uint8Array;
 }
 
-const PREFIX_BYTES = 8 + 2 + 4;
+const PREFIX_BYTES = 8 + 2 + 2 + 4;
+const FLAGS_OFFSET = 10;
+const HEADER_LENGTH_OFFSET = 12;
+const AUTHENTICATED = 1;
 const CHECKSUM_BYTES = 32;
 /** llama.cpp's sequence state file starts with the magic 'ggsq', a version, and its token list. */
 const LLAMA_SEQ_MAGIC = 0x67677371;
 
-export function encodeState(state: SlotState): Uint8Array {
+/**
+ * The state as bytes. With `key` (the engine's `stateKey`), the trailer is an HMAC-SHA256 of
+ * everything before it, so only a holder of the key can make a state that loads.
+ */
+export function encodeState(state: SlotState, key?: Uint8Array): Uint8Array {
   const header: StateHeader = {
     ...state.header,
     tokenCount: state.tokens.length,
@@ -70,25 +78,38 @@ export function encodeState(state: SlotState): Uint8Array {
   const out = Buffer.alloc(total);
   let offset = out.write(STATE_MAGIC, 0, "latin1");
   offset = out.writeUInt16LE(STATE_FORMAT_VERSION, offset);
+  offset = out.writeUInt16LE(key === undefined ? 0 : AUTHENTICATED, offset);
   offset = out.writeUInt32LE(headerBytes.length, offset);
   offset += headerBytes.copy(out, offset);
   for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token as number, offset);
   out.set(state.kv, offset);
   offset += state.kv.byteLength;
-  createHash("sha256").update(out.subarray(0, offset)).digest().copy(out, offset);
+  trailer(out.subarray(0, offset), key).copy(out, offset);
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** Parses and checks state bytes; throws {@link StateFormatError} for anything not a whole, intact state. */
-export function decodeState(bytes: Uint8Array): SlotState {
+/**
+ * Parses and checks state bytes; throws {@link StateFormatError} for anything not a whole, intact
+ * state. With `key`, a state must be authenticated with it, and its MAC is checked before
+ * anything else is read; without one, an authenticated state is refused too (its key is needed).
+ */
+export function decodeState(bytes: Uint8Array, key?: Uint8Array): SlotState {
   const data = openState(bytes, PREFIX_BYTES + CHECKSUM_BYTES);
   const body = data.subarray(0, data.length - CHECKSUM_BYTES);
-  const checksum = createHash("sha256").update(body).digest();
-  if (!checksum.equals(data.subarray(data.length - CHECKSUM_BYTES)))
-    throw new StateFormatError("This state is truncated or corrupted (its checksum does not match): save it again from the source.");
+  const authenticated = (data.readUInt16LE(FLAGS_OFFSET) & AUTHENTICATED) !== 0;
+  if (key !== undefined && !authenticated)
+    throw new StateFormatError("This state is not authenticated, and this Llama loads only states made with its stateKey: save it again with the same stateKey.");
+  if (key === undefined && authenticated)
+    throw new StateFormatError("This state is authenticated with a stateKey: load it with the stateKey that saved it.");
+  if (!timingSafeEqual(trailer(body, key), data.subarray(data.length - CHECKSUM_BYTES)))
+    throw new StateFormatError(
+      key === undefined
+        ? "This state is truncated or corrupted (its checksum does not match): save it again from the source."
+        : "This state's MAC does not match this stateKey: it was changed, or made with another key. Load only states saved with this stateKey.",
+    );
 
   const header = parseHeader(body);
-  let offset = PREFIX_BYTES + data.readUInt32LE(10);
+  let offset = PREFIX_BYTES + data.readUInt32LE(HEADER_LENGTH_OFFSET);
   const expectedEnd = offset + 4 * (header.tokenCount + header.pendingCount) + header.kvBytes;
   if (expectedEnd !== body.length) throw corrupt("its sections do not add up to its length");
   const readTokens = (count: number): Token[] => {
@@ -134,8 +155,13 @@ function openState(bytes: Uint8Array, minLength: number): Buffer {
   return data;
 }
 
+/** SHA-256 of `body`, or its HMAC-SHA256 under `key`. */
+function trailer(body: Uint8Array, key: Uint8Array | undefined): Buffer {
+  return (key === undefined ? createHash("sha256") : createHmac("sha256", key)).update(body).digest();
+}
+
 function parseHeader(body: Buffer): StateHeader {
-  const length = body.readUInt32LE(10);
+  const length = body.readUInt32LE(HEADER_LENGTH_OFFSET);
   if (PREFIX_BYTES + length > body.length) throw corrupt("its header runs past its end");
   let header: unknown;
   try {
