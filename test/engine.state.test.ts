@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
@@ -55,12 +55,34 @@ describe("saveState / loadState", () => {
     await llama.freeSlot("meta");
   });
 
-  test("stateDir: the engine's state files go to the given directory, which it leaves in place", async () => {
+  test("stateDir: the engine's state files go to a private directory it makes inside, and removes, leaving the given one in place", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "llama-scope-test-statedir-"));
     try {
       const own = await Llama.load(testLoadOptions({ slots: 1, stateDir: dir }));
       const state = await aliceAfterOneTurn(own);
       await own.loadState(state);
+      const inside = await readdir(dir);
+      expect(inside).toEqual([expect.stringMatching(new RegExp(`^llama-scope-${process.pid}-[A-Za-z0-9]{6}$`))]);
+      const { mode } = await stat(path.join(dir, inside[0]!));
+      if (process.platform !== "win32") expect(mode & 0o777).toBe(0o700);
+      expect(await readdir(path.join(dir, inside[0]!))).toEqual([]); // each file is removed after use
+      await own.dispose();
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a private state directory removed underneath (a tmp cleaner) is made again at the next save or load", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "llama-scope-test-statedir-"));
+    try {
+      const own = await Llama.load(testLoadOptions({ slots: 1, stateDir: dir }));
+      const state = await aliceAfterOneTurn(own);
+      const [first] = await readdir(dir);
+      await rm(path.join(dir, first!), { recursive: true });
+      await own.loadState(state);
+      expect(await runTurn(own, alice, 1)).toBe(reference[1]);
+      expect(await readdir(dir)).toEqual([expect.not.stringMatching(`^${first}$`)]);
       await own.dispose();
       expect(await readdir(dir)).toEqual([]);
     } finally {

@@ -37,9 +37,15 @@ function recordSwaps(parent: LlamaParent) {
   return { frozen, restored };
 }
 
-/** Sends each conversation's turns in `order`, a list of conversation ids (the k-th mention is turn k). */
-async function runInOrder(scopes: Map<string, LlamaScope>, order: string[]): Promise<Map<string, string[]>> {
-  const replies = new Map<string, string[]>([...scopes.keys()].map((id) => [id, []]));
+/**
+ * Sends each conversation's turns in `order`, a list of conversation ids (the k-th mention is turn
+ * k), after the turns already in `replies`.
+ */
+async function runInOrder(
+  scopes: Map<string, LlamaScope>,
+  order: string[],
+  replies = new Map<string, string[]>([...scopes.keys()].map((id) => [id, []])),
+): Promise<Map<string, string[]>> {
   for (const id of order) {
     const conversation = CONVERSATIONS.find((c) => c.id === id)!;
     const done = replies.get(id)!;
@@ -217,13 +223,7 @@ describe("spilling to disk", () => {
   beforeAll(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "llama-scope-test-swap-"))));
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  const filesIn = async (): Promise<string[]> => {
-    const subdirs = await readdir(dir);
-    const files = await Promise.all(subdirs.map(async (sub) => (await readdir(path.join(dir, sub))).map((f) => path.join(sub, f))));
-    return files.flat();
-  };
-
-  test("past maxRamBytes frozen scopes go to files; conversations stay exact; files go with their scopes and the parent", async () => {
+  test("past maxRamBytes frozen scopes go to the spill file; conversations stay exact; nothing is ever named on disk", async () => {
     const parent = await startParent({ slots: 1, swap: { maxRamBytes: 20_000, dir } });
     const swaps = recordSwaps(parent);
     const conversations = CONVERSATIONS.slice(0, 4);
@@ -236,18 +236,37 @@ describe("spilling to disk", () => {
     expect(swaps.restored.some(([, report]) => report.storage === "disk")).toBe(true);
     expect(stats.frozenBytes.ram).toBeLessThanOrEqual(20_000);
     expect(stats.frozenBytes.disk).toBeGreaterThan(0);
-    const lastStorage = new Map(swaps.frozen.map(([id, report]) => [id, report.storage]));
-    const onDisk = [...scopes.values()].filter((scope) => !isResident(scope.id, swaps) && lastStorage.get(scope.id) === "disk");
-    const files = await filesIn();
-    expect(onDisk.length).toBeGreaterThan(0);
-    expect(files).toHaveLength(onDisk.length);
+    expect(await readdir(dir)).toEqual([]); // one unlinked file: no name, no directory
 
-    // Disposing a frozen scope on disk removes its file.
+    // Disposing a frozen scope on disk gives its bytes back.
+    const lastFreeze = new Map(swaps.frozen.map(([id, report]) => [id, report]));
+    const onDisk = [...scopes.values()].filter((scope) => !isResident(scope.id, swaps) && lastFreeze.get(scope.id)!.storage === "disk");
+    expect(onDisk.length).toBeGreaterThan(0);
     await onDisk[0]!.dispose();
-    expect(await filesIn()).toHaveLength(files.length - 1);
+    expect(parent.stats().frozenBytes.disk).toBe(stats.frozenBytes.disk - lastFreeze.get(onDisk[0]!.id)!.bytes);
 
     await parent.dispose();
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  test("a tmp cleaner deleting the spill directory loses no frozen scope: each continues exactly", async () => {
+    const spillDir = await mkdtemp(path.join(dir, "cleaned-"));
+    const parent = await startParent({ slots: 2, swap: { maxRamBytes: 0, dir: spillDir } });
+    try {
+      const scopes = new Map(CONVERSATIONS.map((c) => [c.id, parent.getScope()]));
+      const replies = await runInOrder(scopes, CONVERSATIONS.map((c) => c.id)); // first turns: 10 frozen, all on disk
+      expect(parent.stats()).toMatchObject({ scopes: { frozen: 10 }, frozenBytes: { ram: 0 } });
+      expect(parent.stats().frozenBytes.disk).toBeGreaterThan(0);
+
+      for (const name of await readdir(spillDir)) await rm(path.join(spillDir, name), { recursive: true, force: true });
+      await rm(spillDir, { recursive: true, force: true });
+      expect(existsSync(spillDir)).toBe(false);
+
+      await runInOrder(scopes, [1, 2].flatMap(() => CONVERSATIONS.map((c) => c.id)), replies);
+      for (const conversation of CONVERSATIONS) expect(replies.get(conversation.id)).toEqual(solo.get(conversation.id));
+    } finally {
+      await parent.dispose();
+    }
   });
 
   test("swap options are checked in the caller's thread", () => {

@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import {
@@ -100,6 +100,7 @@ export class Llama {
         throw new ModelLoadError(`Could not start llama.cpp (${errorText(cause)}). Check that node-llama-cpp's prebuilt binary is installed (npm ci).`, { cause });
       }),
       modelFingerprint(modelPath),
+      StateFiles.removeStale(settings.stateDir), // left by killed processes; never rejects
     ]);
     const model = await backend.loadModel({ modelPath }).catch((cause: unknown) => {
       throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
@@ -385,10 +386,7 @@ export class Llama {
     const sequence = this.context.getSequence();
     try {
       await sequence.evaluateWithoutGeneratingNewTokens([this.nodeModel.tokens.bos ?? (0 as Token)]);
-      const probe = await this.stateFiles.withFile(async (file) => {
-        await sequence.saveStateToFile(file);
-        return readFile(file);
-      });
+      const probe = await this.stateFiles.capture((file) => sequence.saveStateToFile(file));
       return readKvLayout(toSingleStream(probe));
     } finally {
       await sequence.dispose();
@@ -412,18 +410,12 @@ export class Llama {
   }
 
   private async snapshot(slot: Slot): Promise<{ kv: Uint8Array; pending: readonly Token[] }> {
-    const kv = await this.stateFiles.withFile(async (file) => {
-      await slot.sequence.saveStateToFile(file);
-      return readFile(file);
-    });
+    const kv = await this.stateFiles.capture((file) => slot.sequence.saveStateToFile(file));
     return { kv, pending: slot.pendingTokens };
   }
 
   private loadKv(slot: Slot, kv: Uint8Array): Promise<void> {
-    return this.stateFiles.withFile(async (file) => {
-      await writeFile(file, kv);
-      await slot.sequence.loadStateFromFile(file, { acceptRisk: true });
-    });
+    return this.stateFiles.provide(kv, (file) => slot.sequence.loadStateFromFile(file, { acceptRisk: true }));
   }
 
   private requireSlot(id: string): Slot {

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { InvalidArgumentError } from "../errors/index.js";
 import { checkContextShift, type ContextShiftOptions } from "./ContextShift.js";
 import { defaultThreads } from "./defaultThreads.js";
@@ -26,8 +27,9 @@ export interface LlamaLoadOptions {
   logLevel?: "error" | "warn" | "info" | "debug" | "disabled";
   /**
    * An existing directory for the short-lived files node-llama-cpp needs to save and load slot
-   * states (it has no in-memory API). Used as is and never removed. Default: a private directory
-   * in the OS temporary directory, created on first use and removed by `dispose()`.
+   * states (it has no in-memory API). The files are always in a private directory made inside it
+   * (mode 0700) on first use and removed by `dispose()`; the directory itself is never written to
+   * or removed. Default: the OS temporary directory.
    */
   stateDir?: string;
   /**
@@ -92,6 +94,9 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     throw new InvalidArgumentError(`logLevel must be one of ${LOG_LEVELS.join(", ")}.`);
   if (options.stateDir !== undefined && (typeof options.stateDir !== "string" || options.stateDir.length === 0))
     throw new InvalidArgumentError("stateDir must be the path of an existing directory.");
+  // Checked now: the private directory for state files is made inside it at the first save or load.
+  if (options.stateDir !== undefined && statSync(options.stateDir, { throwIfNoEntry: false })?.isDirectory() !== true)
+    throw new InvalidArgumentError(`stateDir "${options.stateDir}" is not a directory. Create it, or leave stateDir out to use the OS temporary directory.`);
   return {
     modelPath: options.modelPath,
     slots: positiveInteger("slots", options.slots) ?? DEFAULT_SLOTS,

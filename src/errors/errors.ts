@@ -32,3 +32,9 @@ export class StateMismatchError extends LlamaScopeError {}
 
 /** The worker thread died (crashed, ran out of memory, or was terminated); create a new `LlamaParent`. */
 export class WorkerCrashedError extends LlamaScopeError {}
+
+/**
+ * A frozen conversation's bytes could not be read back (an I/O error on the spill file): the
+ * conversation is lost. Start a new scope, or revive one from a state saved earlier.
+ */
+export class StateLostError extends LlamaScopeError {}

@@ -1,12 +1,11 @@
-import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { EventEmitter } from "eventemitter3";
 import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
+import { makeOwnedDirectorySync, removeStaleDirectories } from "../engine/state/ownedDirectories.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
@@ -87,7 +86,11 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private info: ModelReady | undefined;
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
-  /** The worker's state scratch directory, when this parent made it: removed once the worker is gone, even by a crash. */
+  /**
+   * The worker's state scratch directory (the engine makes its own private one inside it), made
+   * by this parent inside `stateDir` or the OS temporary directory: removed once the worker is
+   * gone, even by a crash.
+   */
   private scratchDir: string | undefined;
   private scratchRemoval: Promise<void> | undefined;
   private readonly host: ScopeHost = {
@@ -212,7 +215,10 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   }
 
   private async start(): Promise<ModelReady> {
-    const stateDir = this.load.options.stateDir ?? (this.scratchDir = mkdtempSync(path.join(os.tmpdir(), "llama-scope-")));
+    const scratchParent = this.load.options.stateDir ?? os.tmpdir();
+    const sweep = this.removeStaleDirectories(scratchParent);
+    // Made before anything is awaited, so a dispose() during init always finds it to remove.
+    const stateDir = (this.scratchDir = makeOwnedDirectorySync(scratchParent, "scratch"));
     const worker = new Worker(new URL("../worker/worker.js", import.meta.url));
     this.thread = worker;
     worker.on("error", (error) => this.workerDied(error));
@@ -223,7 +229,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const api = wrap<WorkerApi>(nodeEndpoint(worker));
     this.api = api;
     try {
-      this.info = await this.send(() => api.init({ ...this.load.options, stateDir }));
+      [this.info] = await Promise.all([this.send(() => api.init({ ...this.load.options, stateDir })), sweep]);
     } catch (error) {
       await this.dispose();
       throw error;
@@ -254,6 +260,19 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.inFlight.failAll(this.crash);
     this.scheduler.failAll(this.crash);
     this.emit("error", this.crash);
+  }
+
+  /**
+   * Removes what killed processes left where this parent keeps its files: scratch directories
+   * beside its own and spill directories in the swap directory (see `ownedDirectories`). Only
+   * directories whose recorded owner is dead go. Never rejects.
+   */
+  private async removeStaleDirectories(scratchParent: string): Promise<void> {
+    const { swap } = this.load;
+    await Promise.all([
+      removeStaleDirectories(scratchParent, "scratch"),
+      removeStaleDirectories((swap === false ? undefined : swap.dir) ?? os.tmpdir(), "swap"),
+    ]);
   }
 
   private removeScratchDir(): Promise<void> {

@@ -3,14 +3,16 @@ import { InvalidArgumentError } from "../errors/index.js";
 /**
  * What a `LlamaParent` does when a scope needs a slot and every slot is held: freeze the least
  * recently used idle scope and hand its slot over. Frozen conversations are kept in the parent
- * thread, in memory up to `maxRamBytes` and in files in `dir` beyond it.
+ * thread, in memory up to `maxRamBytes` and beyond it in one spill file, created in `dir` and
+ * unlinked at once (it lives only through its open descriptor).
  */
 export interface SwapOptions {
   /** Frozen bytes kept in memory before new freezes go to files. Default 256 MiB. `0` puts every freeze on disk. */
   maxRamBytes?: number;
   /**
-   * Where frozen conversations beyond `maxRamBytes` are written. The parent creates a private
-   * directory inside it (mode 0700) and removes it on dispose. Default: the OS temporary directory.
+   * Where the spill file for frozen conversations beyond `maxRamBytes` is created: in a private
+   * directory inside it (mode 0700), both removed right after the file is opened, so nothing stays
+   * named on disk. Default: the OS temporary directory.
    */
   dir?: string;
 }

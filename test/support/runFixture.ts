@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -36,12 +36,18 @@ export interface RunOptions {
    * the child instead of waking the OOM killer.
    */
   memoryLimitMb?: number;
+  /**
+   * Called once with the first JSON line the script prints while it still runs, for a script that
+   * reports and then waits to be killed: inspect it, then `child.kill(...)`. If it throws, the
+   * script is killed and `runScript` rejects with that error once it has exited.
+   */
+  onReport?: (report: unknown, child: ChildProcess) => void | Promise<void>;
 }
 
 /** Runs a compiled script in its own Node process; kills it if it has not exited after `timeoutMs`. */
 export async function runScript(
   file: string,
-  { args = [], env = {}, timeoutMs = 30_000, nodeArgs = [], json = true, captureStderr = false, memoryLimitMb }: RunOptions = {},
+  { args = [], env = {}, timeoutMs = 30_000, nodeArgs = [], json = true, captureStderr = false, memoryLimitMb, onReport }: RunOptions = {},
 ): Promise<FixtureRun> {
   const command = [process.execPath, ...nodeArgs, file, ...args];
   const limited = memoryLimitMb === undefined ? command : ["bash", "-c", `ulimit -v ${memoryLimitMb * 1024} && exec "$0" "$@"`, ...command];
@@ -51,7 +57,17 @@ export async function runScript(
   });
   let output = "";
   let errors = "";
-  child.stdout!.on("data", (data: Buffer) => (output += data.toString())); // piped above
+  let reported: Promise<void> | undefined;
+  let reportFailure: { error: unknown } | undefined;
+  child.stdout!.on("data", (data: Buffer) => {
+    output += data.toString(); // piped above
+    const line = onReport === undefined || reported !== undefined ? undefined : output.split("\n").slice(0, -1).find((l) => l.startsWith("{"));
+    if (line !== undefined)
+      reported = (async () => onReport!(JSON.parse(line), child))().catch((error: unknown) => {
+        reportFailure = { error };
+        child.kill("SIGKILL");
+      });
+  });
   child.stderr?.on("data", (data: Buffer) => (errors += data.toString())); // piped with captureStderr
   // "close" comes after "exit", once stdout and stderr are fully read: the output is complete only then.
   const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
@@ -60,6 +76,8 @@ export async function runScript(
   const exitedAt = performance.timeOrigin + performance.now();
   clearTimeout(timeout);
   await closed;
+  await reported;
+  if (reportFailure !== undefined) throw reportFailure.error;
   const last = json ? output.trim().split("\n").at(-1) : undefined;
   return { code, signal, report: last ? JSON.parse(last) : undefined, stdout: output, stderr: errors, exitedAt };
 }
