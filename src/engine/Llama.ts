@@ -17,6 +17,8 @@ import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.
 import { generateReply, type GenerationResult } from "./generateReply.js";
 import { GrammarCache } from "./GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+import { maxPromptLength } from "./promptLength.js";
+import { PromptTokenizer } from "./PromptTokenizer.js";
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
@@ -109,6 +111,8 @@ export class Llama {
         threads: settings.threads,
         ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
       });
+      // The prompt guard's figures, from one pass over the vocabulary: here, not in a first prompt.
+      PromptTokenizer.of(model);
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
       return new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
@@ -139,6 +143,17 @@ export class Llama {
   /** Tokens each slot can hold: the requested size capped by the model, rounded up by llama.cpp. */
   get contextSize(): number {
     return this.settings.contextSize;
+  }
+
+  /**
+   * The longest prompt text (in JS string length, `text.length`) a slot can ever take: no token
+   * of this model covers more than a certain number of characters (its longest token text, plus
+   * a margin of 2), so a longer text needs more tokens than a slot holds. Longer prompts are
+   * refused with `ContextOverflowError` before they are tokenized. `Infinity` for tokenizers that
+   * drop characters (WordPiece, Unigram), where no such bound holds.
+   */
+  get maxPromptLength(): number {
+    return maxPromptLength({ tokens: this.settings.contextSize, charsPerToken: PromptTokenizer.of(this.nodeModel).charsPerToken });
   }
 
   /** CPU threads used for decoding. */
