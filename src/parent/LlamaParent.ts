@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { EventEmitter } from "eventemitter3";
+import { assertPromptLength } from "../engine/promptLength.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
@@ -95,6 +96,11 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     saveState: (scopeId) => this.scheduler.saveState(scopeId, () => this.call((api) => api.saveState(scopeId))),
     tokenCount: (scopeId) => this.scheduler.tokenCount(scopeId, () => this.call((api) => api.tokenCount(scopeId))),
     nextRequestId: () => ++this.requestCounter,
+    assertPromptFits: (text) => {
+      if (this.info === undefined) return;
+      const { contextSize, maxPromptLength } = this.info;
+      assertPromptLength(text.length, { tokens: contextSize, charsPerToken: maxPromptLength / contextSize });
+    },
     promptDone: (scopeId, result) => {
       this.tokensGenerated += result.tokenCount;
       if (result.slotCreated) this.emit("slotCreated", scopeId);

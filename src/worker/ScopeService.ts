@@ -2,6 +2,7 @@ import { transfer } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type SlotContextShift } from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
+import { assertPromptLength } from "../engine/promptLength.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
 import type {
@@ -48,8 +49,8 @@ export class ScopeService implements WorkerApi {
     const start = performance.now();
     this.llama = await Llama.load(options);
     this.loadShift = options.contextShift ?? {};
-    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity } = this.llama;
-    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, loadMs: performance.now() - start };
+    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, maxPromptLength } = this.llama;
+    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, maxPromptLength, loadMs: performance.now() - start };
   }
 
   openScope(scopeId: string, config: ScopeConfig): void {
@@ -67,8 +68,13 @@ export class ScopeService implements WorkerApi {
     try {
       const llama = this.requireLlama();
       const record = this.requireScope(scopeId);
-      const slotCreated = this.ensureSlot(llama, scopeId, record);
       const { chat } = record;
+      // Rendering tokenizes a chat turn whole: a text that can never fit is refused first. The
+      // system prompt is never erased, so the two must fit together. (Completion prompts are
+      // checked by the engine, against the room the conversation has left.)
+      if (chat !== undefined)
+        assertPromptLength(request.text.length + chat.systemPromptLength, { tokens: llama.contextSize, charsPerToken: llama.maxPromptLength / llama.contextSize });
+      const slotCreated = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
       if (chat === undefined) llama.setPrompt(request.text);
       else {
