@@ -46,6 +46,15 @@ export interface PromptTokensOptions {
   keep?: number;
 }
 
+/** Options of {@link Llama.load} that are not load settings. */
+export interface LoadControl {
+  /**
+   * Aborting it stops the load (llama.cpp stops reading the model) and `load` rejects with the
+   * signal's reason. A `LlamaParent` disposed while its worker loads uses it.
+   */
+  signal?: AbortSignal;
+}
+
 /** Options of {@link Llama.saveState}. */
 export interface SaveStateOptions {
   /**
@@ -74,6 +83,8 @@ export class Llama {
   private readonly stateFiles: StateFiles;
   /** Grammars of the `grammar`/`jsonSchema` options, compiled once per distinct grammar. */
   private readonly grammars: GrammarCache;
+  /** Slots being freed: `dispose` waits for their native work too. */
+  private readonly closing = new Set<Promise<void>>();
 
   private constructor(
     private readonly nodeModel: LlamaModel,
@@ -89,9 +100,13 @@ export class Llama {
    * Loads a model and allocates its slots.
    * @throws {ModelLoadError} when the file is missing, not a model, or llama.cpp cannot load it.
    * @throws {InvalidArgumentError} for an option with an unusable value.
+   * @throws the reason of `control.signal` when it is aborted before the load is done.
    */
-  static async load(options: LlamaLoadOptions): Promise<Llama> {
+  static async load(options: LlamaLoadOptions, control: LoadControl = {}): Promise<Llama> {
     const settings = resolveLoadOptions(options);
+    const { signal } = control;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
+    signal?.throwIfAborted();
     const { modelPath } = settings;
     await assertModelFile(modelPath);
     const [backend, fingerprint] = await Promise.all([
@@ -100,7 +115,9 @@ export class Llama {
       }),
       modelFingerprint(modelPath),
     ]);
-    const model = await backend.loadModel({ modelPath }).catch((cause: unknown) => {
+    signal?.throwIfAborted();
+    const model = await backend.loadModel({ modelPath, ...(signal === undefined ? {} : { loadSignal: signal }) }).catch((cause: unknown) => {
+      signal?.throwIfAborted();
       throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
     });
     const requestedSize = Math.min(settings.contextSize, model.trainContextSize);
@@ -110,6 +127,7 @@ export class Llama {
         sequences: settings.slots,
         threads: settings.threads,
         ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
+        ...(signal === undefined ? {} : { createSignal: signal }),
       });
       // The prompt guard's figures, from one pass over the vocabulary: here, not in a first prompt.
       PromptTokenizer.of(model);
@@ -118,6 +136,7 @@ export class Llama {
       return new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
     } catch (cause) {
       await model.dispose();
+      signal?.throwIfAborted();
       throw new ModelLoadError(
         `Could not allocate ${settings.slots} slots of ${requestedSize} tokens (${errorText(cause)}). Load with fewer slots or a smaller contextSize.`,
         { cause },
@@ -319,7 +338,13 @@ export class Llama {
     const slot = this.requireSlot(id);
     this.slotsById.delete(id);
     if (this.active === slot) this.active = undefined;
-    await slot.close(new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
+    const closed = slot.close(new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
+    this.closing.add(closed);
+    try {
+      await closed;
+    } finally {
+      this.closing.delete(closed);
+    }
   }
 
   /**
@@ -358,6 +383,10 @@ export class Llama {
   /**
    * Ends every call (they reject with {@link DisposedError}) and frees the context and the model.
    * Safe to call more than once; later calls return the same promise.
+   *
+   * It never frees memory that llama.cpp is still working on: running calls stop at their next
+   * step (a generated token, a piece of a long prompt's tokenizing) and the native call they are
+   * in returns first; slots being freed by `freeSlot` are waited for too.
    */
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
@@ -365,7 +394,7 @@ export class Llama {
       const slots = [...this.slotsById.values()];
       this.slotsById.clear();
       this.active = undefined;
-      await Promise.all(slots.map((slot) => slot.close(reason)));
+      await Promise.allSettled([...slots.map((slot) => slot.close(reason)), ...this.closing]);
       await this.context.dispose();
       await this.nodeModel.dispose();
       this.grammars.clear();

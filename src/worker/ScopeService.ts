@@ -40,14 +40,26 @@ interface ScopeRecord {
  */
 export class ScopeService implements WorkerApi {
   private llama: Llama | undefined;
+  private loading: Promise<Llama> | undefined;
+  /** Aborts a load in progress when the service is disposed. */
+  private readonly loadAbort = new AbortController();
+  private disposal: Promise<void> | undefined;
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
   private readonly scopes = new Map<string, ScopeRecord>();
 
+  /**
+   * @param ended called once `dispose()` has freed everything: nothing native is left running,
+   * so the thread may end (the worker lets its event loop run dry).
+   */
+  constructor(private readonly ended: () => void = () => {}) {}
+
   async init(options: WireLoadOptions): Promise<ModelReady> {
-    if (this.llama !== undefined) throw new LlamaScopeError("The worker is already initialized.");
+    if (this.loading !== undefined) throw new LlamaScopeError("The worker is already initialized.");
+    if (this.disposal !== undefined) throw new DisposedError("The worker was disposed before it loaded the model. Create a new LlamaParent.");
     const start = performance.now();
-    this.llama = await Llama.load(options);
+    this.loading = Llama.load(options, { signal: this.loadAbort.signal });
+    this.llama = await this.loading;
     this.loadShift = options.contextShift ?? {};
     const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, maxPromptLength } = this.llama;
     return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, maxPromptLength, loadMs: performance.now() - start };
@@ -181,7 +193,22 @@ export class ScopeService implements WorkerApi {
   }
 
   async dispose(): Promise<void> {
-    await this.llama?.dispose();
+    this.disposal ??= (async () => {
+      // The engine ends every generation at its next token and waits for the native calls in
+      // progress to return before it frees anything; a load in progress stops first.
+      this.loadAbort.abort(new DisposedError("The LlamaParent was disposed while its worker loaded the model."));
+      try {
+        const llama = await this.loading?.catch(() => undefined);
+        await llama?.dispose();
+      } finally {
+        this.ended();
+      }
+    })();
+    return this.disposal;
+  }
+
+  alive(): true {
+    return true;
   }
 
   /** Creates the scope's slot on first use (the parent has reserved it); the next engine call binds to it. */
