@@ -50,6 +50,11 @@ export class ChatSession {
     this.exchanges = toExchanges(this.system === undefined ? history : history.slice(1));
   }
 
+  /** Characters of the system prompt, which every render of the history carries. */
+  get systemPromptLength(): number {
+    return this.system?.length ?? 0;
+  }
+
   /**
    * The prompt of a user turn: keep the first `keep` tokens of the slot's history, append
    * `tokens`; `stop` holds the template's text stop triggers.

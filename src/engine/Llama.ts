@@ -17,6 +17,8 @@ import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.
 import { generateReply, type GenerationResult } from "./generateReply.js";
 import { GrammarCache } from "./GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+import { maxPromptLength } from "./promptLength.js";
+import { PromptTokenizer } from "./PromptTokenizer.js";
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
@@ -43,6 +45,15 @@ export interface PromptTokensOptions {
    * the conversation, such as a chat template's view of the last reply. Default: keep everything.
    */
   keep?: number;
+}
+
+/** Options of {@link Llama.load} that are not load settings. */
+export interface LoadControl {
+  /**
+   * Aborting it stops the load (llama.cpp stops reading the model) and `load` rejects with the
+   * signal's reason. A `LlamaParent` disposed while its worker loads uses it.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link Llama.saveState}. */
@@ -75,6 +86,8 @@ export class Llama {
   private readonly grammars: GrammarCache;
   /** The shape every state loaded here must have; learned at load (see {@link probeKvLayout}). */
   private kvLayout: KvLayout | undefined;
+  /** Slots being freed: `dispose` waits for their native work too. */
+  private readonly closing = new Set<Promise<void>>();
 
   private constructor(
     private readonly nodeModel: LlamaModel,
@@ -90,9 +103,13 @@ export class Llama {
    * Loads a model and allocates its slots.
    * @throws {ModelLoadError} when the file is missing, not a model, or llama.cpp cannot load it.
    * @throws {InvalidArgumentError} for an option with an unusable value.
+   * @throws the reason of `control.signal` when it is aborted before the load is done.
    */
-  static async load(options: LlamaLoadOptions): Promise<Llama> {
+  static async load(options: LlamaLoadOptions, control: LoadControl = {}): Promise<Llama> {
     const settings = resolveLoadOptions(options);
+    const { signal } = control;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
+    signal?.throwIfAborted();
     const { modelPath } = settings;
     await assertModelFile(modelPath);
     const [backend, fingerprint] = await Promise.all([
@@ -102,7 +119,9 @@ export class Llama {
       modelFingerprint(modelPath),
       StateFiles.removeStale(settings.stateDir), // left by killed processes; never rejects
     ]);
-    const model = await backend.loadModel({ modelPath }).catch((cause: unknown) => {
+    signal?.throwIfAborted();
+    const model = await backend.loadModel({ modelPath, ...(signal === undefined ? {} : { loadSignal: signal }) }).catch((cause: unknown) => {
+      signal?.throwIfAborted();
       throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
     });
     const requestedSize = Math.min(settings.contextSize, model.trainContextSize);
@@ -112,14 +131,19 @@ export class Llama {
         sequences: settings.slots,
         threads: settings.threads,
         ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
+        ...(signal === undefined ? {} : { createSignal: signal }),
       });
+      // The prompt guard's figures, from one pass over the vocabulary: here, not in a first prompt.
+      PromptTokenizer.of(model);
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
       const llama = new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
-      llama.kvLayout = await llama.probeKvLayout();
+      // A probe that fails leaves states checked without the layout, as for models it cannot read.
+      llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
       return llama;
     } catch (cause) {
       await model.dispose();
+      signal?.throwIfAborted();
       throw new ModelLoadError(
         `Could not allocate ${settings.slots} slots of ${requestedSize} tokens (${errorText(cause)}). Load with fewer slots or a smaller contextSize.`,
         { cause },
@@ -145,6 +169,17 @@ export class Llama {
   /** Tokens each slot can hold: the requested size capped by the model, rounded up by llama.cpp. */
   get contextSize(): number {
     return this.settings.contextSize;
+  }
+
+  /**
+   * The longest prompt text (in JS string length, `text.length`) a slot can ever take: no token
+   * of this model covers more than a certain number of characters (its longest token text, plus
+   * a margin of 2), so a longer text needs more tokens than a slot holds. Longer prompts are
+   * refused with `ContextOverflowError` before they are tokenized. `Infinity` for tokenizers that
+   * drop characters (WordPiece, Unigram), where no such bound holds.
+   */
+  get maxPromptLength(): number {
+    return maxPromptLength({ tokens: this.settings.contextSize, charsPerToken: PromptTokenizer.of(this.nodeModel).charsPerToken });
   }
 
   /** CPU threads used for decoding. */
@@ -319,7 +354,13 @@ export class Llama {
     const slot = this.requireSlot(id);
     this.slotsById.delete(id);
     if (this.active === slot) this.active = undefined;
-    await slot.close(new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
+    const closed = slot.close(new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
+    this.closing.add(closed);
+    try {
+      await closed;
+    } finally {
+      this.closing.delete(closed);
+    }
   }
 
   /**
@@ -358,6 +399,10 @@ export class Llama {
   /**
    * Ends every call (they reject with {@link DisposedError}) and frees the context and the model.
    * Safe to call more than once; later calls return the same promise.
+   *
+   * It never frees memory that llama.cpp is still working on: running calls stop at their next
+   * step (a generated token, a piece of a long prompt's tokenizing) and the native call they are
+   * in returns first; slots being freed by `freeSlot` are waited for too.
    */
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
@@ -365,7 +410,7 @@ export class Llama {
       const slots = [...this.slotsById.values()];
       this.slotsById.clear();
       this.active = undefined;
-      await Promise.all(slots.map((slot) => slot.close(reason)));
+      await Promise.allSettled([...slots.map((slot) => slot.close(reason)), ...this.closing]);
       await this.context.dispose();
       await this.nodeModel.dispose();
       this.grammars.clear();

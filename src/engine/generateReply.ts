@@ -2,6 +2,8 @@ import type { LlamaContextSequence, LlamaGrammar, Token } from "node-llama-cpp";
 import { ContextOverflowError, InvalidArgumentError } from "../errors/index.js";
 import { eraseBeginning, rangeLength, rangesToErase, type ResolvedContextShift, type TokenRange } from "./ContextShift.js";
 import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
+import { assertPromptLength } from "./promptLength.js";
+import { PromptTokenizer } from "./PromptTokenizer.js";
 import { evaluateOptions } from "./sampling.js";
 import type { Slot, SlotPrompt } from "./Slot.js";
 import { StopMatcher } from "./StopMatcher.js";
@@ -44,7 +46,7 @@ export async function generateReply(
   const model = sequence.model;
   const history = slot.tokens;
   const keep = Math.min(typeof prompt === "object" ? (prompt.keep ?? history.length) : history.length, history.length);
-  const added = promptTokens(slot, prompt, keep === 0);
+  const added = await promptTokens(slot, prompt, keep, closeSignal);
   const keptEvaluated = Math.min(keep, sequence.nextTokenIndex);
   let input = [...history.slice(keptEvaluated, keep), ...added];
   // node-llama-cpp decodes only while the sequence holds fewer than contextSize - 1 tokens.
@@ -176,14 +178,24 @@ function recordShift(slot: Slot, shift: ResolvedContextShift, erasedTokens: numb
   shift.onShift?.(erasedTokens);
 }
 
-/** The tokens a prompt adds; text gets the start token when it opens the conversation. */
-function promptTokens(slot: Slot, prompt: SlotPrompt | undefined, fromEmpty: boolean): Token[] {
+/**
+ * The tokens a prompt adds after the first `keep` tokens of the history; text gets the start
+ * token when it opens the conversation. Text that can never fit is refused before it is
+ * tokenized; long text is tokenized in pieces, and `closeSignal` ends that between pieces.
+ */
+async function promptTokens(slot: Slot, prompt: SlotPrompt | undefined, keep: number, closeSignal: AbortSignal): Promise<Token[]> {
   if (typeof prompt === "object") return [...prompt.tokens];
-  const model = slot.sequence.model;
+  const { model, contextSize } = slot.sequence;
+  const fromEmpty = keep === 0;
   const start = fromEmpty && model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
   if (typeof prompt !== "string" || prompt.length === 0) return start;
+  const tokenizer = PromptTokenizer.of(model);
+  // With context shift the history makes room, but the prompt itself must fit in a slot.
+  const room = slot.shift === false ? { tokens: contextSize - keep, conversation: slot.id } : { tokens: contextSize };
+  assertPromptLength(prompt.length, { ...room, charsPerToken: tokenizer.charsPerToken });
   // Later prompts continue the text: no tokenizer-added leading space in the middle of it.
-  return [...start, ...model.tokenize(prompt, false, fromEmpty ? undefined : "trimLeadingSpace")];
+  const tokens = await tokenizer.tokenize(prompt, { continuation: !fromEmpty, signal: closeSignal });
+  return start.length === 0 ? tokens : [...start, ...tokens];
 }
 
 /** To generate with no new input, the last evaluated token is evaluated again to get its logits. */

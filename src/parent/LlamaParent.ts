@@ -6,6 +6,7 @@ import type { ChatHistoryItem } from "node-llama-cpp";
 import { EventEmitter } from "eventemitter3";
 import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
 import { makeOwnedDirectorySync, removeStaleDirectories } from "../engine/state/ownedDirectories.js";
+import { assertPromptLength } from "../engine/promptLength.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
@@ -19,6 +20,7 @@ import { FrozenStore } from "./FrozenStore.js";
 import { InFlightCalls } from "./InFlightCalls.js";
 import { LlamaLoad } from "./LlamaLoad.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./SlotScheduler.js";
+import { stopWorker } from "./stopWorker.js";
 
 /** What {@link LlamaParent.stats} reports. */
 export interface ParentStats extends SchedulerStats {
@@ -58,9 +60,6 @@ export interface LlamaParentEvents {
   disposed: [];
 }
 
-/** How long `dispose()` lets the worker free the model before terminating it anyway. */
-const WORKER_DISPOSE_TIMEOUT_MS = 10_000;
-
 /**
  * Runs the engine in a worker thread so the caller's event loop never blocks on the model, and
  * hands out {@link LlamaScope}s: one per conversation.
@@ -75,6 +74,8 @@ const WORKER_DISPOSE_TIMEOUT_MS = 10_000;
  */
 export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private thread: Worker | undefined;
+  /** Settles when the worker thread has ended, however it ended. */
+  private threadExit: Promise<void> = Promise.resolve();
   private api: Remote<WorkerApi> | undefined;
   private readonly inFlight = new InFlightCalls();
   private initialization: Promise<ModelReady> | undefined;
@@ -99,6 +100,11 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     saveState: (scopeId) => this.scheduler.saveState(scopeId, () => this.call((api) => api.saveState(scopeId))),
     tokenCount: (scopeId) => this.scheduler.tokenCount(scopeId, () => this.call((api) => api.tokenCount(scopeId))),
     nextRequestId: () => ++this.requestCounter,
+    assertPromptFits: (text) => {
+      if (this.info === undefined) return;
+      const { contextSize, maxPromptLength } = this.info;
+      assertPromptLength(text.length, { tokens: contextSize, charsPerToken: maxPromptLength / contextSize });
+    },
     promptDone: (scopeId, result) => {
       this.tokensGenerated += result.tokenCount;
       if (result.slotCreated) this.emit("slotCreated", scopeId);
@@ -195,15 +201,21 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   /**
    * Rejects every call in flight with {@link DisposedError}, frees the model and all slots, and
    * ends the worker. Idempotent; afterwards the process can exit on its own.
+   *
+   * The worker is never terminated while it is inside native work, which would abort the whole
+   * process: it ends its generations (running and queued), waits for the native calls in progress
+   * to return, frees the model and then ends by itself. Only a worker that is stuck is
+   * terminated, after a generous bound (see `STOP_TIMING`).
    */
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
       const disposed = new DisposedError("The LlamaParent was disposed while this call was in flight.");
       this.inFlight.failAll(disposed);
       this.scheduler.failAll(disposed);
-      if (this.api !== undefined && this.crash === undefined)
-        await withTimeout(this.api.dispose(), WORKER_DISPOSE_TIMEOUT_MS).catch(() => {});
-      await this.thread?.terminate();
+      const { api, thread } = this;
+      if (api !== undefined && thread !== undefined && this.crash === undefined)
+        await stopWorker(thread, this.threadExit, { stop: () => api.dispose(), alive: () => api.alive() });
+      await this.threadExit;
       await Promise.all([this.store.dispose(), this.removeScratchDir()]);
       this.emit("disposed");
     })();
@@ -221,6 +233,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const stateDir = (this.scratchDir = makeOwnedDirectorySync(scratchParent, "scratch"));
     const worker = new Worker(new URL("../worker/worker.js", import.meta.url));
     this.thread = worker;
+    this.threadExit = new Promise((resolve) => worker.once("exit", () => resolve()));
     worker.on("error", (error) => this.workerDied(error));
     worker.on("exit", (code) => {
       void this.removeScratchDir();
@@ -297,10 +310,4 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     if (this.disposal !== undefined) throw new DisposedError("This LlamaParent was disposed. Create a new one.");
     if (this.crash !== undefined) throw this.crash;
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timed out")), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -41,6 +41,14 @@ export interface WorkerApi {
   restore(scopeId: string, state: Uint8Array): Promise<void>;
   /** Ends the scope's work and frees its slot; resolves true if it had one. */
   freeScope(scopeId: string): Promise<boolean>;
-  /** Frees the model and every slot. */
+  /**
+   * Ends every request, waits for the native calls in progress to return, frees the model and
+   * every slot (a load in progress is aborted first), then lets the worker thread end by itself.
+   */
   dispose(): Promise<void>;
+  /**
+   * Answers at once: proof that the worker's event loop is free, so a worker slow to end is
+   * waiting for native work (and must not be terminated), not stuck.
+   */
+  alive(): true;
 }

@@ -16,6 +16,11 @@ export interface ModelReady {
   slots: number;
   contextSize: number;
   threads: number;
+  /**
+   * The longest prompt text (JS string length) a slot can ever take (`Llama.maxPromptLength`):
+   * the parent refuses longer prompts with `ContextOverflowError` before sending them.
+   */
+  maxPromptLength: number;
   /** What saved states of this model record; the parent checks states against it before sending them. */
   stateIdentity: StateIdentity;
   /** What else a state must satisfy here (slot size, vocabulary, KV layout), checked likewise. */

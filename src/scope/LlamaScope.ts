@@ -129,14 +129,20 @@ export class LlamaScope {
     const result = this.guard(async () => {
       if (typeof text !== "string") throw new InvalidArgumentError(`A prompt must be a string, not ${typeof text}.`);
       resolveGenerateOptions(options); // bad options fail here, before crossing to the worker
+      // A prompt too long for any slot would cost the worker seconds per megabyte to tokenize (and
+      // the copy to it): refused here, in the caller's thread, before it takes a slot. A chat turn
+      // adds template text to it, so the whole slot is the bound for both modes.
+      this.host.assertPromptFits(text);
       const { signal, ...wireOptions } = options ?? {};
       throwIfAborted(signal); // before it takes a slot (and maybe freezes another scope for it)
       const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
       try {
         const reply = await this.inChatOrder(() =>
           this.host.withSlot(this.id, (api) => {
-            // Checked again at sending: the prompt may have waited for a slot while the signal fired.
+            // Checked again at sending: the prompt may have waited for a slot while the signal fired,
+            // or for the model, whose bound the first check did not know yet.
             throwIfAborted(signal);
+            this.host.assertPromptFits(text);
             const call = api.prompt({ scopeId: this.id, requestId, text, options: wireOptions, stream });
             markSent();
             return call;

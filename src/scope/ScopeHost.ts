@@ -12,6 +12,11 @@ export interface ScopeHost {
   /** Tokens in the scope's conversation; a frozen scope's count is known to the parent. */
   tokenCount(scopeId: string): Promise<number>;
   nextRequestId(): number;
+  /**
+   * Refuses, with `ContextOverflowError`, a prompt text longer than any slot can take
+   * (`ModelReady.maxPromptLength`). Does nothing until the model is loaded: call it again then.
+   */
+  assertPromptFits(text: string): void;
   promptDone(scopeId: string, result: PromptResult): void;
   /** Ends the scope's work, frees its slot and its frozen bytes. Never rejects. */
   disposeScope(scopeId: string): Promise<void>;

@@ -2,6 +2,7 @@ import { transfer } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type SlotContextShift } from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
+import { assertPromptLength } from "../engine/promptLength.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
 import type {
@@ -39,17 +40,29 @@ interface ScopeRecord {
  */
 export class ScopeService implements WorkerApi {
   private llama: Llama | undefined;
+  private loading: Promise<Llama> | undefined;
+  /** Aborts a load in progress when the service is disposed. */
+  private readonly loadAbort = new AbortController();
+  private disposal: Promise<void> | undefined;
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
   private readonly scopes = new Map<string, ScopeRecord>();
 
+  /**
+   * @param ended called once `dispose()` has freed everything: nothing native is left running,
+   * so the thread may end (the worker lets its event loop run dry).
+   */
+  constructor(private readonly ended: () => void = () => {}) {}
+
   async init(options: WireLoadOptions): Promise<ModelReady> {
-    if (this.llama !== undefined) throw new LlamaScopeError("The worker is already initialized.");
+    if (this.loading !== undefined) throw new LlamaScopeError("The worker is already initialized.");
+    if (this.disposal !== undefined) throw new DisposedError("The worker was disposed before it loaded the model. Create a new LlamaParent.");
     const start = performance.now();
-    this.llama = await Llama.load(options);
+    this.loading = Llama.load(options, { signal: this.loadAbort.signal });
+    this.llama = await this.loading;
     this.loadShift = options.contextShift ?? {};
-    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits } = this.llama;
-    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, loadMs: performance.now() - start };
+    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength } = this.llama;
+    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, loadMs: performance.now() - start };
   }
 
   openScope(scopeId: string, config: ScopeConfig): void {
@@ -67,8 +80,13 @@ export class ScopeService implements WorkerApi {
     try {
       const llama = this.requireLlama();
       const record = this.requireScope(scopeId);
-      const slotCreated = this.ensureSlot(llama, scopeId, record);
       const { chat } = record;
+      // Rendering tokenizes a chat turn whole: a text that can never fit is refused first. The
+      // system prompt is never erased, so the two must fit together. (Completion prompts are
+      // checked by the engine, against the room the conversation has left.)
+      if (chat !== undefined)
+        assertPromptLength(request.text.length + chat.systemPromptLength, { tokens: llama.contextSize, charsPerToken: llama.maxPromptLength / llama.contextSize });
+      const slotCreated = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
       if (chat === undefined) llama.setPrompt(request.text);
       else {
@@ -175,7 +193,22 @@ export class ScopeService implements WorkerApi {
   }
 
   async dispose(): Promise<void> {
-    await this.llama?.dispose();
+    this.disposal ??= (async () => {
+      // The engine ends every generation at its next token and waits for the native calls in
+      // progress to return before it frees anything; a load in progress stops first.
+      this.loadAbort.abort(new DisposedError("The LlamaParent was disposed while its worker loaded the model."));
+      try {
+        const llama = await this.loading?.catch(() => undefined);
+        await llama?.dispose();
+      } finally {
+        this.ended();
+      }
+    })();
+    return this.disposal;
+  }
+
+  alive(): true {
+    return true;
   }
 
   /** Creates the scope's slot on first use (the parent has reserved it); the next engine call binds to it. */

@@ -5,4 +5,8 @@ import { nodeEndpoint } from "../transport/nodeEndpoint.js";
 import { ScopeService } from "./ScopeService.js";
 
 if (parentPort === null) throw new Error("llama-scope's worker must run in a worker thread started by LlamaParent.");
-expose(new ScopeService(), nodeEndpoint(parentPort));
+const port = parentPort;
+// Once the service is disposed nothing native is running: the port stops holding the event loop
+// open, and the thread ends by itself when the last reply is sent. Ending this way (instead of
+// worker.terminate()) cannot cut into native work, which would abort the whole process.
+expose(new ScopeService(() => port.unref()), nodeEndpoint(port));
