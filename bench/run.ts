@@ -1,9 +1,11 @@
-// The benchmark suite: `npm run bench` (LLAMA_SCOPE_MODEL or a path argument picks the model).
+// The benchmark suite: `npm run bench` on the test model (LLAMA_SCOPE_MODEL), or
+// `npm run bench -- --model sized` (see benchModel.ts for every way to pick the model).
 // Every figure is taken in the same run as its reference, repeated, and reported as a median.
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { defaultThreads } from "../src/index.js";
-import { projectRoot, testModelPath } from "../test/support/testModel.js";
+import { projectRoot } from "../test/support/testModel.js";
+import { benchModel } from "./benchModel.js";
 import { measureConcurrency } from "./concurrency.js";
 import { measureFreeze } from "./freeze.js";
 import { measureOverhead } from "./overhead.js";
@@ -12,14 +14,15 @@ import { measureStartup } from "./startup.js";
 import { measureSwapping } from "./swapping.js";
 import { measureSwitching } from "./switching.js";
 
-const modelPath = process.argv[2] ?? testModelPath();
+const model = benchModel();
+const modelPath = model.path;
 const threads = defaultThreads();
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const MAX_TOKENS = 256;
 const PROMPT_LABEL = "16-token";
 const f = (value: number, digits = 0) => value.toFixed(digits);
 
-console.log(`llama-scope benchmarks on ${path.basename(modelPath)}, default threads ${threads}, ${ROUNDS} rounds each (rates: medians; ratios: medians of per-round paired ratios)\n`);
+console.log(`llama-scope benchmarks on ${path.basename(modelPath)} (${model.source}), default threads ${threads}, ${ROUNDS} rounds each (rates: medians; ratios: medians of per-round paired ratios)\n`);
 
 // Other thread counts run last: a multi-threaded run can leave llama.cpp threads spinning on this
 // small machine and slow whatever is measured next.
