@@ -1,6 +1,16 @@
 export * from "./engine/index.js";
 export * from "./errors/index.js";
-export { LlamaParent, type LlamaParentEvents, type ParentStats, type ShiftReport } from "./parent/LlamaParent.js";
+export {
+  LlamaParent,
+  type EngineInfo,
+  type LlamaParentEvents,
+  type ParentStats,
+  type PersistedScope,
+  type RestartReport,
+  type ShiftReport,
+} from "./parent/LlamaParent.js";
+export type { Isolation } from "./parent/engine/EngineHost.js";
+export type { RestartOptions } from "./parent/RestartOptions.js";
 export { LlamaLoad, type ParentLoadOptions } from "./parent/LlamaLoad.js";
 export type { SwapOptions } from "./parent/SwapOptions.js";
 export type { SwapReport } from "./parent/SlotScheduler.js";

@@ -31,6 +31,11 @@ class RecordingWorker implements SlotWorker {
     this.take(id);
   }
 
+  async rebuild(id: string): Promise<void> {
+    this.log.push(`rebuild ${id}`);
+    this.take(id);
+  }
+
   async free(id: string): Promise<boolean> {
     this.log.push(`free ${id}`);
     return this.slots.delete(id);

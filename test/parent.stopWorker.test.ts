@@ -2,7 +2,7 @@ import { expect, test } from "@jest/globals";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { stopWorker, type StopRequests } from "../src/parent/stopWorker.js";
+import { stopWorker, type StopRequests } from "../src/parent/engine/stopWorker.js";
 
 const target = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "stopWorkerTarget.js");
 const TIMING = { graceMs: 300, answerMs: 200, maxMs: 1500 };

@@ -356,7 +356,7 @@ describe("scopes that outlive their parent", () => {
   });
 
   test("a worker crash does not lose frozen scopes: their bytes are in the parent and revive exactly", async () => {
-    const parent = await startParent({ slots: 1 });
+    const parent = await startParent({ slots: 1, isolation: "thread" }); // a thread without restarts: the crash is final
     const swaps = recordSwaps(parent);
     const frozenScope = parent.getScope();
     const resident = parent.getScope();

@@ -230,6 +230,26 @@ export class Llama {
   }
 
   /**
+   * Replaces the active slot's memory with these tokens, not evaluated yet: the next generate call
+   * evaluates them together with its prompt, as a fresh slot given this history would. For
+   * rebuilding a conversation from its tokens (a `LlamaParent` after its engine crashed).
+   * @throws {InvalidArgumentError} for ids outside the vocabulary or more tokens than a slot holds.
+   */
+  async setHistory(tokens: readonly Token[]): Promise<void> {
+    this.assertUsable();
+    const slot = this.requireActive();
+    const { vocabularySize, contextSize } = this.stateLimits;
+    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabularySize))
+      throw new InvalidArgumentError("setHistory takes an array of token ids of this model (see llama.model.tokenize).");
+    if (tokens.length >= contextSize) throw new InvalidArgumentError(`setHistory takes fewer than ${contextSize} tokens (a slot's size), not ${tokens.length}.`);
+    await slot.schedule(async () => {
+      await slot.sequence.clearHistory();
+      slot.pendingTokens = tokens;
+      slot.erasedTokens = 0;
+    });
+  }
+
+  /**
    * Claims a free sequence for a new conversation. Does not make it active.
    * @throws {SlotExistsError} when `id` is taken. @throws {SlotCapacityError} when every slot is taken.
    * @throws {InvalidArgumentError} for unusable options.

@@ -16,10 +16,12 @@ export class InFlightCalls {
     });
   }
 
-  /** Rejects every call in flight and every later call with `error`. */
-  failAll(error: Error): void {
+  /** Rejects every call in flight and every later call with `error`; says how many were in flight. */
+  failAll(error: Error): number {
     this.failure ??= error;
+    const count = this.rejecters.size;
     for (const reject of this.rejecters) reject(error);
     this.rejecters.clear();
+    return count;
   }
 }

@@ -3,6 +3,8 @@ import type { LlamaLoadOptions } from "../engine/index.js";
 import { LOAD_OPTION_NAMES, resolveLoadOptions } from "../engine/LlamaLoadOptions.js";
 import { assertKnownKeys } from "../engine/validate.js";
 import { InvalidArgumentError } from "../errors/index.js";
+import type { Isolation } from "./engine/EngineHost.js";
+import { resolveIsolation, resolveRestartPolicy, type RestartOptions, type RestartPolicy } from "./RestartOptions.js";
 import { resolveSwapPolicy, type SwapOptions, type SwapPolicy } from "./SwapOptions.js";
 
 /** Options of a {@link LlamaLoad}: the engine's, plus what the parent does when slots run out. */
@@ -13,6 +15,17 @@ export interface ParentLoadOptions extends LlamaLoadOptions {
    * scope that needs a slot when all are held fails with `SlotCapacityError`.
    */
   swap?: SwapOptions | false;
+  /**
+   * Where the engine runs. `"thread"` (default): a worker thread; cheapest, but a native crash in
+   * llama.cpp ends your process. `"process"`: a child process; a segfault, an abort or an
+   * out-of-memory kill there ends that process only, and the parent restarts it.
+   */
+  isolation?: Isolation;
+  /**
+   * Restart a dead engine, keeping every scope (see {@link RestartOptions}). Default: on with
+   * `"process"`, off with `"thread"` (where it covers JavaScript-level deaths only).
+   */
+  restart?: RestartOptions | boolean;
 }
 
 /**
@@ -23,12 +36,16 @@ export class LlamaLoad {
   /** The engine options sent to the worker. */
   readonly options: Readonly<LlamaLoadOptions>;
   readonly swap: SwapPolicy;
+  readonly isolation: Isolation;
+  readonly restart: RestartPolicy;
   /** Slots the worker will allocate. */
   readonly slots: number;
 
   constructor(options: ParentLoadOptions) {
-    if (options !== null && typeof options === "object") assertKnownKeys(options, [...LOAD_OPTION_NAMES, "swap"], "LlamaLoad option", "LlamaLoad options");
-    const { swap, ...engine } = options ?? ({} as ParentLoadOptions);
+    if (options !== null && typeof options === "object") assertKnownKeys(options, [...LOAD_OPTION_NAMES, "swap", "isolation", "restart"], "LlamaLoad option", "LlamaLoad options");
+    const { swap, isolation, restart, ...engine } = options ?? ({} as ParentLoadOptions);
+    this.isolation = resolveIsolation(isolation);
+    this.restart = resolveRestartPolicy(restart, this.isolation);
     this.slots = resolveLoadOptions(engine).slots;
     this.swap = resolveSwapPolicy(swap);
     if (this.swap !== false && this.swap.dir !== undefined && statSync(this.swap.dir, { throwIfNoEntry: false })?.isDirectory() !== true)

@@ -1,7 +1,8 @@
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import os from "node:os";
-import { Worker } from "node:worker_threads";
-import { wrap, type Remote } from "comlink";
+import path from "node:path";
+import type { Worker } from "node:worker_threads";
+import type { Remote } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { EventEmitter } from "eventemitter3";
 import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
@@ -11,16 +12,16 @@ import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
-import type { ModelReady, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
+import type { ModelReady, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
 import { LlamaScope } from "../scope/LlamaScope.js";
 import { resolveScopeOptions, type ScopeOptions } from "../scope/ScopeOptions.js";
 import type { ScopeHost } from "../scope/ScopeHost.js";
-import { nodeEndpoint } from "../transport/nodeEndpoint.js";
+import { startEngine, type EngineHost, type Isolation } from "./engine/EngineHost.js";
+import { ThreadEngine } from "./engine/ThreadEngine.js";
 import { FrozenStore } from "./FrozenStore.js";
 import { InFlightCalls } from "./InFlightCalls.js";
 import { LlamaLoad } from "./LlamaLoad.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./SlotScheduler.js";
-import { stopWorker } from "./stopWorker.js";
 
 /** What {@link LlamaParent.stats} reports. */
 export interface ParentStats extends SchedulerStats {
@@ -28,6 +29,41 @@ export interface ParentStats extends SchedulerStats {
   tokensGenerated: number;
   /** Context shifts since the parent started (see the `scopeShifted` event). */
   shifts: number;
+}
+
+/** A restart after the engine died, as reported by `engineRestarted`. */
+export interface RestartReport {
+  /** Restarts since the parent started, this one included. */
+  attempt: number;
+  /** Milliseconds from the death to the new engine being ready (model loaded, scopes known). */
+  ms: number;
+  /** Calls in flight that the death rejected with `WorkerCrashedError`. */
+  lostCalls: number;
+}
+
+/** Where the engine runs now, for operators. */
+export interface EngineInfo {
+  isolation: Isolation;
+  /** The engine's process id (this process's with a thread). */
+  pid: number | undefined;
+  /** The worker thread's id; undefined with a process. */
+  threadId: number | undefined;
+  /** How many times the engine was restarted after dying. */
+  restarts: number;
+}
+
+/** One file written by {@link LlamaParent.persistAll}. */
+export interface PersistedScope {
+  scopeId: string;
+  file: string;
+}
+
+/** What the parent keeps of each live scope to rebuild it after the engine died. */
+interface ScopeMemory {
+  /** How the worker runs the scope, with a chat scope's history as of its last call. */
+  config: ScopeConfig;
+  /** Every token of its conversation as of its last call. */
+  tokens: number[];
 }
 
 /** One context shift, as reported by `scopeShifted`. */
@@ -55,7 +91,16 @@ export interface LlamaParentEvents {
    * Emitted when the prompt that caused it settles.
    */
   scopeShifted: [scopeId: string, report: ShiftReport];
-  /** The worker died; every pending call has been rejected with this error. Frozen scopes' bytes are kept. */
+  /**
+   * The engine died and a new one took over: calls in flight were rejected with
+   * `WorkerCrashedError`; every scope goes on (frozen ones from their bytes, the others rebuilt
+   * from the parent's copy of their history at their next call).
+   */
+  engineRestarted: [report: RestartReport];
+  /**
+   * The engine died and the parent gives up (restart off, or it died too often): every pending
+   * call has been rejected with this error, and later ones are too. Frozen scopes' bytes are kept.
+   */
   error: [error: WorkerCrashedError];
   disposed: [];
 }
@@ -73,12 +118,17 @@ export interface LlamaParentEvents {
  * ```
  */
 export class LlamaParent extends EventEmitter<LlamaParentEvents> {
-  private thread: Worker | undefined;
-  /** Settles when the worker thread has ended, however it ended. */
-  private threadExit: Promise<void> = Promise.resolve();
-  private api: Remote<WorkerApi> | undefined;
-  private readonly inFlight = new InFlightCalls();
+  private engineHost: EngineHost | undefined;
+  /** Calls to the current engine; a new tracker per engine, so a death fails only its own calls. */
+  private inFlight = new InFlightCalls();
   private initialization: Promise<ModelReady> | undefined;
+  /** Settles when the engine can take calls: the first load, then each restart. */
+  private engineReady: Promise<unknown> | undefined;
+  /** True while calls may go straight to the engine (a pull per chunk skips awaiting anything). */
+  private engineUsable = false;
+  private restarting = false;
+  private restarts = 0;
+  private deaths: number[] = [];
   private disposal: Promise<void> | undefined;
   private crash: WorkerCrashedError | undefined;
   private requestCounter = 0;
@@ -87,10 +137,12 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private info: ModelReady | undefined;
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
+  /** Each live scope's config and history, kept when restarts are on. */
+  private readonly memory = new Map<string, ScopeMemory>();
   /**
    * The worker's state scratch directory (the engine makes its own private one inside it), made
-   * by this parent inside `stateDir` or the OS temporary directory: removed once the worker is
-   * gone, even by a crash.
+   * by this parent inside `stateDir` or the OS temporary directory: removed once the parent is
+   * disposed, even after engine crashes.
    */
   private scratchDir: string | undefined;
   private scratchRemoval: Promise<void> | undefined;
@@ -98,8 +150,14 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     call: (use) => this.call(use),
     withSlot: (scopeId, use) => this.scheduler.withSlot(scopeId, () => this.call(use)),
     saveState: (scopeId) => this.scheduler.saveState(scopeId, () => this.call((api) => api.saveState(scopeId))),
-    tokenCount: (scopeId) => this.scheduler.tokenCount(scopeId, () => this.call((api) => api.tokenCount(scopeId))),
+    tokenCount: (scopeId) =>
+      this.scheduler.tokenCount(
+        scopeId,
+        () => this.call((api) => api.tokenCount(scopeId)),
+        () => this.memory.get(scopeId)?.tokens.length ?? 0,
+      ),
     nextRequestId: () => ++this.requestCounter,
+    trackHistory: () => this.load.restart !== false,
     assertPromptFits: (text) => {
       if (this.info === undefined) return;
       const { contextSize, maxPromptLength } = this.info;
@@ -107,13 +165,18 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     },
     promptDone: (scopeId, result) => {
       this.tokensGenerated += result.tokenCount;
+      const memory = this.memory.get(scopeId);
+      if (memory !== undefined && result.history !== undefined) memory.tokens = result.history;
+      if (memory !== undefined && result.chatHistory !== undefined) memory.config = { ...memory.config, chatHistory: result.chatHistory };
       if (result.slotCreated) this.emit("slotCreated", scopeId);
       for (const erasedTokens of result.shifts) {
         this.shifts++;
         this.emit("scopeShifted", scopeId, { erasedTokens });
       }
     },
+    stateLoaded: (scopeId, state) => this.remember(scopeId, this.memory.get(scopeId)?.config, state),
     disposeScope: async (scopeId) => {
+      this.memory.delete(scopeId);
       const freedSlot = await this.scheduler.remove(scopeId);
       if (freedSlot) this.emit("slotFreed", scopeId);
       this.emit("scopeDisposed", scopeId);
@@ -133,6 +196,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       {
         freeze: (scopeId) => this.call((api) => api.freeze(scopeId)),
         restore: (scopeId, state) => this.call((api) => api.restore(scopeId, state)),
+        rebuild: (scopeId) => this.call((api) => api.rebuild(scopeId, this.memory.get(scopeId)?.tokens ?? [])),
         free: (scopeId) => this.call((api) => api.freeScope(scopeId)),
       },
       {
@@ -143,9 +207,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   }
 
   /**
-   * Starts the worker and loads the model; resolves when scopes can prompt. Calling it again
+   * Starts the engine and loads the model; resolves when scopes can prompt. Calling it again
    * returns the same promise.
-   * @throws {ModelLoadError} when the model cannot be loaded (the worker is ended).
+   * @throws {ModelLoadError} when the model cannot be loaded (the engine is ended).
    */
   init(): Promise<ModelReady> {
     if (this.disposal !== undefined) return Promise.reject(new DisposedError("This LlamaParent was disposed. Create a new one."));
@@ -153,14 +217,23 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     return this.initialization;
   }
 
-  /** What the worker loaded, once `init()` has resolved. */
+  /** What the engine loaded, once `init()` has resolved. */
   get modelInfo(): ModelReady | undefined {
     return this.info;
   }
 
-  /** The worker thread, for diagnostics (resource limits, thread id). Do not post to it. */
+  /** Where the engine runs now: isolation, process and thread ids, restarts so far. */
+  get engine(): EngineInfo {
+    return { isolation: this.load.isolation, pid: this.engineHost?.pid, threadId: this.engineHost?.threadId, restarts: this.restarts };
+  }
+
+  /**
+   * The worker thread, for diagnostics (resource limits, thread id); undefined with
+   * `isolation: "process"`. Do not post to it.
+   * @deprecated Use {@link engine}.
+   */
   get worker(): Worker | undefined {
-    return this.thread;
+    return this.engineHost instanceof ThreadEngine ? this.engineHost.worker : undefined;
   }
 
   get disposed(): boolean {
@@ -175,7 +248,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * @throws {InvalidArgumentError} for unusable options.
    * @throws {StateFormatError} for `state` bytes that are not an intact state.
    * @throws {StateMismatchError} for a state of another model or one a slot here cannot hold.
-   * @throws {DisposedError} after `dispose()`. @throws {WorkerCrashedError} after the worker died.
+   * @throws {DisposedError} after `dispose()`. @throws {WorkerCrashedError} after the engine died for good.
    */
   getScope(options?: ScopeOptions): LlamaScope {
     this.assertUsable();
@@ -183,6 +256,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const state = options?.state;
     const config = resolveScopeOptions(options, state === undefined ? undefined : this.checkedState(state));
     const scope = new LlamaScope(this.host, config);
+    this.remember(scope.id, config, state);
     this.scheduler.add(scope.id, state?.slice());
     // Sent before any call of the scope can be: the worker learns how to run it first.
     this.call((api) => api.openScope(scope.id, config)).catch(() => {});
@@ -199,23 +273,40 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   }
 
   /**
+   * Saves every live scope's conversation (after the calls already sent) to a file in `dir`,
+   * `<scopeId>.llstate` (mode 0600), for a graceful shutdown: a new process revives each with
+   * `getScope({ state: await readFile(file) })`. Frozen scopes are written from their bytes,
+   * without a slot. Resolves with the files written.
+   */
+  async persistAll(dir: string): Promise<PersistedScope[]> {
+    this.assertUsable();
+    if (typeof dir !== "string" || dir.length === 0) throw new InvalidArgumentError("persistAll takes the path of an existing directory.");
+    return Promise.all(
+      this.scheduler.scopeIds.map(async (scopeId) => {
+        const file = path.join(dir, `${scopeId}.llstate`);
+        await writeFile(file, await this.host.saveState(scopeId), { mode: 0o600 });
+        return { scopeId, file };
+      }),
+    );
+  }
+
+  /**
    * Rejects every call in flight with {@link DisposedError}, frees the model and all slots, and
-   * ends the worker. Idempotent; afterwards the process can exit on its own.
+   * ends the engine. Idempotent; afterwards the process can exit on its own.
    *
-   * The worker is never terminated while it is inside native work, which would abort the whole
-   * process: it ends its generations (running and queued), waits for the native calls in progress
-   * to return, frees the model and then ends by itself. Only a worker that is stuck is
-   * terminated, after a generous bound (see `STOP_TIMING`).
+   * A worker thread is never terminated while it is inside native work, which would abort the
+   * whole process: it ends its generations (running and queued), waits for the native calls in
+   * progress to return, frees the model and then ends by itself. Only a worker that is stuck is
+   * terminated, after a generous bound (see `STOP_TIMING`). An engine process that does not end
+   * in time is killed, which never harms this process.
    */
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
       const disposed = new DisposedError("The LlamaParent was disposed while this call was in flight.");
+      this.engineUsable = false;
       this.inFlight.failAll(disposed);
       this.scheduler.failAll(disposed);
-      const { api, thread } = this;
-      if (api !== undefined && thread !== undefined && this.crash === undefined)
-        await stopWorker(thread, this.threadExit, { stop: () => api.dispose(), alive: () => api.alive() });
-      await this.threadExit;
+      await this.engineHost?.stop().catch(() => {});
       await Promise.all([this.store.dispose(), this.removeScratchDir()]);
       this.emit("disposed");
     })();
@@ -230,49 +321,124 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const scratchParent = this.load.options.stateDir ?? os.tmpdir();
     const sweep = this.removeStaleDirectories(scratchParent);
     // Made before anything is awaited, so a dispose() during init always finds it to remove.
-    const stateDir = (this.scratchDir = makeOwnedDirectorySync(scratchParent, "scratch"));
-    const worker = new Worker(new URL("../worker/worker.js", import.meta.url));
-    this.thread = worker;
-    this.threadExit = new Promise((resolve) => worker.once("exit", () => resolve()));
-    worker.on("error", (error) => this.workerDied(error));
-    worker.on("exit", (code) => {
-      void this.removeScratchDir();
-      this.workerDied(code);
-    });
-    const api = wrap<WorkerApi>(nodeEndpoint(worker));
-    this.api = api;
-    try {
-      [this.info] = await Promise.all([this.send(() => api.init({ ...this.load.options, stateDir })), sweep]);
-    } catch (error) {
-      await this.dispose();
-      throw error;
-    }
-    this.emit("ready", this.info);
-    return this.info;
+    this.scratchDir = makeOwnedDirectorySync(scratchParent, "scratch");
+    const ready = (async () => {
+      try {
+        [this.info] = await Promise.all([this.launch(), sweep]);
+      } catch (error) {
+        await this.dispose();
+        throw error;
+      }
+    })();
+    this.engineReady = ready;
+    await ready;
+    this.engineUsable = true;
+    this.emit("ready", this.info!);
+    return this.info!;
+  }
+
+  /** Starts an engine and loads the model in it. */
+  private launch(): Promise<ModelReady> {
+    const engine = startEngine(this.load.isolation, (how, cause) => this.engineDied(engine, how, cause));
+    this.engineHost = engine;
+    this.inFlight = new InFlightCalls();
+    return this.send(() => engine.api.init({ ...this.load.options, stateDir: this.scratchDir! }));
   }
 
   private async call<T>(use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T> {
-    if (this.info === undefined) await this.init(); // once ready, a call (a pull per chunk) skips this
-    return this.send(() => use(this.api!));
+    // Ready, a call (a pull per chunk) goes straight through; during a load or restart it waits.
+    if (!this.engineUsable) {
+      if (this.engineReady === undefined) await this.init();
+      await this.engineReady;
+      if (this.crash !== undefined) throw this.crash;
+      if (this.disposal !== undefined) throw new DisposedError("The LlamaParent was disposed while this call waited for its engine.");
+    }
+    const engine = this.engineHost!;
+    return this.send(() => use(engine.api));
   }
 
-  /** Sends one call, failing it at once if the worker dies, with llama-scope's error classes revived. */
+  /** Sends one call, failing it at once if the engine dies, with llama-scope's error classes revived. */
   private send<T>(call: () => Promise<T>): Promise<T> {
     return this.inFlight.track(call).catch((error: unknown) => {
       throw reviveError(error);
     });
   }
 
-  private workerDied(reason: Error | number): void {
-    if (this.disposal !== undefined || this.crash !== undefined) return;
-    const how = typeof reason === "number" ? `exited with code ${reason}` : `crashed: ${reason.message}`;
-    this.crash = new WorkerCrashedError(
-      `The llama-scope worker thread ${how}. Every pending call was rejected; create a new LlamaParent to go on.`,
-      typeof reason === "number" ? undefined : { cause: reason },
+  /** An engine ended without being asked (it may report it twice: an error, then the exit). */
+  private engineDied(engine: EngineHost, how: string, cause?: Error): void {
+    if (engine !== this.engineHost || this.disposal !== undefined || this.crash !== undefined) return;
+    this.engineHost = undefined;
+    this.engineUsable = false;
+    const crash = new WorkerCrashedError(
+      `The llama-scope engine (${this.load.isolation}) ${how}. The calls in flight were rejected` +
+        (this.load.restart === false ? "; create a new LlamaParent to go on." : "; the parent starts a new engine and every scope goes on."),
+      cause === undefined ? undefined : { cause },
     );
-    this.inFlight.failAll(this.crash);
-    this.scheduler.failAll(this.crash);
-    this.emit("error", this.crash);
+    const lostCalls = this.inFlight.failAll(crash);
+    this.deaths.push(performance.now());
+    if (this.restarting) return; // the restart under way sees its launch fail and tries again
+    const started = performance.now();
+    this.engineReady = this.restart(crash, lostCalls, started);
+  }
+
+  /**
+   * Starts new engines until one is ready, unless the engine dies more often than the restart
+   * policy allows: then the parent is failed, as it is with restarts off.
+   */
+  private async restart(crash: WorkerCrashedError, lostCalls: number, started: number): Promise<void> {
+    const policy = this.load.restart;
+    this.restarting = true;
+    try {
+      await this.scheduler.engineLost();
+      for (;;) {
+        if (policy === false || this.deathsWithin(policy.windowMs) > policy.maxRestarts) return this.fail(crash);
+        if (this.disposal !== undefined) return;
+        try {
+          this.info = await this.launch();
+          const engine = this.engineHost!;
+          await Promise.all([...this.memory].map(([scopeId, { config }]) => this.send(() => engine.api.openScope(scopeId, config))));
+          break;
+        } catch {
+          if (this.engineHost !== undefined) this.deaths.push(performance.now()); // it loaded nothing: a death too
+          await this.engineHost?.stop().catch(() => {});
+          this.engineHost = undefined;
+        }
+      }
+      this.restarts++;
+      this.engineUsable = true;
+      this.scheduler.resume();
+      this.emit("engineRestarted", { attempt: this.restarts, ms: performance.now() - started, lostCalls });
+    } finally {
+      this.restarting = false;
+    }
+  }
+
+  private deathsWithin(windowMs: number): number {
+    const since = performance.now() - windowMs;
+    this.deaths = this.deaths.filter((time) => time >= since);
+    return this.deaths.length;
+  }
+
+  /** The engine is gone for good: every call now and later fails with `crash`. */
+  private fail(crash: WorkerCrashedError): void {
+    this.crash = crash;
+    this.inFlight.failAll(crash);
+    this.scheduler.failAll(crash);
+    void this.removeScratchDir();
+    this.emit("error", crash);
+  }
+
+  /** Keeps what a restart needs of a scope: its config and the tokens of a state it took. */
+  private remember(scopeId: string, config: ScopeConfig | undefined, state?: Uint8Array): void {
+    if (this.load.restart === false || config === undefined) return;
+    const memory: ScopeMemory = { config, tokens: this.memory.get(scopeId)?.tokens ?? [] };
+    if (state !== undefined) {
+      const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
+      memory.tokens = [...decoded.tokens, ...decoded.pending];
+      const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
+      if (config.mode === "chat") memory.config = { ...config, chatHistory: chatHistory ?? [] };
+    }
+    this.memory.set(scopeId, memory);
   }
 
   /**

@@ -8,6 +8,8 @@ export interface SlotWorker {
   freeze(scopeId: string): Promise<Uint8Array | null>;
   /** Gives the scope a slot holding `state`. */
   restore(scopeId: string, state: Uint8Array): Promise<void>;
+  /** Gives a scope whose slot died with its engine a slot rebuilt from the parent's copy of its history. */
+  rebuild(scopeId: string): Promise<void>;
   /** Ends the scope's work and frees its slot; true if it had one. */
   free(scopeId: string): Promise<boolean>;
 }
@@ -27,8 +29,11 @@ export interface SwapListener {
   restored(scopeId: string, report: SwapReport): void;
 }
 
-/** Where a scope's conversation is. `claiming` and `freezing` are moves in progress. */
-type Residency = "none" | "frozen" | "claiming" | "resident" | "freezing";
+/**
+ * Where a scope's conversation is. `claiming` and `freezing` are moves in progress; `lost`: its
+ * slot died with the engine, and it is rebuilt from the parent's copy at its next call.
+ */
+type Residency = "none" | "frozen" | "claiming" | "resident" | "freezing" | "lost";
 
 class ScopeEntry {
   residency: Residency = "none";
@@ -67,6 +72,8 @@ export class SlotScheduler {
   private readonly queue: Waiter[] = [];
   private clock = 0;
   private failure: Error | undefined;
+  /** While the engine restarts, nothing is granted or claimed; calls wait in the queue. */
+  private paused = false;
   private freezes = 0;
   private restores = 0;
 
@@ -78,6 +85,11 @@ export class SlotScheduler {
     private readonly worker: SlotWorker,
     private readonly listener: SwapListener,
   ) {}
+
+  /** The ids of the live scopes. */
+  get scopeIds(): string[] {
+    return [...this.scopes.keys()];
+  }
 
   /** Registers a scope; with `state`, it starts frozen and is restored at its first call. */
   add(id: string, state?: Uint8Array): void {
@@ -118,16 +130,19 @@ export class SlotScheduler {
 
   /**
    * Tokens in the scope's conversation, after the calls made before: a frozen scope's from its
-   * bytes' header, a resident scope's from `count` (null if it was frozen meanwhile).
+   * bytes' header, a resident scope's from `count` (null if it was frozen meanwhile), a scope
+   * waiting to be rebuilt from `lostCount` (the parent's copy of its history).
    */
-  tokenCount(id: string, count: () => Promise<number | null>): Promise<number> {
+  tokenCount(id: string, count: () => Promise<number | null>, lostCount: () => number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       const entry = this.entry(id);
       this.inTurn(entry, async () => {
         while (entry.transition !== undefined) await entry.transition;
         const counted = entry.residency === "resident" ? await count() : null;
         while (entry.transition !== undefined) await entry.transition; // frozen while it asked
-        resolve(counted ?? (entry.residency === "frozen" ? stateTokenCount(await this.store.read(id)) : 0));
+        if (counted !== null) resolve(counted);
+        else if (entry.residency === "frozen") resolve(stateTokenCount(await this.store.read(id)));
+        else resolve(entry.residency === "lost" ? lostCount() : 0);
       }).catch(reject);
     });
   }
@@ -153,6 +168,28 @@ export class SlotScheduler {
       await this.store.delete(id);
       this.pump();
     }
+  }
+
+  /**
+   * The engine died and a new one is starting: nothing is granted until {@link resume}. Resolves
+   * once every move in progress has settled (their worker calls failed with the engine), then
+   * every scope that held a slot is marked to be rebuilt; frozen scopes keep their bytes.
+   */
+  async engineLost(): Promise<void> {
+    this.paused = true;
+    for (;;) {
+      const moving = [...this.scopes.values()].map((entry) => entry.transition).filter((transition) => transition !== undefined);
+      if (moving.length === 0) break;
+      await Promise.all(moving);
+    }
+    for (const entry of this.scopes.values()) if (entry.residency === "resident") entry.residency = "lost";
+    this.holders.clear();
+  }
+
+  /** A new engine is ready: grant and claim again. */
+  resume(): void {
+    this.paused = false;
+    this.pump();
   }
 
   /** Fails every waiting call and every later one that needs the worker; frozen bytes stay readable. */
@@ -197,7 +234,7 @@ export class SlotScheduler {
       const waiter: Waiter = { entry, granted: () => (start(), resolve()), failed: reject };
       if (entry.disposed) return reject(disposedError(entry.id));
       if (this.failure !== undefined) return reject(this.failure);
-      if (entry.residency === "resident") return this.grant(waiter);
+      if (entry.residency === "resident" && !this.paused) return this.grant(waiter);
       this.queue.push(waiter);
       this.pump();
     });
@@ -235,6 +272,7 @@ export class SlotScheduler {
 
   /** Admits waiting scopes in order while a slot is free or can be freed. */
   private pump(): void {
+    if (this.paused) return;
     while (this.queue.length > 0) {
       const waiter = this.queue[0]!;
       if (waiter.entry.transition !== undefined) return; // its own freeze is ending; pumped again after
@@ -261,7 +299,7 @@ export class SlotScheduler {
   /** Moves the waiter's scope into a slot: the victim's (frozen first) or a free one. */
   private claim(waiter: Waiter, victim: ScopeEntry | undefined): void {
     const { entry } = waiter;
-    const previous = entry.residency as "none" | "frozen";
+    const previous = entry.residency as "none" | "frozen" | "lost";
     entry.residency = "claiming";
     this.holders.add(entry);
     let freed: Promise<void> = Promise.resolve();
@@ -277,7 +315,7 @@ export class SlotScheduler {
         });
     }
     entry.transition = freed
-      .then(() => (previous === "frozen" ? this.restore(entry) : undefined))
+      .then(() => (previous === "frozen" ? this.restore(entry) : previous === "lost" ? this.worker.rebuild(entry.id) : undefined))
       .then(
         () => {
           entry.residency = "resident";

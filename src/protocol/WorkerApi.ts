@@ -25,6 +25,11 @@ export interface WorkerApi {
   saveState(scopeId: string): Promise<Uint8Array>;
   /** Replaces the scope's conversation with saved bytes; a chat scope takes the turns saved with them. */
   loadState(scopeId: string, state: Uint8Array): Promise<void>;
+  /**
+   * Gives the scope a slot holding these tokens, not yet evaluated (they are evaluated with its
+   * next prompt): a conversation rebuilt from the parent's copy after the engine crashed.
+   */
+  rebuild(scopeId: string, tokens: number[]): Promise<void>;
   /** Tokens in the scope's slot; null when it has none (the parent knows a frozen scope's count). */
   tokenCount(scopeId: string): number | null;
   /** A chat scope's history as its slot holds it (kept here while the scope is frozen too). */

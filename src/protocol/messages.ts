@@ -46,6 +46,8 @@ export interface PromptRequest {
   options: WireGenerateOptions;
   /** When true the reply is also kept for `pull` as it is decoded. */
   stream: boolean;
+  /** When true the result carries the scope's history, so the parent can rebuild it after a crash. */
+  trackHistory: boolean;
 }
 
 export interface PromptResult extends GenerationResult {
@@ -53,6 +55,10 @@ export interface PromptResult extends GenerationResult {
   slotCreated: boolean;
   /** Tokens each context shift during this prompt erased, in order. */
   shifts: number[];
+  /** With `trackHistory`: every token the slot holds now (about 4 bytes a token)... */
+  history?: number[];
+  /** ...and a chat scope's history items. */
+  chatHistory?: ChatHistoryItem[];
 }
 
 /** Text decoded since the previous pull; `done` once the reply is over and nothing is left. */

@@ -105,7 +105,12 @@ export class LlamaScope {
    * template history anew).
    */
   loadState(state: Uint8Array): Promise<void> {
-    return this.guard(() => this.inChatOrder(() => this.host.withSlot(this.id, (api) => api.loadState(this.id, state))));
+    return this.guard(() =>
+      this.inChatOrder(async () => {
+        await this.host.withSlot(this.id, (api) => api.loadState(this.id, state));
+        this.host.stateLoaded(this.id, state);
+      }),
+    );
   }
 
   /** Stops the scope's generation, frees its slot and deletes its frozen bytes. Idempotent. */
@@ -143,7 +148,7 @@ export class LlamaScope {
             // or for the model, whose bound the first check did not know yet.
             throwIfAborted(signal);
             this.host.assertPromptFits(text);
-            const call = api.prompt({ scopeId: this.id, requestId, text, options: wireOptions, stream });
+            const call = api.prompt({ scopeId: this.id, requestId, text, options: wireOptions, stream, trackHistory: this.host.trackHistory() });
             markSent();
             return call;
           }),

@@ -17,7 +17,11 @@ export interface ScopeHost {
    * (`ModelReady.maxPromptLength`). Does nothing until the model is loaded: call it again then.
    */
   assertPromptFits(text: string): void;
+  /** Whether prompts report the scope's history back (the parent rebuilds scopes after a crash). */
+  trackHistory(): boolean;
   promptDone(scopeId: string, result: PromptResult): void;
+  /** The scope's conversation was replaced by these (already loaded) state bytes. */
+  stateLoaded(scopeId: string, state: Uint8Array): void;
   /** Ends the scope's work, frees its slot and its frozen bytes. Never rejects. */
   disposeScope(scopeId: string): Promise<void>;
 }

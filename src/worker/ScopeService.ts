@@ -1,5 +1,5 @@
 import { transfer } from "comlink";
-import type { ChatHistoryItem } from "node-llama-cpp";
+import type { ChatHistoryItem, Token } from "node-llama-cpp";
 import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type SlotContextShift } from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
 import { assertPromptLength } from "../engine/promptLength.js";
@@ -102,7 +102,8 @@ export class ScopeService implements WorkerApi {
         });
       chat?.modelReplied(result.text);
       stream?.end();
-      return { ...result, slotCreated, shifts: record.shifts.splice(0) };
+      const memory = request.trackHistory ? { history: llama.historyTokens(scopeId), ...(chat === undefined ? {} : { chatHistory: chat.items() }) } : {};
+      return { ...result, slotCreated, shifts: record.shifts.splice(0), ...memory };
     } catch (error) {
       stream?.fail(error);
       throw error;
@@ -151,6 +152,17 @@ export class ScopeService implements WorkerApi {
     await llama.loadState(state);
     if (record.chat !== undefined) {
       record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state) as ScopeStateMeta | undefined) ?? []);
+    }
+  }
+
+  async rebuild(scopeId: string, tokens: number[]): Promise<void> {
+    const llama = this.requireLlama();
+    this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
+    try {
+      await llama.setHistory(tokens as Token[]);
+    } catch (error) {
+      await llama.freeSlot(scopeId);
+      throw error;
     }
   }
 

@@ -1,0 +1,11 @@
+// Entry point of the child process that LlamaParent forks with `isolation: "process"`: the same
+// ScopeService as the worker thread, over the IPC channel. A native crash here ends this process
+// only; the parent rejects the calls in flight and starts a new one.
+import { expose } from "comlink";
+import { processEndpoint } from "../transport/processEndpoint.js";
+import { ScopeService } from "./ScopeService.js";
+
+if (process.send === undefined) throw new Error("llama-scope's engine process must be started by LlamaParent (child_process.fork).");
+// Once the service is disposed nothing native is running: the channel stops holding the event
+// loop open and the process ends by itself after its last reply.
+expose(new ScopeService(() => process.channel?.unref()), processEndpoint(process));

@@ -1,0 +1,146 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { expect, test } from "@jest/globals";
+import type { Token } from "node-llama-cpp";
+import { Llama, WorkerCrashedError, type LlamaParent, type LlamaScope, type RestartReport } from "../src/index.js";
+import { decodeState } from "../src/engine/state/StateFormat.js";
+import { startParent } from "./support/parents.js";
+import { testLoadOptions } from "./support/testModel.js";
+
+const OPTIONS = { maxTokens: 16 };
+
+function nextRestart(parent: LlamaParent): Promise<RestartReport> {
+  return new Promise((resolve) => parent.once("engineRestarted", resolve));
+}
+
+/** The reply a fresh slot gives to `prompt` after exactly `history` (evaluated with the prompt, as a rebuilt scope's is). */
+async function freshReply(llama: Llama, history: readonly number[], prompt: string): Promise<string> {
+  llama.createSlot("fresh");
+  llama.setSlot("fresh");
+  await llama.setHistory(history as Token[]);
+  llama.setPrompt(prompt);
+  const reply = await llama.generateCompleteText(OPTIONS);
+  await llama.freeSlot("fresh");
+  return reply;
+}
+
+async function historyOf(scope: LlamaScope): Promise<number[]> {
+  const { tokens, pending } = decodeState(await scope.saveState());
+  return [...tokens, ...pending];
+}
+
+test("process isolation: kill -9 mid-generation; the host survives, calls in flight fail at once, every scope goes on", async () => {
+  const parent = await startParent({ slots: 2, isolation: "process" });
+  const reference = await Llama.load(testLoadOptions({ slots: 1 }));
+  try {
+    expect(parent.engine).toMatchObject({ isolation: "process", threadId: undefined, restarts: 0 });
+    const firstPid = parent.engine.pid;
+    expect(firstPid).not.toBe(process.pid);
+    const scopes = [
+      parent.getScope(),
+      parent.getScope({ mode: "chat", systemPrompt: "You tell short stories." }),
+      parent.getScope(),
+      parent.getScope({ mode: "chat" }),
+      parent.getScope(),
+      parent.getScope(),
+    ];
+    const openings = ["Once upon a time", "Tell me about a cat.", "Tom had a big red ball.", "What is the sun?", "The dog ran", "Lily and Ben"];
+    for (const [i, scope] of scopes.entries()) await scope.sendPrompt(openings[i]!, OPTIONS);
+    expect(parent.stats().scopes.frozen).toBe(4); // two slots: four scopes frozen, two resident
+    const counts = await Promise.all(scopes.map((scope) => scope.tokenCount()));
+    const chats = await Promise.all([scopes[1]!.getChatHistory(), scopes[3]!.getChatHistory()]);
+
+    // A long reply on a resident scope; the engine is killed once it streams.
+    const restarted = nextRestart(parent);
+    const stream = scopes[5]!.streamPrompt("\nThe next day", { maxTokens: 2000 });
+    await stream.next();
+    const killedAt = performance.now();
+    process.kill(firstPid!, "SIGKILL");
+    await expect(stream.result).rejects.toBeInstanceOf(WorkerCrashedError);
+    expect(performance.now() - killedAt).toBeLessThan(1000);
+
+    const report = await restarted;
+    expect(report).toMatchObject({ attempt: 1, lostCalls: expect.any(Number) });
+    expect(report.lostCalls).toBeGreaterThan(0);
+    expect(parent.engine.restarts).toBe(1);
+    expect(parent.engine.pid).not.toBe(firstPid);
+    expect(await Promise.all(scopes.map((scope) => scope.tokenCount()))).toEqual(counts);
+    expect(await Promise.all([scopes[1]!.getChatHistory(), scopes[3]!.getChatHistory()])).toEqual(chats);
+
+    // Each scope's next greedy reply is a fresh conversation's given the same history.
+    for (const scope of scopes) {
+      const prompt = "\nThen";
+      if (scope.mode === "chat") {
+        const fresh = parent.getScope({ mode: "chat", history: await scope.getChatHistory() });
+        expect(await scope.sendPrompt("And then?", OPTIONS)).toBe(await fresh.sendPrompt("And then?", OPTIONS));
+        await fresh.dispose();
+      } else {
+        const history = await historyOf(scope);
+        expect(await scope.sendPrompt(prompt, OPTIONS)).toBe(await freshReply(reference, history, prompt));
+      }
+    }
+  } finally {
+    await reference.dispose();
+    await parent.dispose();
+  }
+});
+
+test("a crash loop stops the restarts and leaves the parent failed", async () => {
+  const parent = await startParent({ slots: 1, isolation: "process", restart: { maxRestarts: 1, windowMs: 60_000 } });
+  try {
+    const scope = parent.getScope();
+    await scope.sendPrompt("Once upon a time", OPTIONS);
+    const restarted = nextRestart(parent);
+    process.kill(parent.engine.pid!, "SIGKILL");
+    await restarted;
+    expect((await scope.sendPrompt("\nThen", OPTIONS)).length).toBeGreaterThan(0);
+    const failed = new Promise<WorkerCrashedError>((resolve) => parent.once("error", resolve));
+    process.kill(parent.engine.pid!, "SIGKILL");
+    expect(await failed).toBeInstanceOf(WorkerCrashedError);
+    await expect(scope.sendPrompt("\nThen", OPTIONS)).rejects.toBeInstanceOf(WorkerCrashedError);
+    expect(() => parent.getScope()).toThrow(WorkerCrashedError);
+    expect(parent.engine.restarts).toBe(1);
+  } finally {
+    await parent.dispose();
+  }
+});
+
+test("thread isolation with restart: a JS-level death of the worker restarts it, and scopes go on", async () => {
+  const parent = await startParent({ slots: 1, restart: true });
+  try {
+    const [a, b] = [parent.getScope(), parent.getScope()];
+    await a.sendPrompt("Once upon a time", OPTIONS);
+    await b.sendPrompt("One day", OPTIONS); // a is frozen
+    const counts = [await a.tokenCount(), await b.tokenCount()];
+    const restarted = nextRestart(parent);
+    expect(parent.engine.threadId).toBe(parent.worker!.threadId);
+    await parent.worker!.terminate(); // idle: no native work to cut into
+    await restarted;
+    expect([await a.tokenCount(), await b.tokenCount()]).toEqual(counts);
+    expect((await a.sendPrompt("\nThen", OPTIONS)).length).toBeGreaterThan(0);
+    expect((await b.sendPrompt("\nThen", OPTIONS)).length).toBeGreaterThan(0);
+  } finally {
+    await parent.dispose();
+  }
+});
+
+test("persistAll writes every scope to files a new parent revives exactly", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "persist-test-"));
+  const first = await startParent({ slots: 1 });
+  const second = await startParent({ slots: 1 });
+  try {
+    const scopes = [first.getScope(), first.getScope({ mode: "chat" })];
+    await scopes[0]!.sendPrompt("Once upon a time", OPTIONS);
+    await scopes[1]!.sendPrompt("Tell me about a cat.", OPTIONS); // the first is frozen now
+    const files = await first.persistAll(dir);
+    expect(files.map((f) => f.scopeId).sort()).toEqual(scopes.map((s) => s.id).sort());
+    const expected = [await scopes[0]!.sendPrompt("\nThen", OPTIONS), await scopes[1]!.sendPrompt("And then?", OPTIONS)];
+    const revived = await Promise.all(scopes.map(async (scope) => second.getScope({ state: await readFile(files.find((f) => f.scopeId === scope.id)!.file) })));
+    expect(revived[1]!.mode).toBe("chat");
+    expect([await revived[0]!.sendPrompt("\nThen", OPTIONS), await revived[1]!.sendPrompt("And then?", OPTIONS)]).toEqual(expected);
+  } finally {
+    await Promise.all([first.dispose(), second.dispose()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
