@@ -8,6 +8,7 @@ import { projectRoot } from "../test/support/testModel.js";
 import { benchModel } from "./benchModel.js";
 import { measureConcurrency } from "./concurrency.js";
 import { measureFreeze } from "./freeze.js";
+import { measureIsolation } from "./isolation.js";
 import { measureOverhead } from "./overhead.js";
 import { measureShift } from "./shift.js";
 import { measureStartup } from "./startup.js";
@@ -78,7 +79,15 @@ console.log(
   `   chat: ${shift.chat.turns} turns, ${shift.chat.shifts} shifts, ${f(shift.chat.planMs, 2)} ms to plan one (median), ${shift.chat.reEvaluatedTokens} tokens re-evaluated by turns`,
 );
 
-console.log("\n8. Threads (the default is chosen from the machine: half the cores, at least 1)");
+const isolation = await measureIsolation(modelPath, threads, [1, 8], ROUNDS, MAX_TOKENS / 2);
+console.log("\n8. Isolation: the engine in a child process ÷ in a worker thread (aggregate tok/s of N scopes at once)");
+for (const g of isolation.generation) console.log(`   N = ${g.n}: thread ${f(g.thread)} tok/s, process ${f(g.process)} tok/s → ${f(g.ratio, 3)}`);
+console.log(
+  `   freeze ${f(isolation.swap.thread.freezeMs, 2)} ms (thread), ${f(isolation.swap.process.freezeMs, 2)} ms (process); ` +
+    `restore ${f(isolation.swap.thread.restoreMs, 2)} ms (thread), ${f(isolation.swap.process.restoreMs, 2)} ms (process)`,
+);
+
+console.log("\n9. Threads (the default is chosen from the machine: half the cores, at least 1)");
 printOverhead(overhead[0]!);
 for (const count of [1, 2].filter((count) => count !== threads)) {
   const result = await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS);
@@ -94,12 +103,13 @@ const budgets = [
   { name: "N = 8 ≥ 0.9× raw batched", value: eight.vsRawBatched, ok: eight.vsRawBatched >= 0.9 },
   { name: `N = 8 ≥ 1.3× sequential (raw node-llama-cpp's own gain this run: ${f(eight.rawBatchingGain, 3)})`, value: eight.vsSequential, ok: eight.vsSequential >= 1.3 },
   { name: "switching adds < 1 ms to first token", value: switching.switchCostMs, ok: switching.switchCostMs < 1 },
+  { name: "process ÷ thread isolation ≥ 0.95 (N = 1)", value: isolation.generation[0]!.ratio, ok: isolation.generation[0]!.ratio >= 0.95 },
   { name: "restore of 1,000+ tokens ≥ 5× faster than re-evaluation", value: longest.restoreSpeedup, ok: longest.historyTokens >= 1000 && longest.restoreSpeedup >= 5 },
 ];
 console.log("\nBudgets");
 for (const b of budgets) console.log(`   ${b.ok ? "met   " : "MISSED"} ${b.name}: ${f(b.value, 3)}`);
 
-const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, shift, budgets };
+const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, shift, isolation, budgets };
 const out = path.join(projectRoot(), "bench", "results");
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n");
