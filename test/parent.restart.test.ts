@@ -92,9 +92,14 @@ test("a crash loop stops the restarts and leaves the parent failed", async () =>
     const scope = parent.getScope();
     await scope.sendPrompt("Once upon a time", OPTIONS);
     const restarted = nextRestart(parent);
-    process.kill(parent.engine.pid!, "SIGKILL");
+    const pid = parent.engine.pid!;
+    process.kill(pid, "SIGKILL");
+    while (parent.engine.pid === pid) await new Promise((resolve) => setTimeout(resolve, 1));
+    // The death is known and the new engine not ready yet: a call made now waits, it is not refused.
+    const waiting = scope.sendPrompt("\nThen", OPTIONS);
+    expect(parent.engine.restarts).toBe(0);
     await restarted;
-    expect((await scope.sendPrompt("\nThen", OPTIONS)).length).toBeGreaterThan(0);
+    expect((await waiting).length).toBeGreaterThan(0);
     const failed = new Promise<WorkerCrashedError>((resolve) => parent.once("error", resolve));
     process.kill(parent.engine.pid!, "SIGKILL");
     expect(await failed).toBeInstanceOf(WorkerCrashedError);
