@@ -75,6 +75,16 @@ export class ChatSession {
     return { tokens: target.slice(keep), keep, stop };
   }
 
+  /**
+   * How many tokens at the start of the last {@link userTurn}'s render the history before that
+   * turn renders too: what every scope with the same history (the same system prompt, the same
+   * template conversation) shares with this one, whatever its next user turn says. Costs one
+   * render of that history.
+   */
+  sharedPrefixLength(): number {
+    return commonPrefix(this.render(this.itemsOf(this.exchanges.slice(0, -1))), this.rendered);
+  }
+
   /** Records the reply the slot now holds. */
   modelReplied(reply: string): void {
     this.beforeTurn = undefined;

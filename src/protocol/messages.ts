@@ -4,8 +4,28 @@ import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadO
 /** How a scope turns a prompt into slot history. */
 export type ScopeMode = "chat" | "completion";
 
-/** Load options as they cross to the worker (the engine's, all plain data). */
-export type WireLoadOptions = LlamaLoadOptions;
+/**
+ * The prefix cache as the worker runs it (`LlamaLoad`'s `prefixCache`, checked and with its
+ * defaults): off, or the bytes of states it may hold and the shortest prefix worth one.
+ */
+export type PrefixCachePolicy = false | { maxBytes: number; minTokens: number };
+
+/** Load options as they cross to the worker: the engine's (all plain data) and the prefix cache's. */
+export type WireLoadOptions = LlamaLoadOptions & { prefixCache?: PrefixCachePolicy };
+
+/** What `LlamaParent.stats()` reports of the prefix cache (see docs/scopes.md). */
+export interface PrefixCacheStats {
+  /** First prompts of chat scopes that found their whole shared prefix in the cache and loaded it. */
+  hits: number;
+  /** First prompts whose shared prefix was not (all) in the cache: it was evaluated, then stored. */
+  misses: number;
+  /** States dropped, least recently used first, to stay within `maxBytes`. */
+  evictions: number;
+  /** Bytes of the states held now. */
+  bytes: number;
+  /** States held now. */
+  entries: number;
+}
 
 /** Generate options as they cross to the worker: an AbortSignal cannot, so it becomes `stopRequest`. */
 export type WireGenerateOptions = Omit<GenerateOptions, "signal">;
@@ -58,6 +78,18 @@ export interface PromptResult extends GenerationResult {
   /** With `trackHistory`: every token the slot holds now (about 4 bytes a token)... */
   history?: number[];
   /** ...and a chat scope's history items. */
+  chatHistory?: ChatHistoryItem[];
+  /**
+   * With the prefix cache on: `hits`, `misses` and `evictions` since the previous report (of any
+   * scope: a prompt that failed reports nothing, the next one carries its counts), `bytes` and
+   * `entries` as they are now.
+   */
+  prefixCache?: PrefixCacheStats;
+}
+
+/** What `forkScope` reports when the parent tracks histories: the fork's, as for a prompt. */
+export interface ForkResult {
+  history?: number[];
   chatHistory?: ChatHistoryItem[];
 }
 

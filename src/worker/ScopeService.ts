@@ -6,6 +6,7 @@ import { assertPromptLength } from "../engine/promptLength.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
 import type {
+  ForkResult,
   ModelReady,
   PromptRequest,
   PromptResult,
@@ -17,6 +18,8 @@ import type {
 } from "../protocol/index.js";
 import { ChatSession } from "../chat/ChatSession.js";
 import { savedChatOf } from "../chat/chatItems.js";
+import { PrefixCache } from "./PrefixCache.js";
+import { SharedPrefixes } from "./SharedPrefixes.js";
 
 interface RunningRequest {
   scopeId: string;
@@ -47,6 +50,8 @@ export class ScopeService implements WorkerApi {
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
   private readonly scopes = new Map<string, ScopeRecord>();
+  /** The engine's cache of shared prefixes; undefined when `prefixCache` is off. */
+  private prefixes: SharedPrefixes | undefined;
 
   /**
    * @param ended called once `dispose()` has freed everything: nothing native is left running,
@@ -58,9 +63,12 @@ export class ScopeService implements WorkerApi {
     if (this.loading !== undefined) throw new LlamaScopeError("The worker is already initialized.");
     if (this.disposal !== undefined) throw new DisposedError("The worker was disposed before it loaded the model. Create a new LlamaParent.");
     const start = performance.now();
-    this.loading = Llama.load(options, { signal: this.loadAbort.signal });
+    const { prefixCache, ...engineOptions } = options;
+    this.loading = Llama.load(engineOptions, { signal: this.loadAbort.signal });
     this.llama = await this.loading;
     this.loadShift = options.contextShift ?? {};
+    if (prefixCache !== undefined && prefixCache !== false)
+      this.prefixes = new SharedPrefixes(new PrefixCache(prefixCache.maxBytes, prefixCache.minTokens, JSON.stringify(this.llama.stateIdentity)));
     const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength } = this.llama;
     return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, loadMs: performance.now() - start };
   }
@@ -88,10 +96,20 @@ export class ScopeService implements WorkerApi {
         assertPromptLength(request.text.length + chat.systemPromptLength, { tokens: llama.contextSize, charsPerToken: llama.maxPromptLength / llama.contextSize });
       const slotCreated = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
+      /** Tokens of a shared prefix this prompt evaluated (and stored) before its own. */
+      let prefilled = 0;
       if (chat === undefined) llama.setPrompt(request.text);
       else {
         const turn = chat.userTurn(request.text, llama.historyTokens(scopeId));
-        llama.setPromptTokens(turn.tokens, { keep: turn.keep });
+        let { tokens, keep } = turn;
+        // A first turn on an empty slot starts with what every scope of the same history renders.
+        if (this.prefixes !== undefined && keep === 0 && llama.tokenCount(scopeId) === 0) {
+          const shared = await this.prefixes.fill(llama, scopeId, tokens.slice(0, chat.sharedPrefixLength()));
+          ({ tokens, keep } = { tokens: tokens.slice(shared.held), keep: shared.held });
+          prefilled = shared.evaluated;
+          llama.setSlot(scopeId);
+        }
+        llama.setPromptTokens(tokens, { keep });
         stop = [...stop, ...turn.stop];
       }
       const result = await llama
@@ -103,7 +121,8 @@ export class ScopeService implements WorkerApi {
       chat?.modelReplied(result.text);
       stream?.end();
       const memory = request.trackHistory ? { history: llama.historyTokens(scopeId), ...(chat === undefined ? {} : { chatHistory: chat.items() }) } : {};
-      return { ...result, slotCreated, shifts: record.shifts.splice(0), ...memory };
+      const prefixCache = this.prefixes === undefined ? {} : { prefixCache: this.prefixes.cache.report() };
+      return { ...result, promptTokenCount: result.promptTokenCount + prefilled, slotCreated, shifts: record.shifts.splice(0), ...memory, ...prefixCache };
     } catch (error) {
       stream?.fail(error);
       throw error;
@@ -164,6 +183,24 @@ export class ScopeService implements WorkerApi {
       await llama.freeSlot(scopeId);
       throw error;
     }
+  }
+
+  async forkScope(originId: string, forkId: string, trackHistory: boolean): Promise<ForkResult> {
+    const llama = this.requireLlama();
+    const origin = this.requireScope(originId);
+    if (!llama.slots.includes(originId)) throw new LlamaScopeError(`Scope ${originId} holds no slot to copy: fork it from its saved state.`);
+    const record: ScopeRecord = { config: origin.config, chat: undefined, shifts: [] };
+    // The parent sends no chat call of the origin while it forks, so its session is the slot's.
+    if (origin.chat !== undefined) record.chat = this.newChat(llama, record, origin.chat.items());
+    this.scopes.set(forkId, record);
+    try {
+      await llama.forkSlot(originId, forkId, { contextShift: this.slotShift(record) });
+    } catch (error) {
+      this.scopes.delete(forkId);
+      throw error;
+    }
+    if (!trackHistory) return {};
+    return { history: llama.historyTokens(forkId), ...(record.chat === undefined ? {} : { chatHistory: record.chat.items() }) };
   }
 
   tokenCount(scopeId: string): number | null {
