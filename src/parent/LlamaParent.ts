@@ -21,6 +21,7 @@ import { ThreadEngine } from "./engine/ThreadEngine.js";
 import { FrozenStore } from "./FrozenStore.js";
 import { InFlightCalls } from "./InFlightCalls.js";
 import { LlamaLoad } from "./LlamaLoad.js";
+import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./SlotScheduler.js";
 
 /** What {@link LlamaParent.stats} reports. */
@@ -352,7 +353,10 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.inFlight = new InFlightCalls();
     // A new engine starts with an empty prefix cache; its counts go on adding up.
     Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
-    return this.send(() => engine.api.init({ ...this.load.options, stateDir: this.scratchDir!, prefixCache: this.load.prefixCache }));
+    // Off, the cache still has shared prefixes evaluated apart: replies never depend on it.
+    const { prefixCache } = this.load;
+    const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
+    return this.send(() => engine.api.init({ ...this.load.options, stateDir: this.scratchDir!, prefixCache: prefixes }));
   }
 
   private async call<T>(use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T> {

@@ -4,14 +4,19 @@ import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadO
 /** How a scope turns a prompt into slot history. */
 export type ScopeMode = "chat" | "completion";
 
-/**
- * The prefix cache as the worker runs it (`LlamaLoad`'s `prefixCache`, checked and with its
- * defaults): off, or the bytes of states it may hold and the shortest prefix worth one.
- */
+/** `LlamaLoad`'s `prefixCache`, checked and with its defaults: off, or its budget and shortest prefix. */
 export type PrefixCachePolicy = false | { maxBytes: number; minTokens: number };
 
-/** Load options as they cross to the worker: the engine's (all plain data) and the prefix cache's. */
-export type WireLoadOptions = LlamaLoadOptions & { prefixCache?: PrefixCachePolicy };
+/** How the worker evaluates chat scopes' shared prefixes, and whether it stores them. */
+export interface SharedPrefixPolicy {
+  /** Shared prefixes at least this long are evaluated in calls of their own, with the cache on or off. */
+  minTokens: number;
+  /** Bytes of stored prefixes; 0: the cache is off (nothing is stored, loaded or counted). */
+  maxBytes: number;
+}
+
+/** Load options as they cross to the worker: the engine's (all plain data) and the shared prefixes'. */
+export type WireLoadOptions = LlamaLoadOptions & { prefixCache?: SharedPrefixPolicy };
 
 /** What `LlamaParent.stats()` reports of the prefix cache (see docs/scopes.md). */
 export interface PrefixCacheStats {

@@ -3,7 +3,7 @@ import type { Token } from "node-llama-cpp";
 import type { PrefixCacheStats } from "../protocol/index.js";
 
 /** One stored prefix: its exact tokens and the engine's saved state of a slot holding just them. */
-export interface PrefixEntry {
+interface PrefixEntry {
   tokens: readonly Token[];
   state: Uint8Array;
 }
@@ -15,13 +15,11 @@ type Counts = Pick<PrefixCacheStats, "hits" | "misses" | "evictions">;
  * template conversation), so each is evaluated once per engine. An entry is found by its exact
  * tokens and the engine's state identity (model fingerprint and KV layout; one cache serves one
  * engine, the identity keeps a key from ever meaning another model's cache). Entries over
- * `maxBytes` in total go least recently used first.
+ * `maxBytes` in total go least recently used first; a state larger than `maxBytes` is not kept.
  */
 export class PrefixCache {
   /** By key, least recently used first (a Map keeps insertion order; a use moves an entry to the end). */
   private readonly entries = new Map<string, PrefixEntry>();
-  /** How many entries have each token count: a lookup hashes only prefixes of those lengths. */
-  private readonly lengths = new Map<number, number>();
   private heldBytes = 0;
   private readonly counts: Counts = { hits: 0, misses: 0, evictions: 0 };
   private readonly reported: Counts = { hits: 0, misses: 0, evictions: 0 };
@@ -30,15 +28,13 @@ export class PrefixCache {
 
   constructor(
     readonly maxBytes: number,
-    /** Shorter prefixes are not worth a state: loading one costs about as much as evaluating it. */
-    readonly minTokens: number,
     /** The engine's state identity (model fingerprint, KV layout), as text. */
     private readonly identity: string,
   ) {}
 
-  /** Whether a prefix of `length` tokens is worth storing: long enough, and small enough as far as known. */
-  worthCaching(length: number): boolean {
-    return length >= this.minTokens && (this.bytesPerToken === undefined || length * this.bytesPerToken <= this.maxBytes);
+  /** Whether a prefix of `length` tokens can be stored, as far as known: a larger state is not saved. */
+  worthStoring(length: number): boolean {
+    return this.bytesPerToken === undefined || length * this.bytesPerToken <= this.maxBytes;
   }
 
   /** The key of a prefix: a digest of the identity and the exact tokens. */
@@ -48,22 +44,15 @@ export class PrefixCache {
     return hash.digest("base64");
   }
 
-  /**
-   * The longest stored prefix of `tokens` (all of them at most), now the most recently used; or
-   * undefined. Tries the stored lengths only, longest first.
-   */
-  longestPrefixOf(tokens: readonly Token[]): PrefixEntry | undefined {
-    const lengths = [...this.lengths.keys()].filter((length) => length <= tokens.length).sort((a, b) => b - a);
-    for (const length of lengths) {
-      const key = this.keyOf(tokens.slice(0, length));
-      const entry = this.entries.get(key);
-      // The tokens are compared too: a key is a digest, the promise is the exact tokens.
-      if (entry === undefined || !entry.tokens.every((token, i) => token === tokens[i])) continue;
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-      return entry;
-    }
-    return undefined;
+  /** The state stored for exactly `tokens`, now the most recently used; or undefined. */
+  get(tokens: readonly Token[]): Uint8Array | undefined {
+    const key = this.keyOf(tokens);
+    const entry = this.entries.get(key);
+    // The tokens are compared too: a key is a digest, the promise is the exact tokens.
+    if (entry === undefined || entry.tokens.length !== tokens.length || !entry.tokens.every((token, i) => token === tokens[i])) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.state;
   }
 
   /**
@@ -82,15 +71,14 @@ export class PrefixCache {
     }
     this.entries.set(key, { tokens: [...tokens], state });
     this.heldBytes += state.byteLength;
-    this.lengths.set(tokens.length, (this.lengths.get(tokens.length) ?? 0) + 1);
   }
 
-  /** Counts a first prompt that loaded its whole prefix from the cache. */
+  /** Counts a first prompt that loaded its whole shared prefix from the cache. */
   hit(): void {
     this.counts.hits++;
   }
 
-  /** Counts a first prompt whose prefix had to be evaluated. */
+  /** Counts a first prompt whose shared prefix had to be evaluated (maybe after loading a shorter one). */
   miss(): void {
     this.counts.misses++;
   }
@@ -116,8 +104,5 @@ export class PrefixCache {
     if (entry === undefined) return;
     this.entries.delete(key);
     this.heldBytes -= entry.state.byteLength;
-    const count = (this.lengths.get(entry.tokens.length) ?? 1) - 1;
-    if (count === 0) this.lengths.delete(entry.tokens.length);
-    else this.lengths.set(entry.tokens.length, count);
   }
 }

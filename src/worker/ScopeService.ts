@@ -50,7 +50,7 @@ export class ScopeService implements WorkerApi {
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
   private readonly scopes = new Map<string, ScopeRecord>();
-  /** The engine's cache of shared prefixes; undefined when `prefixCache` is off. */
+  /** Evaluates chat scopes' shared prefixes apart, and stores them when the cache is on. */
   private prefixes: SharedPrefixes | undefined;
 
   /**
@@ -67,8 +67,10 @@ export class ScopeService implements WorkerApi {
     this.loading = Llama.load(engineOptions, { signal: this.loadAbort.signal });
     this.llama = await this.loading;
     this.loadShift = options.contextShift ?? {};
-    if (prefixCache !== undefined && prefixCache !== false)
-      this.prefixes = new SharedPrefixes(new PrefixCache(prefixCache.maxBytes, prefixCache.minTokens, JSON.stringify(this.llama.stateIdentity)));
+    if (prefixCache !== undefined) {
+      const cache = prefixCache.maxBytes > 0 ? new PrefixCache(prefixCache.maxBytes, JSON.stringify(this.llama.stateIdentity)) : undefined;
+      this.prefixes = new SharedPrefixes(prefixCache.minTokens, cache);
+    }
     const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength } = this.llama;
     return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, loadMs: performance.now() - start };
   }
@@ -104,7 +106,7 @@ export class ScopeService implements WorkerApi {
         let { tokens, keep } = turn;
         // A first turn on an empty slot starts with what every scope of the same history renders.
         if (this.prefixes !== undefined && keep === 0 && llama.tokenCount(scopeId) === 0) {
-          const shared = await this.prefixes.fill(llama, scopeId, tokens.slice(0, chat.sharedPrefixLength()));
+          const shared = await this.prefixes.fill(llama, scopeId, tokens, chat.sharedPrefixes());
           ({ tokens, keep } = { tokens: tokens.slice(shared.held), keep: shared.held });
           prefilled = shared.evaluated;
           llama.setSlot(scopeId);
@@ -121,7 +123,8 @@ export class ScopeService implements WorkerApi {
       chat?.modelReplied(result.text);
       stream?.end();
       const memory = request.trackHistory ? { history: llama.historyTokens(scopeId), ...(chat === undefined ? {} : { chatHistory: chat.items() }) } : {};
-      const prefixCache = this.prefixes === undefined ? {} : { prefixCache: this.prefixes.cache.report() };
+      const cache = this.prefixes?.cache;
+      const prefixCache = cache === undefined ? {} : { prefixCache: cache.report() };
       return { ...result, promptTokenCount: result.promptTokenCount + prefilled, slotCreated, shifts: record.shifts.splice(0), ...memory, ...prefixCache };
     } catch (error) {
       stream?.fail(error);
