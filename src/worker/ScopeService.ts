@@ -98,21 +98,13 @@ export class ScopeService implements WorkerApi {
         assertPromptLength(request.text.length + chat.systemPromptLength, { tokens: llama.contextSize, charsPerToken: llama.maxPromptLength / llama.contextSize });
       const slotCreated = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
-      /** Tokens of a shared prefix this prompt evaluated (and stored) before its own. */
+      /** Tokens of shared prefixes this prompt evaluated before its own. */
       let prefilled = 0;
       if (chat === undefined) llama.setPrompt(request.text);
       else {
-        const turn = chat.userTurn(request.text, llama.historyTokens(scopeId));
-        let { tokens, keep } = turn;
-        // A first turn on an empty slot starts with what every scope of the same history renders.
-        if (this.prefixes !== undefined && keep === 0 && llama.tokenCount(scopeId) === 0) {
-          const shared = await this.prefixes.fill(llama, scopeId, tokens, chat.sharedPrefixes());
-          ({ tokens, keep } = { tokens: tokens.slice(shared.held), keep: shared.held });
-          prefilled = shared.evaluated;
-          llama.setSlot(scopeId);
-        }
-        llama.setPromptTokens(tokens, { keep });
+        const turn = await this.setUserTurn(llama, scopeId, chat, request.text);
         stop = [...stop, ...turn.stop];
+        prefilled = turn.prefilled;
       }
       const result = await llama
         .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text) => stream.push(text))
@@ -261,6 +253,29 @@ export class ScopeService implements WorkerApi {
 
   alive(): true {
     return true;
+  }
+
+  /**
+   * Sets a chat turn as the slot's prompt: the template's render of the history with it, less
+   * what the slot holds already. A first turn on an empty slot first gets its shared prefixes
+   * (evaluated apart, or loaded from the cache). The slot is the active one afterwards.
+   */
+  private async setUserTurn(llama: Llama, scopeId: string, chat: ChatSession, text: string): Promise<{ stop: string[]; prefilled: number }> {
+    const turn = chat.userTurn(text, llama.historyTokens(scopeId));
+    let { tokens, keep } = turn;
+    let prefilled = 0;
+    if (this.prefixes !== undefined && keep === 0 && llama.tokenCount(scopeId) === 0) {
+      try {
+        const shared = await this.prefixes.fill(llama, scopeId, tokens, chat.sharedPrefixes());
+        ({ tokens, keep, prefilled } = { tokens: tokens.slice(shared.held), keep: shared.held, prefilled: shared.evaluated });
+        llama.setSlot(scopeId); // other scopes' calls made theirs active meanwhile
+      } catch (error) {
+        chat.abandonTurn(); // the slot was freed meanwhile
+        throw error;
+      }
+    }
+    llama.setPromptTokens(tokens, { keep });
+    return { stop: turn.stop, prefilled };
   }
 
   /** Creates the scope's slot on first use (the parent has reserved it); the next engine call binds to it. */
