@@ -96,9 +96,12 @@ describe("forks", () => {
     const fork = await origin.fork();
     expect(parent.stats().slots.held).toBe(held);
     expect(await fork.getChatHistory()).toEqual([{ type: "system", text: SYSTEM }]);
+    const grandchild = await fork.fork();
+    expect(await grandchild.getChatHistory()).toEqual([{ type: "system", text: SYSTEM }]);
     const [a, b] = await bothReply(origin, fork, "Tell me a story.");
     expect(b).toBe(a);
-    await Promise.all([origin.dispose(), fork.dispose()]);
+    expect(await grandchild.sendPrompt("Tell me a story.", OPTIONS)).toBe(a);
+    await Promise.all([origin.dispose(), fork.dispose(), grandchild.dispose()]);
   });
 
   test("a fork outlives its origin, forks of forks work, a disposed scope cannot fork", async () => {

@@ -449,8 +449,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    */
   private async fork(originId: string, origin: ScopeConfig): Promise<LlamaScope> {
     this.assertUsable();
+    // Created as the origin was: what a fork of a fork that never prompted starts from, too.
+    const fork = new LlamaScope(this.host, origin);
     const settings: ScopeConfig = { mode: origin.mode, ...(origin.contextShift === undefined ? {} : { contextShift: origin.contextShift }) };
-    const fork = new LlamaScope(this.host, settings);
     const made = await this.scheduler.fork(originId, fork.id, {
       copy: async () => {
         const copied = await this.call((api) => api.forkScope(originId, fork.id, this.host.trackHistory()));
