@@ -10,6 +10,8 @@ import { measureConcurrency } from "./concurrency.js";
 import { measureFreeze } from "./freeze.js";
 import { measureIsolation } from "./isolation.js";
 import { measureOverhead } from "./overhead.js";
+import { measurePrefix } from "./prefix.js";
+import { printPrefix } from "./printPrefix.js";
 import { measureShift } from "./shift.js";
 import { measureStartup } from "./startup.js";
 import { measureSwapping } from "./swapping.js";
@@ -87,7 +89,11 @@ console.log(
     `restore ${f(isolation.swap.thread.restoreMs, 2)} ms (thread), ${f(isolation.swap.process.restoreMs, 2)} ms (process)`,
 );
 
-console.log("\n9. Threads (the default is chosen from the machine: half the cores, at least 1)");
+console.log("");
+const prefix = await measurePrefix(modelPath, threads, ROUNDS);
+printPrefix(prefix);
+
+console.log("\n10. Threads (the default is chosen from the machine: half the cores, at least 1)");
 printOverhead(overhead[0]!);
 for (const count of [1, 2].filter((count) => count !== threads)) {
   const result = await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS);
@@ -105,11 +111,12 @@ const budgets = [
   { name: "switching adds < 1 ms to first token", value: switching.switchCostMs, ok: switching.switchCostMs < 1 },
   { name: "process ÷ thread isolation ≥ 0.95 (N = 1)", value: isolation.generation[0]!.ratio, ok: isolation.generation[0]!.ratio >= 0.95 },
   { name: "restore of 1,000+ tokens ≥ 5× faster than re-evaluation", value: longest.restoreSpeedup, ok: longest.historyTokens >= 1000 && longest.restoreSpeedup >= 5 },
+  { name: "shared prefix: replies identical with and without the cache (1 = yes)", value: prefix.identicalReplies ? 1 : 0, ok: prefix.identicalReplies },
 ];
 console.log("\nBudgets");
 for (const b of budgets) console.log(`   ${b.ok ? "met   " : "MISSED"} ${b.name}: ${f(b.value, 3)}`);
 
-const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, shift, isolation, budgets };
+const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, shift, isolation, prefix, budgets };
 const out = path.join(projectRoot(), "bench", "results");
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n");

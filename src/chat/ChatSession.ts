@@ -75,6 +75,19 @@ export class ChatSession {
     return { tokens: target.slice(keep), keep, stop };
   }
 
+  /**
+   * Where the last {@link userTurn}'s render starts the way other scopes' renders do, whatever
+   * their next user turn says: the tokens it has in common from the start with the render of the
+   * system prompt alone, and with the render of the whole history before the turn (the same
+   * system prompt; the same template conversation). Increasing token counts, each cut once.
+   * Costs one or two renders.
+   */
+  sharedPrefixes(): number[] {
+    const cuts = [commonPrefix(this.render(this.itemsOf(this.exchanges.slice(0, -1))), this.rendered)];
+    if (this.system !== undefined && this.exchanges.length > 1) cuts.unshift(commonPrefix(this.render(this.itemsOf([])), this.rendered));
+    return cuts.filter((cut, i) => cut > (cuts[i - 1] ?? 0));
+  }
+
   /** Records the reply the slot now holds. */
   modelReplied(reply: string): void {
     this.beforeTurn = undefined;

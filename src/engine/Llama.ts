@@ -13,10 +13,12 @@ import {
 } from "../errors/index.js";
 import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
+import { copySlot, slotCopier, type SlotCopy } from "./copySlot.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply, type GenerationResult } from "./generateReply.js";
 import { GrammarCache } from "./GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+import { prefillSlot } from "./prefill.js";
 import { maxPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
 import { Slot } from "./Slot.js";
@@ -380,6 +382,48 @@ export class Llama {
       await closed;
     } finally {
       this.closing.delete(closed);
+    }
+  }
+
+  /**
+   * Appends `tokens` to the active slot's history and evaluates them into its KV cache without
+   * generating, after the calls queued on the slot. Tokens still waiting to be evaluated (the last
+   * token of a reply) go first; afterwards the whole history is in the cache, so a state saved
+   * now holds all of it (a shared prefix evaluated once, then loaded into other slots). A prompt
+   * set with `setPrompt` stays set. Resolves with the number of tokens evaluated.
+   * @throws {InvalidArgumentError} for ids outside the vocabulary.
+   * @throws {ContextOverflowError} when they do not fit in the slot (prefill never shifts).
+   */
+  async prefill(tokens: readonly Token[]): Promise<number> {
+    this.assertUsable();
+    const slot = this.requireActive();
+    const { vocabularySize } = this.stateLimits;
+    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabularySize))
+      throw new InvalidArgumentError("prefill takes an array of token ids of this model (see llama.model.tokenize).");
+    return slot.schedule(() => prefillSlot(slot, tokens));
+  }
+
+  /**
+   * Creates slot `toId` holding a copy of slot `fromId`'s conversation as it is after the calls
+   * queued on `fromId`: from then on each continues on its own (branching, "regenerate"), and
+   * both give the same reply to the same prompt. llama.cpp copies the KV cache itself when it can
+   * (resolves `"kv"`); otherwise it goes through a saved state (`"state"`). The active slot is
+   * unchanged.
+   * @throws {SlotNotFoundError} when `fromId` does not exist (or is freed meanwhile: `toId` is then freed too).
+   * @throws {SlotExistsError}, {SlotCapacityError}, {InvalidArgumentError} as `createSlot(toId, options)`.
+   */
+  async forkSlot(fromId: string, toId: string, options: SlotOptions = {}): Promise<SlotCopy> {
+    this.assertUsable();
+    const source = this.requireSlot(fromId);
+    this.createSlot(toId, options);
+    const target = this.requireSlot(toId);
+    const copier = slotCopier(async (from, to) => this.loadKv(to, (await this.snapshot(from)).kv));
+    try {
+      // The target's queue first: nothing can run on it before it holds the copy.
+      return await target.schedule(() => source.schedule(() => copySlot(source, target, copier)));
+    } catch (error) {
+      if (this.slotsById.get(toId) === target) await this.freeSlot(toId).catch(() => {});
+      throw error;
     }
   }
 

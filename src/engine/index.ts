@@ -8,3 +8,4 @@ export type { KvLayout, StateLimits } from "./state/kvLayout.js";
 export { readStateMeta } from "./state/StateFormat.js";
 export type { LoadControl, SaveStateOptions, SlotOptions, PromptTokensOptions } from "./Llama.js";
 export type { ContextShiftOptions, ContextShiftStrategy, SlotContextShift, TokenRange } from "./ContextShift.js";
+export type { SlotCopy } from "./copySlot.js";

@@ -3,7 +3,9 @@ import type { LlamaLoadOptions } from "../engine/index.js";
 import { LOAD_OPTION_NAMES, resolveLoadOptions } from "../engine/LlamaLoadOptions.js";
 import { assertKnownKeys } from "../engine/validate.js";
 import { InvalidArgumentError } from "../errors/index.js";
+import type { PrefixCachePolicy } from "../protocol/index.js";
 import type { Isolation } from "./engine/EngineHost.js";
+import { resolvePrefixCachePolicy, type PrefixCacheOptions } from "./PrefixCacheOptions.js";
 import { resolveIsolation, resolveRestartPolicy, type RestartOptions, type RestartPolicy } from "./RestartOptions.js";
 import { resolveSwapPolicy, type SwapOptions, type SwapPolicy } from "./SwapOptions.js";
 
@@ -26,6 +28,13 @@ export interface ParentLoadOptions extends LlamaLoadOptions {
    * `"process"`, off with `"thread"` (where it covers JavaScript-level deaths only).
    */
   restart?: RestartOptions | boolean;
+  /**
+   * Chat scopes whose history starts like an earlier scope's (the same system prompt, the same
+   * template conversation) load that start's KV cache instead of evaluating it again. On by
+   * default (`{ maxBytes: 256 MiB, minTokens: 32 }`, see {@link PrefixCacheOptions}); `false`
+   * turns it off.
+   */
+  prefixCache?: PrefixCacheOptions | false;
 }
 
 /**
@@ -38,16 +47,18 @@ export class LlamaLoad {
   readonly swap: SwapPolicy;
   readonly isolation: Isolation;
   readonly restart: RestartPolicy;
+  readonly prefixCache: PrefixCachePolicy;
   /** Slots the worker will allocate. */
   readonly slots: number;
 
   constructor(options: ParentLoadOptions) {
-    if (options !== null && typeof options === "object") assertKnownKeys(options, [...LOAD_OPTION_NAMES, "swap", "isolation", "restart"], "LlamaLoad option", "LlamaLoad options");
-    const { swap, isolation, restart, ...engine } = options ?? ({} as ParentLoadOptions);
+    if (options !== null && typeof options === "object") assertKnownKeys(options, [...LOAD_OPTION_NAMES, "swap", "isolation", "restart", "prefixCache"], "LlamaLoad option", "LlamaLoad options");
+    const { swap, isolation, restart, prefixCache, ...engine } = options ?? ({} as ParentLoadOptions);
     this.isolation = resolveIsolation(isolation);
     this.restart = resolveRestartPolicy(restart, this.isolation);
     this.slots = resolveLoadOptions(engine).slots;
     this.swap = resolveSwapPolicy(swap);
+    this.prefixCache = resolvePrefixCachePolicy(prefixCache);
     if (this.swap !== false && this.swap.dir !== undefined && statSync(this.swap.dir, { throwIfNoEntry: false })?.isDirectory() !== true)
       throw new InvalidArgumentError(`swap.dir "${this.swap.dir}" is not a directory. Create it, or leave dir out to use the OS temporary directory.`);
     this.options = engine;

@@ -9,10 +9,10 @@ import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
 import { makeOwnedDirectorySync, removeStaleDirectories } from "../engine/state/ownedDirectories.js";
 import { assertPromptLength } from "../engine/promptLength.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
-import { decodeState } from "../engine/state/StateFormat.js";
+import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
-import type { ModelReady, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
+import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
 import { LlamaScope } from "../scope/LlamaScope.js";
 import { resolveScopeOptions, type ScopeOptions } from "../scope/ScopeOptions.js";
 import type { ScopeHost } from "../scope/ScopeHost.js";
@@ -21,6 +21,7 @@ import { ThreadEngine } from "./engine/ThreadEngine.js";
 import { FrozenStore } from "./FrozenStore.js";
 import { InFlightCalls } from "./InFlightCalls.js";
 import { LlamaLoad } from "./LlamaLoad.js";
+import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./SlotScheduler.js";
 
 /** What {@link LlamaParent.stats} reports. */
@@ -29,6 +30,11 @@ export interface ParentStats extends SchedulerStats {
   tokensGenerated: number;
   /** Context shifts since the parent started (see the `scopeShifted` event). */
   shifts: number;
+  /**
+   * The engine's cache of shared prefixes: hits, misses and evictions since the parent started,
+   * the bytes and states it holds now (all 0 with `prefixCache: false`). Updated as prompts settle.
+   */
+  prefixCache: PrefixCacheStats;
 }
 
 /** A restart after the engine died, as reported by `engineRestarted`. */
@@ -134,6 +140,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private requestCounter = 0;
   private tokensGenerated = 0;
   private shifts = 0;
+  private readonly prefixCache: PrefixCacheStats = { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0 };
   private info: ModelReady | undefined;
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
@@ -168,12 +175,14 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       const memory = this.memory.get(scopeId);
       if (memory !== undefined && result.history !== undefined) memory.tokens = result.history;
       if (memory !== undefined && result.chatHistory !== undefined) memory.config = { ...memory.config, chatHistory: result.chatHistory };
+      if (result.prefixCache !== undefined) this.countPrefixCache(result.prefixCache);
       if (result.slotCreated) this.emit("slotCreated", scopeId);
       for (const erasedTokens of result.shifts) {
         this.shifts++;
         this.emit("scopeShifted", scopeId, { erasedTokens });
       }
     },
+    fork: (scopeId, config) => this.fork(scopeId, config),
     stateLoaded: (scopeId, state) => this.remember(scopeId, this.memory.get(scopeId)?.config, state),
     disposeScope: async (scopeId) => {
       this.memory.delete(scopeId);
@@ -269,7 +278,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * they are in this thread.
    */
   stats(): ParentStats {
-    return { ...this.scheduler.stats(), tokensGenerated: this.tokensGenerated, shifts: this.shifts };
+    return { ...this.scheduler.stats(), tokensGenerated: this.tokensGenerated, shifts: this.shifts, prefixCache: { ...this.prefixCache } };
   }
 
   /**
@@ -342,7 +351,12 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const engine = startEngine(this.load.isolation, (how, cause) => this.engineDied(engine, how, cause));
     this.engineHost = engine;
     this.inFlight = new InFlightCalls();
-    return this.send(() => engine.api.init({ ...this.load.options, stateDir: this.scratchDir! }));
+    // A new engine starts with an empty prefix cache; its counts go on adding up.
+    Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
+    // Off, the cache still has shared prefixes evaluated apart: replies never depend on it.
+    const { prefixCache } = this.load;
+    const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
+    return this.send(() => engine.api.init({ ...this.load.options, stateDir: this.scratchDir!, prefixCache: prefixes }));
   }
 
   private async call<T>(use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T> {
@@ -426,6 +440,45 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.scheduler.failAll(crash);
     void this.removeScratchDir();
     this.emit("error", crash);
+  }
+
+  /**
+   * A new scope holding a copy of scope `originId`'s conversation after its earlier calls (see
+   * `LlamaScope.fork`): copied into a free slot by the engine, or registered frozen with the
+   * origin's bytes, or (an origin that never held a slot) registered as the origin was created.
+   */
+  private async fork(originId: string, origin: ScopeConfig): Promise<LlamaScope> {
+    this.assertUsable();
+    // Created as the origin was: what a fork of a fork that never prompted starts from, too.
+    const fork = new LlamaScope(this.host, origin);
+    const settings: ScopeConfig = { mode: origin.mode, ...(origin.contextShift === undefined ? {} : { contextShift: origin.contextShift }) };
+    const made = await this.scheduler.fork(originId, fork.id, {
+      copy: async () => {
+        const copied = await this.call((api) => api.forkScope(originId, fork.id, this.host.trackHistory()));
+        if (this.load.restart !== false)
+          this.memory.set(fork.id, { config: { ...settings, chatHistory: copied.chatHistory ?? [] }, tokens: copied.history ?? [] });
+      },
+      save: () => this.call((api) => api.saveState(originId)),
+    });
+    if (made.how !== "copied") {
+      // Like getScope: a state brings its chat history; an empty origin's is the one it was created with.
+      const chatHistory = made.how === "state" ? savedChatOf(readStateMeta(made.state) as ScopeStateMeta | undefined) : origin.chatHistory;
+      const config: ScopeConfig = settings.mode === "chat" ? { ...settings, chatHistory: chatHistory ?? [] } : settings;
+      this.remember(fork.id, config, made.how === "state" ? made.state : undefined);
+      this.call((api) => api.openScope(fork.id, config)).catch(() => {});
+    }
+    this.emit("scopeCreated", fork.id);
+    if (made.how === "copied") this.emit("slotCreated", fork.id);
+    return fork;
+  }
+
+  /** Adds up the prefix cache's counts reported with a prompt's result. */
+  private countPrefixCache(report: PrefixCacheStats): void {
+    this.prefixCache.hits += report.hits;
+    this.prefixCache.misses += report.misses;
+    this.prefixCache.evictions += report.evictions;
+    this.prefixCache.bytes = report.bytes;
+    this.prefixCache.entries = report.entries;
   }
 
   /** Keeps what a restart needs of a scope: its config and the tokens of a state it took. */

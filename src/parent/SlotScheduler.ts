@@ -14,6 +14,12 @@ export interface SlotWorker {
   free(scopeId: string): Promise<boolean>;
 }
 
+/**
+ * How {@link SlotScheduler.fork} made a fork: copied into a free slot in the worker, registered
+ * frozen with the origin's bytes, or (the origin had never held a slot) registered empty.
+ */
+export type ForkOutcome = { how: "copied" } | { how: "state"; state: Uint8Array } | { how: "empty" };
+
 /** One freeze or restore, as reported by `scopeFrozen` / `scopeRestored`. */
 export interface SwapReport {
   /** Size of the frozen conversation. */
@@ -148,6 +154,30 @@ export class SlotScheduler {
   }
 
   /**
+   * Registers scope `forkId` holding a copy of scope `originId`'s conversation as it is after the
+   * origin's earlier calls. When the origin holds a slot and another is free with nobody waiting,
+   * `copy` copies it in the worker and the fork holds that slot at once (no bytes leave the
+   * worker); otherwise the fork starts frozen with the origin's bytes (a frozen origin's from the
+   * store, a resident one's from `save`) and is restored at its first call.
+   */
+  fork(originId: string, forkId: string, worker: { copy(): Promise<void>; save(): Promise<Uint8Array> }): Promise<ForkOutcome> {
+    return new Promise<ForkOutcome>((resolve, reject) => {
+      const origin = this.entry(originId);
+      this.inTurn(origin, async () => {
+        while (origin.transition !== undefined) await origin.transition;
+        if (origin.residency === "none") return (this.add(forkId), resolve({ how: "empty" }));
+        if (origin.residency === "frozen") {
+          const state = (await this.store.read(originId)).slice();
+          return (this.add(forkId, state), resolve({ how: "state", state }));
+        }
+        if (await this.copyIntoFreeSlot(origin, forkId, worker.copy)) return resolve({ how: "copied" });
+        const saved = (state: Uint8Array) => (this.add(forkId, state), resolve({ how: "state", state }));
+        await this.admit(origin, this.starter(origin, () => worker.save(), saved, reject));
+      }).catch(reject);
+    });
+  }
+
+  /**
    * Forgets the scope: fails its waiting calls, ends its work in the worker, frees its slot and
    * deletes its frozen bytes. Resolves true if it held a slot.
    */
@@ -213,6 +243,31 @@ export class SlotScheduler {
       freezes: this.freezes,
       restores: this.restores,
     };
+  }
+
+  /**
+   * Copies a resident origin into a slot that is free now, for a new scope `forkId`; false (and
+   * nothing changed) when no slot is free, someone waits for one, or the copy failed.
+   */
+  private async copyIntoFreeSlot(origin: ScopeEntry, forkId: string, copy: () => Promise<void>): Promise<boolean> {
+    const free = this.holders.size < this.capacity && this.queue.length === 0;
+    if (origin.residency !== "resident" || origin.disposed || !free || this.paused || this.failure !== undefined) return false;
+    const fork = new ScopeEntry(forkId);
+    fork.residency = "claiming";
+    this.holders.add(fork); // the free slot is the fork's from now on
+    origin.busy++; // its slot is being read: never frozen meanwhile
+    try {
+      await copy();
+      fork.residency = "resident";
+      fork.lastUsed = ++this.clock;
+      this.scopes.set(forkId, fork);
+      return true;
+    } catch {
+      this.holders.delete(fork);
+      return false;
+    } finally {
+      this.release(origin);
+    }
   }
 
   private entry(id: string): ScopeEntry {

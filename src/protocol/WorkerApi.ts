@@ -1,5 +1,5 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
-import type { ModelReady, PromptRequest, PromptResult, ScopeConfig, StreamBatch, WireLoadOptions } from "./messages.js";
+import type { ForkResult, ModelReady, PromptRequest, PromptResult, ScopeConfig, StreamBatch, WireLoadOptions } from "./messages.js";
 
 /**
  * What the worker thread exposes over Comlink. Every method is called by `LlamaParent`; scope
@@ -30,6 +30,13 @@ export interface WorkerApi {
    * next prompt): a conversation rebuilt from the parent's copy after the engine crashed.
    */
   rebuild(scopeId: string, tokens: number[]): Promise<void>;
+  /**
+   * Registers scope `forkId` holding a copy of scope `originId`'s conversation (its slot's cache,
+   * its chat history, its settings) in a slot of its own, after the calls queued on the origin's
+   * slot. The origin must hold a slot and the parent must have reserved one for the fork. With
+   * `trackHistory` the result carries the fork's history, as a prompt's does.
+   */
+  forkScope(originId: string, forkId: string, trackHistory: boolean): Promise<ForkResult>;
   /** Tokens in the scope's slot; null when it has none (the parent knows a frozen scope's count). */
   tokenCount(scopeId: string): number | null;
   /** A chat scope's history as its slot holds it (kept here while the scope is frozen too). */

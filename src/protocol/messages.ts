@@ -4,8 +4,33 @@ import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadO
 /** How a scope turns a prompt into slot history. */
 export type ScopeMode = "chat" | "completion";
 
-/** Load options as they cross to the worker (the engine's, all plain data). */
-export type WireLoadOptions = LlamaLoadOptions;
+/** `LlamaLoad`'s `prefixCache`, checked and with its defaults: off, or its budget and shortest prefix. */
+export type PrefixCachePolicy = false | { maxBytes: number; minTokens: number };
+
+/** How the worker evaluates chat scopes' shared prefixes, and whether it stores them. */
+export interface SharedPrefixPolicy {
+  /** Shared prefixes at least this long are evaluated in calls of their own, with the cache on or off. */
+  minTokens: number;
+  /** Bytes of stored prefixes; 0: the cache is off (nothing is stored, loaded or counted). */
+  maxBytes: number;
+}
+
+/** Load options as they cross to the worker: the engine's (all plain data) and the shared prefixes'. */
+export type WireLoadOptions = LlamaLoadOptions & { prefixCache?: SharedPrefixPolicy };
+
+/** What `LlamaParent.stats()` reports of the prefix cache (see docs/scopes.md). */
+export interface PrefixCacheStats {
+  /** First prompts of chat scopes that found their whole shared prefix in the cache and loaded it. */
+  hits: number;
+  /** First prompts whose shared prefix was not (all) in the cache: it was evaluated, then stored. */
+  misses: number;
+  /** States dropped, least recently used first, to stay within `maxBytes`. */
+  evictions: number;
+  /** Bytes of the states held now. */
+  bytes: number;
+  /** States held now. */
+  entries: number;
+}
 
 /** Generate options as they cross to the worker: an AbortSignal cannot, so it becomes `stopRequest`. */
 export type WireGenerateOptions = Omit<GenerateOptions, "signal">;
@@ -58,6 +83,18 @@ export interface PromptResult extends GenerationResult {
   /** With `trackHistory`: every token the slot holds now (about 4 bytes a token)... */
   history?: number[];
   /** ...and a chat scope's history items. */
+  chatHistory?: ChatHistoryItem[];
+  /**
+   * With the prefix cache on: `hits`, `misses` and `evictions` since the previous report (of any
+   * scope: a prompt that failed reports nothing, the next one carries its counts), `bytes` and
+   * `entries` as they are now.
+   */
+  prefixCache?: PrefixCacheStats;
+}
+
+/** What `forkScope` reports when the parent tracks histories: the fork's, as for a prompt. */
+export interface ForkResult {
+  history?: number[];
   chatHistory?: ChatHistoryItem[];
 }
 

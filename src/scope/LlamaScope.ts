@@ -25,7 +25,7 @@ export class LlamaScope {
   /** @internal Use `LlamaParent.getScope()`; `config` comes from `resolveScopeOptions`. */
   constructor(
     private readonly host: ScopeHost,
-    config: ScopeConfig,
+    private readonly config: ScopeConfig,
   ) {
     this.mode = config.mode;
   }
@@ -111,6 +111,18 @@ export class LlamaScope {
         this.host.stateLoaded(this.id, state);
       }),
     );
+  }
+
+  /**
+   * A new scope holding a copy of this one's conversation as it is after the calls sent before:
+   * for branching a conversation or regenerating a reply. The copy has this scope's mode, context
+   * shift and chat history, and from then on each continues on its own: given the same prompt at
+   * temperature 0, both reply alike. Works whether this scope holds a slot or is frozen: when it
+   * holds one and another slot is free, the engine copies the KV cache into it at once; otherwise
+   * the copy starts frozen, from this scope's saved bytes, and is restored at its first call.
+   */
+  fork(): Promise<LlamaScope> {
+    return this.guard(() => this.inChatOrder(() => this.host.fork(this.id, this.config)));
   }
 
   /** Stops the scope's generation, frees its slot and deletes its frozen bytes. Idempotent. */

@@ -1,5 +1,6 @@
 import type { Remote } from "comlink";
-import type { PromptResult, WorkerApi } from "../protocol/index.js";
+import type { PromptResult, ScopeConfig, WorkerApi } from "../protocol/index.js";
+import type { LlamaScope } from "./LlamaScope.js";
 
 /** What a scope needs from its parent; keeps `LlamaScope` apart from how the worker and slots are run. */
 export interface ScopeHost {
@@ -22,6 +23,11 @@ export interface ScopeHost {
   promptDone(scopeId: string, result: PromptResult): void;
   /** The scope's conversation was replaced by these (already loaded) state bytes. */
   stateLoaded(scopeId: string, state: Uint8Array): void;
+  /**
+   * A new scope holding a copy of the scope's conversation as it is after its earlier calls;
+   * `config` is how the scope was created (its mode, context shift and starting history).
+   */
+  fork(scopeId: string, config: ScopeConfig): Promise<LlamaScope>;
   /** Ends the scope's work, frees its slot and its frozen bytes. Never rejects. */
   disposeScope(scopeId: string): Promise<void>;
 }

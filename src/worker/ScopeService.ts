@@ -6,6 +6,7 @@ import { assertPromptLength } from "../engine/promptLength.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
 import type {
+  ForkResult,
   ModelReady,
   PromptRequest,
   PromptResult,
@@ -17,6 +18,8 @@ import type {
 } from "../protocol/index.js";
 import { ChatSession } from "../chat/ChatSession.js";
 import { savedChatOf } from "../chat/chatItems.js";
+import { PrefixCache } from "./PrefixCache.js";
+import { SharedPrefixes } from "./SharedPrefixes.js";
 
 interface RunningRequest {
   scopeId: string;
@@ -47,6 +50,8 @@ export class ScopeService implements WorkerApi {
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
   private readonly scopes = new Map<string, ScopeRecord>();
+  /** Evaluates chat scopes' shared prefixes apart, and stores them when the cache is on. */
+  private prefixes: SharedPrefixes | undefined;
 
   /**
    * @param ended called once `dispose()` has freed everything: nothing native is left running,
@@ -58,9 +63,14 @@ export class ScopeService implements WorkerApi {
     if (this.loading !== undefined) throw new LlamaScopeError("The worker is already initialized.");
     if (this.disposal !== undefined) throw new DisposedError("The worker was disposed before it loaded the model. Create a new LlamaParent.");
     const start = performance.now();
-    this.loading = Llama.load(options, { signal: this.loadAbort.signal });
+    const { prefixCache, ...engineOptions } = options;
+    this.loading = Llama.load(engineOptions, { signal: this.loadAbort.signal });
     this.llama = await this.loading;
     this.loadShift = options.contextShift ?? {};
+    if (prefixCache !== undefined) {
+      const cache = prefixCache.maxBytes > 0 ? new PrefixCache(prefixCache.maxBytes, JSON.stringify(this.llama.stateIdentity)) : undefined;
+      this.prefixes = new SharedPrefixes(prefixCache.minTokens, cache);
+    }
     const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength } = this.llama;
     return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, loadMs: performance.now() - start };
   }
@@ -88,11 +98,13 @@ export class ScopeService implements WorkerApi {
         assertPromptLength(request.text.length + chat.systemPromptLength, { tokens: llama.contextSize, charsPerToken: llama.maxPromptLength / llama.contextSize });
       const slotCreated = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
+      /** Tokens of shared prefixes this prompt evaluated before its own. */
+      let prefilled = 0;
       if (chat === undefined) llama.setPrompt(request.text);
       else {
-        const turn = chat.userTurn(request.text, llama.historyTokens(scopeId));
-        llama.setPromptTokens(turn.tokens, { keep: turn.keep });
+        const turn = await this.setUserTurn(llama, scopeId, chat, request.text);
         stop = [...stop, ...turn.stop];
+        prefilled = turn.prefilled;
       }
       const result = await llama
         .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text) => stream.push(text))
@@ -103,7 +115,9 @@ export class ScopeService implements WorkerApi {
       chat?.modelReplied(result.text);
       stream?.end();
       const memory = request.trackHistory ? { history: llama.historyTokens(scopeId), ...(chat === undefined ? {} : { chatHistory: chat.items() }) } : {};
-      return { ...result, slotCreated, shifts: record.shifts.splice(0), ...memory };
+      const cache = this.prefixes?.cache;
+      const prefixCache = cache === undefined ? {} : { prefixCache: cache.report() };
+      return { ...result, promptTokenCount: result.promptTokenCount + prefilled, slotCreated, shifts: record.shifts.splice(0), ...memory, ...prefixCache };
     } catch (error) {
       stream?.fail(error);
       throw error;
@@ -166,6 +180,24 @@ export class ScopeService implements WorkerApi {
     }
   }
 
+  async forkScope(originId: string, forkId: string, trackHistory: boolean): Promise<ForkResult> {
+    const llama = this.requireLlama();
+    const origin = this.requireScope(originId);
+    if (!llama.slots.includes(originId)) throw new LlamaScopeError(`Scope ${originId} holds no slot to copy: fork it from its saved state.`);
+    const record: ScopeRecord = { config: origin.config, chat: undefined, shifts: [] };
+    // The parent sends no chat call of the origin while it forks, so its session is the slot's.
+    if (origin.chat !== undefined) record.chat = this.newChat(llama, record, origin.chat.items());
+    this.scopes.set(forkId, record);
+    try {
+      await llama.forkSlot(originId, forkId, { contextShift: this.slotShift(record) });
+    } catch (error) {
+      this.scopes.delete(forkId);
+      throw error;
+    }
+    if (!trackHistory) return {};
+    return { history: llama.historyTokens(forkId), ...(record.chat === undefined ? {} : { chatHistory: record.chat.items() }) };
+  }
+
   tokenCount(scopeId: string): number | null {
     const llama = this.requireLlama();
     return llama.slots.includes(scopeId) ? llama.tokenCount(scopeId) : null;
@@ -221,6 +253,29 @@ export class ScopeService implements WorkerApi {
 
   alive(): true {
     return true;
+  }
+
+  /**
+   * Sets a chat turn as the slot's prompt: the template's render of the history with it, less
+   * what the slot holds already. A first turn on an empty slot first gets its shared prefixes
+   * (evaluated apart, or loaded from the cache). The slot is the active one afterwards.
+   */
+  private async setUserTurn(llama: Llama, scopeId: string, chat: ChatSession, text: string): Promise<{ stop: string[]; prefilled: number }> {
+    const turn = chat.userTurn(text, llama.historyTokens(scopeId));
+    let { tokens, keep } = turn;
+    let prefilled = 0;
+    if (this.prefixes !== undefined && keep === 0 && llama.tokenCount(scopeId) === 0) {
+      try {
+        const shared = await this.prefixes.fill(llama, scopeId, tokens, chat.sharedPrefixes());
+        ({ tokens, keep, prefilled } = { tokens: tokens.slice(shared.held), keep: shared.held, prefilled: shared.evaluated });
+        llama.setSlot(scopeId); // other scopes' calls made theirs active meanwhile
+      } catch (error) {
+        chat.abandonTurn(); // the slot was freed meanwhile
+        throw error;
+      }
+    }
+    llama.setPromptTokens(tokens, { keep });
+    return { stop: turn.stop, prefilled };
   }
 
   /** Creates the scope's slot on first use (the parent has reserved it); the next engine call binds to it. */

@@ -1,4 +1,4 @@
-import type { BatchItem, LlamaContext, LlamaContextSequence } from "node-llama-cpp";
+import type { BatchItem, LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 
 /**
  * The only place llama-scope reads node-llama-cpp internals (3.22.1). Everything here is marked
@@ -35,4 +35,51 @@ export function queuedSequenceIds(context: LlamaContext, items: readonly BatchIt
     if (id !== undefined) ids.set(item, id);
   }
   return ids;
+}
+
+type CopyFromOtherSequence = (other: LlamaContextSequence, upToTokenIndex: number) => Promise<boolean | undefined>;
+
+/**
+ * Copies `source`'s KV cache into the empty `target` inside llama.cpp (`llama_memory_seq_cp`),
+ * through `LlamaContextSequence._copyStateFromOtherSequence`. Resolves true when `target` then
+ * holds exactly `source`'s tokens and cache, false when it could not copy (the internal is gone,
+ * the model's memory cannot be copied this way, no room): `target` is then empty, and the caller
+ * copies through a saved state instead.
+ *
+ * The one trap: with one KV stream per sequence (node-llama-cpp's layout), llama.cpp only records
+ * a copy between streams and copies the buffers at the next decode of the context. A state saved
+ * or loaded before that decode sees the old buffers (a saved fork would hold garbage, a loaded one
+ * would be overwritten later). So the copy is completed here at once with a throwaway decode: one
+ * token evaluated after the copied ones and erased again, which leaves every copied cell exactly
+ * as the source holds it (re-evaluating a copied token instead would change its bits on some
+ * models: llama.cpp's sums depend on the batch).
+ */
+export async function copySequenceKv(source: LlamaContextSequence, target: LlamaContextSequence): Promise<boolean> {
+  const copy = (target as unknown as { _copyStateFromOtherSequence?: CopyFromOtherSequence })._copyStateFromOtherSequence;
+  const length = source.nextTokenIndex;
+  if (length === 0 && target.nextTokenIndex === 0) return true; // nothing in the cache to copy
+  // Recurrent and sliding-window models keep checkpoints besides the cache; a saved state carries both.
+  if (typeof copy !== "function" || target.nextTokenIndex !== 0 || source.needsCheckpoints || length + 1 >= target.contextSize - 1) return false;
+  let copied = false;
+  try {
+    copied = (await copy.call(target, source, length)) === true && target.nextTokenIndex === length;
+  } catch {
+    copied = false;
+  }
+  try {
+    if (!copied) await target.clearHistory();
+    await completePendingCopy(target);
+  } catch {
+    await target.clearHistory().catch(() => {});
+    return false;
+  }
+  return copied;
+}
+
+/** Evaluates one throwaway token after `sequence`'s tokens and erases it: llama.cpp's pending buffer copies run first. */
+async function completePendingCopy(sequence: LlamaContextSequence): Promise<void> {
+  const end = sequence.nextTokenIndex;
+  const token = sequence.contextTokens.at(-1) ?? sequence.model.tokens.bos ?? (0 as Token);
+  await sequence.evaluateWithoutGeneratingNewTokens([token]);
+  await sequence.eraseContextTokenRanges([{ start: end, end: end + 1 }]);
 }
