@@ -6,11 +6,11 @@ export {
   type LlamaParentEvents,
   type ParentStats,
   type PersistedScope,
-  type RestartReport,
   type ShiftReport,
 } from "./parent/LlamaParent.js";
 export type { Isolation } from "./parent/engine/EngineHost.js";
 export type { RestartOptions } from "./parent/RestartOptions.js";
+export type { RestartReport } from "./parent/engine/EngineSupervisor.js";
 export { LlamaLoad, type ParentLoadOptions } from "./parent/LlamaLoad.js";
 export type { SwapOptions } from "./parent/SwapOptions.js";
 export type { PrefixCacheOptions } from "./parent/PrefixCacheOptions.js";

@@ -10,16 +10,16 @@ import { makeOwnedDirectorySync, removeStaleDirectories } from "../engine/state/
 import { assertPromptLength } from "../engine/promptLength.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
-import { DisposedError, InvalidArgumentError, LlamaScopeError, reviveError, WorkerCrashedError } from "../errors/index.js";
+import { DisposedError, InvalidArgumentError, LlamaScopeError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
 import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
 import { LlamaScope } from "../scope/LlamaScope.js";
 import { resolveScopeOptions, type ScopeOptions } from "../scope/ScopeOptions.js";
 import type { ScopeHost } from "../scope/ScopeHost.js";
-import { startEngine, type EngineHost, type Isolation } from "./engine/EngineHost.js";
+import type { Isolation } from "./engine/EngineHost.js";
+import { EngineSupervisor, type RestartReport } from "./engine/EngineSupervisor.js";
 import { ThreadEngine } from "./engine/ThreadEngine.js";
 import { FrozenStore } from "./FrozenStore.js";
-import { InFlightCalls } from "./InFlightCalls.js";
 import { LlamaLoad } from "./LlamaLoad.js";
 import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./SlotScheduler.js";
@@ -35,16 +35,6 @@ export interface ParentStats extends SchedulerStats {
    * the bytes and states it holds now (all 0 with `prefixCache: false`). Updated as prompts settle.
    */
   prefixCache: PrefixCacheStats;
-}
-
-/** A restart after the engine died, as reported by `engineRestarted`. */
-export interface RestartReport {
-  /** Restarts since the parent started, this one included. */
-  attempt: number;
-  /** Milliseconds from the death to the new engine being ready (model loaded, scopes known). */
-  ms: number;
-  /** Calls in flight that the death rejected with `WorkerCrashedError`. */
-  lostCalls: number;
 }
 
 /** Where the engine runs now, for operators. */
@@ -124,24 +114,14 @@ export interface LlamaParentEvents {
  * ```
  */
 export class LlamaParent extends EventEmitter<LlamaParentEvents> {
-  private engineHost: EngineHost | undefined;
-  /** Calls to the current engine; a new tracker per engine, so a death fails only its own calls. */
-  private inFlight = new InFlightCalls();
+  private readonly supervisor: EngineSupervisor;
   private initialization: Promise<ModelReady> | undefined;
-  /** Settles when the engine can take calls: the first load, then each restart. */
-  private engineReady: Promise<unknown> | undefined;
-  /** True while calls may go straight to the engine (a pull per chunk skips awaiting anything). */
-  private engineUsable = false;
-  private restarting = false;
-  private restarts = 0;
-  private deaths: number[] = [];
   private disposal: Promise<void> | undefined;
   private crash: WorkerCrashedError | undefined;
   private requestCounter = 0;
   private tokensGenerated = 0;
   private shifts = 0;
   private readonly prefixCache: PrefixCacheStats = { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0 };
-  private info: ModelReady | undefined;
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
   /** Each live scope's config and history, kept when restarts are on. */
@@ -166,8 +146,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     nextRequestId: () => ++this.requestCounter,
     trackHistory: () => this.load.restart !== false,
     assertPromptFits: (text) => {
-      if (this.info === undefined) return;
-      const { contextSize, maxPromptLength } = this.info;
+      if (this.supervisor.info === undefined) return;
+      const { contextSize, maxPromptLength } = this.supervisor.info;
       assertPromptLength(text.length, { tokens: contextSize, charsPerToken: maxPromptLength / contextSize });
     },
     promptDone: (scopeId, result) => {
@@ -198,6 +178,25 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const { swap } = load;
     // Without swapping the store only holds revived states until their first prompt.
     this.store = swap === false ? new FrozenStore(Number.MAX_SAFE_INTEGER) : new FrozenStore(swap.maxRamBytes, swap.dir);
+    this.supervisor = new EngineSupervisor(load.isolation, load.restart, {
+      initOptions: () => {
+        // Off, the cache still has shared prefixes evaluated apart: replies never depend on it.
+        const { prefixCache } = this.load;
+        const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
+        // A new engine starts with an empty prefix cache; its counts go on adding up.
+        Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
+        return { ...this.load.options, stateDir: this.scratchDir!, prefixCache: prefixes };
+      },
+      engineLost: () => this.scheduler.engineLost(),
+      reopen: async (api, send) => {
+        await Promise.all([...this.memory].map(([scopeId, { config }]) => send(() => api.openScope(scopeId, config))));
+      },
+      restarted: (report) => {
+        this.scheduler.resume();
+        this.emit("engineRestarted", report);
+      },
+      failed: (crash) => this.fail(crash),
+    });
     this.scheduler = new SlotScheduler(
       load.slots,
       swap !== false,
@@ -228,12 +227,13 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
 
   /** What the engine loaded, once `init()` has resolved. */
   get modelInfo(): ModelReady | undefined {
-    return this.info;
+    return this.supervisor.info;
   }
 
   /** Where the engine runs now: isolation, process and thread ids, restarts so far. */
   get engine(): EngineInfo {
-    return { isolation: this.load.isolation, pid: this.engineHost?.pid, threadId: this.engineHost?.threadId, restarts: this.restarts };
+    const { engine, restarts } = this.supervisor;
+    return { isolation: this.load.isolation, pid: engine?.pid, threadId: engine?.threadId, restarts };
   }
 
   /**
@@ -242,7 +242,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * @deprecated Use {@link engine}.
    */
   get worker(): Worker | undefined {
-    return this.engineHost instanceof ThreadEngine ? this.engineHost.worker : undefined;
+    const { engine } = this.supervisor;
+    return engine instanceof ThreadEngine ? engine.worker : undefined;
   }
 
   get disposed(): boolean {
@@ -312,10 +313,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
       const disposed = new DisposedError("The LlamaParent was disposed while this call was in flight.");
-      this.engineUsable = false;
-      this.inFlight.failAll(disposed);
       this.scheduler.failAll(disposed);
-      await this.engineHost?.stop().catch(() => {});
+      await this.supervisor.stop(disposed);
       await Promise.all([this.store.dispose(), this.removeScratchDir()]);
       this.emit("disposed");
     })();
@@ -331,112 +330,25 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const sweep = this.removeStaleDirectories(scratchParent);
     // Made before anything is awaited, so a dispose() during init always finds it to remove.
     this.scratchDir = makeOwnedDirectorySync(scratchParent, "scratch");
-    const ready = (async () => {
-      try {
-        [this.info] = await Promise.all([this.launch(), sweep]);
-      } catch (error) {
-        await this.dispose();
-        throw error;
-      }
-    })();
-    this.engineReady = ready;
-    await ready;
-    this.engineUsable = true;
-    this.emit("ready", this.info!);
-    return this.info!;
-  }
-
-  /** Starts an engine and loads the model in it. */
-  private launch(): Promise<ModelReady> {
-    const engine = startEngine(this.load.isolation, (how, cause) => this.engineDied(engine, how, cause));
-    this.engineHost = engine;
-    this.inFlight = new InFlightCalls();
-    // A new engine starts with an empty prefix cache; its counts go on adding up.
-    Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
-    // Off, the cache still has shared prefixes evaluated apart: replies never depend on it.
-    const { prefixCache } = this.load;
-    const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
-    return this.send(() => engine.api.init({ ...this.load.options, stateDir: this.scratchDir!, prefixCache: prefixes }));
+    let info: ModelReady;
+    try {
+      [info] = await Promise.all([this.supervisor.start(), sweep]);
+    } catch (error) {
+      await this.dispose();
+      throw error;
+    }
+    this.emit("ready", info);
+    return info;
   }
 
   private async call<T>(use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T> {
-    // Ready, a call (a pull per chunk) goes straight through; during a load or restart it waits.
-    if (!this.engineUsable) {
-      if (this.engineReady === undefined) await this.init();
-      await this.engineReady;
-      if (this.crash !== undefined) throw this.crash;
-      if (this.disposal !== undefined) throw new DisposedError("The LlamaParent was disposed while this call waited for its engine.");
-    }
-    const engine = this.engineHost!;
-    return this.send(() => use(engine.api));
-  }
-
-  /** Sends one call, failing it at once if the engine dies, with llama-scope's error classes revived. */
-  private send<T>(call: () => Promise<T>): Promise<T> {
-    return this.inFlight.track(call).catch((error: unknown) => {
-      throw reviveError(error);
-    });
-  }
-
-  /** An engine ended without being asked (it may report it twice: an error, then the exit). */
-  private engineDied(engine: EngineHost, how: string, cause?: Error): void {
-    if (engine !== this.engineHost || this.disposal !== undefined || this.crash !== undefined) return;
-    this.engineHost = undefined;
-    this.engineUsable = false;
-    const crash = new WorkerCrashedError(
-      `The llama-scope engine (${this.load.isolation}) ${how}. The calls in flight were rejected` +
-        (this.load.restart === false ? "; create a new LlamaParent to go on." : "; the parent starts a new engine and every scope goes on."),
-      cause === undefined ? undefined : { cause },
-    );
-    const lostCalls = this.inFlight.failAll(crash);
-    this.deaths.push(performance.now());
-    if (this.restarting) return; // the restart under way sees its launch fail and tries again
-    const started = performance.now();
-    this.engineReady = this.restart(crash, lostCalls, started);
-  }
-
-  /**
-   * Starts new engines until one is ready, unless the engine dies more often than the restart
-   * policy allows: then the parent is failed, as it is with restarts off.
-   */
-  private async restart(crash: WorkerCrashedError, lostCalls: number, started: number): Promise<void> {
-    const policy = this.load.restart;
-    this.restarting = true;
-    try {
-      await this.scheduler.engineLost();
-      for (;;) {
-        if (policy === false || this.deathsWithin(policy.windowMs) > policy.maxRestarts) return this.fail(crash);
-        if (this.disposal !== undefined) return;
-        try {
-          this.info = await this.launch();
-          const engine = this.engineHost!;
-          await Promise.all([...this.memory].map(([scopeId, { config }]) => this.send(() => engine.api.openScope(scopeId, config))));
-          break;
-        } catch {
-          if (this.engineHost !== undefined) this.deaths.push(performance.now()); // it loaded nothing: a death too
-          await this.engineHost?.stop().catch(() => {});
-          this.engineHost = undefined;
-        }
-      }
-      this.restarts++;
-      this.engineUsable = true;
-      this.scheduler.resume();
-      this.emit("engineRestarted", { attempt: this.restarts, ms: performance.now() - started, lostCalls });
-    } finally {
-      this.restarting = false;
-    }
-  }
-
-  private deathsWithin(windowMs: number): number {
-    const since = performance.now() - windowMs;
-    this.deaths = this.deaths.filter((time) => time >= since);
-    return this.deaths.length;
+    if (this.initialization === undefined) await this.init();
+    return this.supervisor.call(use);
   }
 
   /** The engine is gone for good: every call now and later fails with `crash`. */
   private fail(crash: WorkerCrashedError): void {
     this.crash = crash;
-    this.inFlight.failAll(crash);
     this.scheduler.failAll(crash);
     void this.removeScratchDir();
     this.emit("error", crash);
@@ -518,9 +430,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * scope that saved it and, for a chat scope, its history.
    */
   private checkedState(state: Uint8Array): { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } {
-    if (this.info === undefined) throw new LlamaScopeError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
+    if (this.supervisor.info === undefined) throw new LlamaScopeError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
     const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
-    assertStateFits(decoded, this.info.stateIdentity, this.info.stateLimits);
+    assertStateFits(decoded, this.supervisor.info.stateIdentity, this.supervisor.info.stateLimits);
     const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
     return chatHistory === undefined ? { mode: "completion" } : { mode: "chat", chatHistory };
   }
