@@ -19,6 +19,7 @@ import { GrammarCache } from "./GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
 import { maxPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
+import { SequencePool, type PooledSequence } from "./SequencePool.js";
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
@@ -79,6 +80,8 @@ export interface SaveStateOptions {
  */
 export class Llama {
   private readonly slotsById = new Map<string, Slot>();
+  /** The sequence each slot holds, lent by {@link pool}. */
+  private readonly lent = new Map<Slot, PooledSequence>();
   private active: Slot | undefined;
   private disposal: Promise<void> | undefined;
   private readonly stateFiles: StateFiles;
@@ -92,6 +95,8 @@ export class Llama {
   private constructor(
     private readonly nodeModel: LlamaModel,
     private readonly context: LlamaContext,
+    /** Every sequence of the context, taken at load; slots borrow the lowest free one. */
+    private readonly pool: SequencePool,
     private readonly settings: ResolvedLoadOptions,
     private readonly modelIdentity: StateIdentity["model"],
   ) {
@@ -137,7 +142,7 @@ export class Llama {
       PromptTokenizer.of(model);
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
-      const llama = new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
+      const llama = new Llama(model, context, SequencePool.take(context), { ...settings, contextSize: context.contextSize }, { fingerprint, name });
       // A probe that fails leaves states checked without the layout, as for models it cannot read.
       llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
       return llama;
@@ -240,12 +245,15 @@ export class Llama {
     if (options === null || typeof options !== "object") throw new InvalidArgumentError("Slot options must be an object, e.g. { contextShift: false }.");
     const contextShift = options.contextShift === undefined ? this.settings.contextShift : checkContextShift(options.contextShift, "slot");
     if (this.slotsById.has(id)) throw new SlotExistsError(`A slot named "${id}" exists already: use setSlot("${id}") to continue it, or pick another id.`);
-    if (this.context.sequencesLeft === 0)
+    const shift = resolveContextShift(contextShift, this.settings.contextSize);
+    const pooled = this.pool.acquire();
+    if (pooled === undefined)
       throw new SlotCapacityError(
         `All ${this.settings.slots} slots are taken (${this.slots.join(", ")}): free one with freeSlot(id), or load with more slots.`,
       );
-    const sequence = this.context.getSequence({ contextShift: { size: 0 } });
-    this.slotsById.set(id, new Slot(id, sequence, resolveContextShift(contextShift, this.settings.contextSize)));
+    const slot = new Slot(id, pooled.sequence, shift);
+    this.slotsById.set(id, slot);
+    this.lent.set(slot, pooled);
   }
 
   /**
@@ -354,7 +362,7 @@ export class Llama {
     const slot = this.requireSlot(id);
     this.slotsById.delete(id);
     if (this.active === slot) this.active = undefined;
-    const closed = slot.close(new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
+    const closed = this.returnSequence(slot, new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
     this.closing.add(closed);
     try {
       await closed;
@@ -411,6 +419,7 @@ export class Llama {
       this.slotsById.clear();
       this.active = undefined;
       await Promise.allSettled([...slots.map((slot) => slot.close(reason)), ...this.closing]);
+      await this.pool.dispose();
       await this.context.dispose();
       await this.nodeModel.dispose();
       this.grammars.clear();
@@ -428,14 +437,24 @@ export class Llama {
    * checked against what this very context writes, not against what they say of themselves.
    */
   private async probeKvLayout(): Promise<KvLayout | undefined> {
-    const sequence = this.context.getSequence();
+    const pooled = this.pool.acquire();
+    if (pooled === undefined) return undefined;
+    const { sequence } = pooled;
     try {
       await sequence.evaluateWithoutGeneratingNewTokens([this.nodeModel.tokens.bos ?? (0 as Token)]);
       const probe = await this.stateFiles.capture((file) => sequence.saveStateToFile(file));
       return readKvLayout(toSingleStream(probe));
     } finally {
-      await sequence.dispose();
+      await this.pool.release(pooled);
     }
+  }
+
+  /** Ends the slot's work, then clears its sequence and gives it back to the pool. */
+  private async returnSequence(slot: Slot, reason: Error): Promise<void> {
+    await slot.close(reason);
+    const pooled = this.lent.get(slot);
+    this.lent.delete(slot);
+    if (pooled !== undefined) await this.pool.release(pooled);
   }
 
   private async restore(slot: Slot, kv: Uint8Array, pending: readonly Token[]): Promise<void> {

@@ -74,13 +74,15 @@ export class Slot {
     this.stopRunning?.abort();
   }
 
-  /** Ends running and queued work with `reason`, waits for it to settle, and releases the sequence. */
+  /**
+   * Ends running and queued work with `reason` and waits for it to settle: nothing runs on the
+   * sequence afterwards, and its owner (the engine's sequence pool) may clear it and lend it again.
+   */
   async close(reason: Error): Promise<void> {
     if (this.closedBy !== undefined) return;
     this.closedBy = reason;
     for (const controller of this.scheduled) controller.abort(reason);
     await this.queue.idle();
     this.pending = [];
-    await this.sequence.dispose();
   }
 }
