@@ -13,6 +13,7 @@ import {
 } from "../errors/index.js";
 import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
+import { sequenceOrderStrategy } from "./batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply, type GenerationResult } from "./generateReply.js";
 import { GrammarCache } from "./GrammarCache.js";
@@ -27,6 +28,7 @@ import { assertStateFits } from "./state/stateFit.js";
 import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.js";
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
+import { StepBarrier } from "./StepBarrier.js";
 import { TextStream } from "./TextStream.js";
 
 /** Options of {@link Llama.createSlot}. */
@@ -97,6 +99,8 @@ export class Llama {
     private readonly context: LlamaContext,
     /** Every sequence of the context, taken at load; slots borrow the lowest free one. */
     private readonly pool: SequencePool,
+    /** Keeps generating slots in lock-step (`lockstep` option); undefined: they run free. */
+    private readonly barrier: StepBarrier | undefined,
     private readonly settings: ResolvedLoadOptions,
     private readonly modelIdentity: StateIdentity["model"],
   ) {
@@ -131,18 +135,23 @@ export class Llama {
     });
     const requestedSize = Math.min(settings.contextSize, model.trainContextSize);
     try {
-      const context = await model.createContext({
+      // The strategy is given before the context exists; it reads it when a batch is formed.
+      let context: LlamaContext | undefined;
+      const batching = settings.lockstep ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => context) } : undefined;
+      context = await model.createContext({
         contextSize: requestedSize,
         sequences: settings.slots,
         threads: settings.threads,
         ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
+        ...(batching === undefined ? {} : { batching }),
         ...(signal === undefined ? {} : { createSignal: signal }),
       });
       // The prompt guard's figures, from one pass over the vocabulary: here, not in a first prompt.
       PromptTokenizer.of(model);
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
+      const barrier = settings.lockstep ? new StepBarrier() : undefined;
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
-      const llama = new Llama(model, context, SequencePool.take(context), { ...settings, contextSize: context.contextSize }, { fingerprint, name });
+      const llama = new Llama(model, context, SequencePool.take(context), barrier, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
       // A probe that fails leaves states checked without the layout, as for models it cannot read.
       llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
       return llama;
@@ -251,7 +260,7 @@ export class Llama {
       throw new SlotCapacityError(
         `All ${this.settings.slots} slots are taken (${this.slots.join(", ")}): free one with freeSlot(id), or load with more slots.`,
       );
-    const slot = new Slot(id, pooled.sequence, shift);
+    const slot = new Slot(id, pooled.sequence, shift, this.barrier?.member(pooled.order));
     this.slotsById.set(id, slot);
     this.lent.set(slot, pooled);
   }

@@ -86,6 +86,26 @@ export interface LockStep {
   leave(): void;
 }
 
+/**
+ * `tokens` (a sequence's `evaluate` iterator) kept in lock-step: each time the consumer asks for
+ * the next token, the slot first arrives at the barrier, so the decode behind that token is
+ * queued with the other slots'. Every way out (the consumer breaks at an ending, an abort or a
+ * close, or an error is thrown on either side) leaves the step. Without a barrier, `tokens` as is.
+ */
+export function inLockStep<T>(tokens: AsyncIterable<T>, lockstep: LockStep | undefined): AsyncIterable<T> {
+  if (lockstep === undefined) return tokens;
+  return (async function* () {
+    try {
+      for await (const token of tokens) {
+        yield token; // the consumer's loop body runs here; it resumes us for the next token
+        await lockstep.arrive();
+      }
+    } finally {
+      lockstep.leave();
+    }
+  })();
+}
+
 /** How long a step waits for a late slot before going on without it. */
 export const STEP_PATIENCE_MS = 20;
 
