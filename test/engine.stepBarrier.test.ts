@@ -1,13 +1,13 @@
 // The step barrier on its own, no model: who is released, when, and in what order.
-import { afterEach, expect, test } from "@jest/globals";
-import { observeSteps, STEP_PATIENCE_MS, StepBarrier, type StepRecord } from "../src/engine/StepBarrier.js";
+import { afterEach, describe, expect, test } from "@jest/globals";
+import { inLockStep, observeSteps, STEP_PATIENCE_MS, StepBarrier, type LockStep, type StepRecord } from "../src/engine/StepBarrier.js";
 
 /** Arrivals that resolve record their id here, in resolution order. */
 function tracker() {
   const released: number[] = [];
   return {
     released,
-    arrive: (barrier: StepBarrier, id: number) => barrier.arrive(id).then(() => released.push(id)),
+    arrive: (barrier: StepBarrier, id: number) => Promise.resolve(barrier.arrive(id)).then(() => released.push(id)),
   };
 }
 
@@ -22,10 +22,10 @@ function recordSteps(): StepRecord[] {
   return steps;
 }
 
-test("a lone slot is released at once, every step", async () => {
+test("a lone slot is released at once, every step, without a promise", async () => {
   const barrier = new StepBarrier();
   const steps = recordSteps();
-  for (let i = 0; i < 3; i++) await barrier.arrive(5);
+  for (let i = 0; i < 3; i++) expect(barrier.arrive(5)).toBeUndefined();
   expect(steps.map((s) => s.sequenceIds)).toEqual([[5], [5], [5]]);
   expect(steps.every((s) => s.late.length === 0)).toBe(true);
 });
@@ -114,4 +114,61 @@ test("when every waiting slot leaves, no timer is left to fire", async () => {
   // 1 is still expected from the last step: a new arrival of 0 waits for it, not for a stale timer.
   barrier.leave(1);
   await barrier.arrive(0);
+});
+
+describe("inLockStep", () => {
+  /** A LockStep that logs its calls, and tokens that log when they are pulled. */
+  function traced(count: number, failAt?: number) {
+    const log: string[] = [];
+    const lockstep: LockStep = {
+      arrive: () => (log.push("arrive"), undefined),
+      leave: () => log.push("leave"),
+    };
+    async function* tokens() {
+      try {
+        for (let i = 0; i < count; i++) {
+          if (i === failAt) throw new Error("decode failed");
+          log.push(`decode ${i}`);
+          yield i;
+        }
+      } finally {
+        log.push("tokens closed");
+      }
+    }
+    return { log, stepped: inLockStep(tokens(), lockstep) };
+  }
+
+  test("arrives before every token but the first, and leaves when the tokens run out", async () => {
+    const { log, stepped } = traced(3);
+    for await (const token of stepped) log.push(`got ${token}`);
+    expect(log).toEqual(["decode 0", "got 0", "arrive", "decode 1", "got 1", "arrive", "decode 2", "got 2", "arrive", "tokens closed", "leave"]);
+  });
+
+  test("a consumer that breaks leaves the step before the tokens are closed", async () => {
+    const { log, stepped } = traced(5);
+    for await (const token of stepped) if (token === 1) break;
+    expect(log).toEqual(["decode 0", "arrive", "decode 1", "leave", "tokens closed"]);
+  });
+
+  test("a consumer that throws, or tokens that fail, leave the step too", async () => {
+    const thrown = traced(5);
+    await expect(
+      (async () => {
+        for await (const token of thrown.stepped) if (token === 0) throw new Error("consumer failed");
+      })(),
+    ).rejects.toThrow("consumer failed");
+    expect(thrown.log).toEqual(["decode 0", "leave", "tokens closed"]);
+    const failing = traced(5, 1);
+    await expect(
+      (async () => {
+        for await (const token of failing.stepped) void token;
+      })(),
+    ).rejects.toThrow("decode failed");
+    expect(failing.log).toEqual(["decode 0", "arrive", "tokens closed", "leave"]);
+  });
+
+  test("without a barrier, the tokens as they are", () => {
+    const tokens = (async function* () {})();
+    expect(inLockStep(tokens, undefined)).toBe(tokens);
+  });
 });

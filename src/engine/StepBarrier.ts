@@ -25,13 +25,23 @@ export class StepBarrier {
     return { arrive: () => this.arrive(sequenceId), leave: () => this.leave(sequenceId) };
   }
 
-  /** Resolves when the slot may queue its next token: once every slot of the step is here. */
-  arrive(sequenceId: number): Promise<void> {
+  /**
+   * Resolves when the slot may queue its next token: once every slot of the step is here.
+   * Undefined when it may go on at once, being the whole step (a slot generating alone pays no
+   * promise per token).
+   */
+  arrive(sequenceId: number): Promise<void> | undefined {
+    this.expected.delete(sequenceId);
+    if (this.waiting.size === 0 && this.expected.size === 0) {
+      this.stopPatience();
+      this.expected.add(sequenceId);
+      if (observers.size > 0) notify({ sequenceIds: [sequenceId], late: [], at: performance.now() });
+      return undefined;
+    }
     return new Promise<void>((release) => {
       // A slot waits once at a time; a second arrival must not strand the first one's promise.
       this.waiting.get(sequenceId)?.();
       this.waiting.set(sequenceId, release);
-      this.expected.delete(sequenceId);
       // Checked after the caller has started awaiting: resolved now, this last arrival's
       // continuation would run after the others' instead of in its sequence-id place.
       queueMicrotask(() => this.releaseWhenComplete());
@@ -80,8 +90,8 @@ export class StepBarrier {
 
 /** One slot's side of a {@link StepBarrier}. */
 export interface LockStep {
-  /** After a token: resolves when the slot may let its next decode be queued. */
-  arrive(): Promise<void>;
+  /** After a token: resolves when the slot may let its next decode be queued (undefined: now). */
+  arrive(): Promise<void> | undefined;
   /** On every way out of a generation: the step stops waiting for this slot. */
   leave(): void;
 }
@@ -89,21 +99,36 @@ export interface LockStep {
 /**
  * `tokens` (a sequence's `evaluate` iterator) kept in lock-step: each time the consumer asks for
  * the next token, the slot first arrives at the barrier, so the decode behind that token is
- * queued with the other slots'. Every way out (the consumer breaks at an ending, an abort or a
- * close, or an error is thrown on either side) leaves the step. Without a barrier, `tokens` as is.
+ * queued with the other slots'. Every way out leaves the step first: the consumer breaking out
+ * (an ending, an abort, a close) or throwing, the tokens running out, or an error from them.
+ * Without a barrier, `tokens` as is. (An iterator object rather than an async generator: fewer
+ * promise hops per token.)
  */
 export function inLockStep<T>(tokens: AsyncIterable<T>, lockstep: LockStep | undefined): AsyncIterable<T> {
   if (lockstep === undefined) return tokens;
-  return (async function* () {
-    try {
-      for await (const token of tokens) {
-        yield token; // the consumer's loop body runs here; it resumes us for the next token
-        await lockstep.arrive();
+  const iterator = tokens[Symbol.asyncIterator]();
+  let started = false;
+  const stepped: AsyncIterableIterator<T> = {
+    [Symbol.asyncIterator]: () => stepped,
+    async next() {
+      const wait = started ? lockstep.arrive() : undefined;
+      started = true;
+      if (wait !== undefined) await wait;
+      try {
+        const result = await iterator.next();
+        if (result.done === true) lockstep.leave();
+        return result;
+      } catch (error) {
+        lockstep.leave();
+        throw error;
       }
-    } finally {
+    },
+    async return(value?: unknown) {
       lockstep.leave();
-    }
-  })();
+      return (await iterator.return?.(value)) ?? { done: true, value: undefined };
+    },
+  };
+  return stepped;
 }
 
 /** How long a step waits for a late slot before going on without it. */
