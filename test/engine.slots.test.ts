@@ -265,7 +265,7 @@ describe("loading", () => {
   });
 
   test("bad load options give InvalidArgumentError", async () => {
-    for (const bad of [{ slots: 0 }, { contextSize: -1 }, { threads: 1.5 }, { gpu: "cuda" }, { modelPath: "" }, { stateDir: path.join(dir, "missing") }])
+    for (const bad of [{ slots: 0 }, { contextSize: -1 }, { threads: 1.5 }, { gpu: "cuda" }, { modelPath: "" }, { stateDir: path.join(dir, "missing") }, { lockstep: "yes" }])
       await expect(Llama.load(testLoadOptions(bad as never))).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 

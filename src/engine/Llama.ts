@@ -14,6 +14,7 @@ import {
 import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
 import { copySlot, slotCopier, type SlotCopy } from "./copySlot.js";
+import { sequenceOrderStrategy } from "./batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply, type GenerationResult } from "./generateReply.js";
 import { GrammarCache } from "./GrammarCache.js";
@@ -21,6 +22,7 @@ import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } f
 import { prefillSlot } from "./prefill.js";
 import { maxPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
+import { SequencePool, type PooledSequence } from "./SequencePool.js";
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { StateFiles } from "./state/StateFiles.js";
@@ -28,6 +30,7 @@ import { assertStateFits } from "./state/stateFit.js";
 import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.js";
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
+import { StepBarrier } from "./StepBarrier.js";
 import { TextStream } from "./TextStream.js";
 
 /** Options of {@link Llama.createSlot}. */
@@ -81,6 +84,8 @@ export interface SaveStateOptions {
  */
 export class Llama {
   private readonly slotsById = new Map<string, Slot>();
+  /** The sequence each slot holds, lent by {@link pool}. */
+  private readonly lent = new Map<Slot, PooledSequence>();
   private active: Slot | undefined;
   private disposal: Promise<void> | undefined;
   private readonly stateFiles: StateFiles;
@@ -94,6 +99,10 @@ export class Llama {
   private constructor(
     private readonly nodeModel: LlamaModel,
     private readonly context: LlamaContext,
+    /** Every sequence of the context, taken at load; slots borrow the lowest free one. */
+    private readonly pool: SequencePool,
+    /** Keeps generating slots in lock-step (`lockstep` option); undefined: they run free. */
+    private readonly barrier: StepBarrier | undefined,
     private readonly settings: ResolvedLoadOptions,
     private readonly modelIdentity: StateIdentity["model"],
   ) {
@@ -128,18 +137,23 @@ export class Llama {
     });
     const requestedSize = Math.min(settings.contextSize, model.trainContextSize);
     try {
-      const context = await model.createContext({
+      // The strategy is given before the context exists; it reads it when a batch is formed.
+      let context: LlamaContext | undefined;
+      const batching = settings.lockstep ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => context) } : undefined;
+      context = await model.createContext({
         contextSize: requestedSize,
         sequences: settings.slots,
         threads: settings.threads,
         ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
+        ...(batching === undefined ? {} : { batching }),
         ...(signal === undefined ? {} : { createSignal: signal }),
       });
       // The prompt guard's figures, from one pass over the vocabulary: here, not in a first prompt.
       PromptTokenizer.of(model);
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
+      const barrier = settings.lockstep ? new StepBarrier() : undefined;
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
-      const llama = new Llama(model, context, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
+      const llama = new Llama(model, context, SequencePool.take(context), barrier, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
       // A probe that fails leaves states checked without the layout, as for models it cannot read.
       llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
       return llama;
@@ -262,12 +276,15 @@ export class Llama {
     if (options === null || typeof options !== "object") throw new InvalidArgumentError("Slot options must be an object, e.g. { contextShift: false }.");
     const contextShift = options.contextShift === undefined ? this.settings.contextShift : checkContextShift(options.contextShift, "slot");
     if (this.slotsById.has(id)) throw new SlotExistsError(`A slot named "${id}" exists already: use setSlot("${id}") to continue it, or pick another id.`);
-    if (this.context.sequencesLeft === 0)
+    const shift = resolveContextShift(contextShift, this.settings.contextSize);
+    const pooled = this.pool.acquire();
+    if (pooled === undefined)
       throw new SlotCapacityError(
         `All ${this.settings.slots} slots are taken (${this.slots.join(", ")}): free one with freeSlot(id), or load with more slots.`,
       );
-    const sequence = this.context.getSequence({ contextShift: { size: 0 } });
-    this.slotsById.set(id, new Slot(id, sequence, resolveContextShift(contextShift, this.settings.contextSize)));
+    const slot = new Slot(id, pooled.sequence, shift, this.barrier?.member(pooled.order));
+    this.slotsById.set(id, slot);
+    this.lent.set(slot, pooled);
   }
 
   /**
@@ -376,7 +393,7 @@ export class Llama {
     const slot = this.requireSlot(id);
     this.slotsById.delete(id);
     if (this.active === slot) this.active = undefined;
-    const closed = slot.close(new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
+    const closed = this.returnSequence(slot, new SlotNotFoundError(`Slot "${id}" was freed while this call waited or ran.`));
     this.closing.add(closed);
     try {
       await closed;
@@ -475,6 +492,7 @@ export class Llama {
       this.slotsById.clear();
       this.active = undefined;
       await Promise.allSettled([...slots.map((slot) => slot.close(reason)), ...this.closing]);
+      await this.pool.dispose();
       await this.context.dispose();
       await this.nodeModel.dispose();
       this.grammars.clear();
@@ -492,14 +510,24 @@ export class Llama {
    * checked against what this very context writes, not against what they say of themselves.
    */
   private async probeKvLayout(): Promise<KvLayout | undefined> {
-    const sequence = this.context.getSequence();
+    const pooled = this.pool.acquire();
+    if (pooled === undefined) return undefined;
+    const { sequence } = pooled;
     try {
       await sequence.evaluateWithoutGeneratingNewTokens([this.nodeModel.tokens.bos ?? (0 as Token)]);
       const probe = await this.stateFiles.capture((file) => sequence.saveStateToFile(file));
       return readKvLayout(toSingleStream(probe));
     } finally {
-      await sequence.dispose();
+      await this.pool.release(pooled);
     }
+  }
+
+  /** Ends the slot's work, then clears its sequence and gives it back to the pool. */
+  private async returnSequence(slot: Slot, reason: Error): Promise<void> {
+    await slot.close(reason);
+    const pooled = this.lent.get(slot);
+    this.lent.delete(slot);
+    if (pooled !== undefined) await this.pool.release(pooled);
   }
 
   private async restore(slot: Slot, kv: Uint8Array, pending: readonly Token[]): Promise<void> {

@@ -46,6 +46,13 @@ export interface LlamaLoadOptions {
    * boundary (a browser, a database, a file others can write). Default: none (a plain checksum).
    */
   stateKey?: string | Uint8Array;
+  /**
+   * Lock-step batching: slots generating at the same time wait for each other after every token
+   * and queue their next tokens together, in sequence order, so llama.cpp decodes them in one
+   * pass over the weights (a slot that stops, or is late by more than a few milliseconds, never
+   * holds the others). Default `true`; `false` lets each slot run free, as node-llama-cpp does.
+   */
+  lockstep?: boolean;
 }
 
 /** {@link LlamaLoadOptions} with every default filled in and every value checked. */
@@ -61,6 +68,7 @@ export interface ResolvedLoadOptions {
   stateDir: string | undefined;
   contextShift: ContextShiftOptions | false;
   stateKey: Uint8Array | undefined;
+  lockstep: boolean;
 }
 
 const DEFAULT_SLOTS = 4;
@@ -78,6 +86,7 @@ export const LOAD_OPTION_NAMES = [
   "stateDir",
   "contextShift",
   "stateKey",
+  "lockstep",
 ] as const satisfies readonly (keyof LlamaLoadOptions)[];
 
 export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptions {
@@ -92,6 +101,8 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     throw new InvalidArgumentError(`build must be "never" or "auto", not ${String(options.build)}.`);
   if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel))
     throw new InvalidArgumentError(`logLevel must be one of ${LOG_LEVELS.join(", ")}.`);
+  if (options.lockstep !== undefined && typeof options.lockstep !== "boolean")
+    throw new InvalidArgumentError(`lockstep must be true or false, not ${String(options.lockstep)}.`);
   if (options.stateDir !== undefined && (typeof options.stateDir !== "string" || options.stateDir.length === 0))
     throw new InvalidArgumentError("stateDir must be the path of an existing directory.");
   // Checked now: the private directory for state files is made inside it at the first save or load.
@@ -109,6 +120,7 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     stateDir: options.stateDir,
     contextShift: checkContextShift(options.contextShift, "load"),
     stateKey: stateKeyBytes(options.stateKey),
+    lockstep: options.lockstep ?? true,
   };
 }
 

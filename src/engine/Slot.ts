@@ -1,6 +1,7 @@
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import type { ResolvedContextShift } from "./ContextShift.js";
 import { SerialQueue } from "./SerialQueue.js";
+import type { LockStep } from "./StepBarrier.js";
 
 /**
  * What the next generate call appends: text (tokenized then), or exact tokens, optionally after
@@ -31,6 +32,8 @@ export class Slot {
     readonly sequence: LlamaContextSequence,
     /** What the slot does when it is full; false: it refuses to overflow. */
     readonly shift: ResolvedContextShift | false,
+    /** The context's step barrier as this slot's generations meet it; undefined: free-running. */
+    readonly lockstep?: LockStep,
   ) {}
 
   /** Every token of the conversation, evaluated or not. */
@@ -74,13 +77,15 @@ export class Slot {
     this.stopRunning?.abort();
   }
 
-  /** Ends running and queued work with `reason`, waits for it to settle, and releases the sequence. */
+  /**
+   * Ends running and queued work with `reason` and waits for it to settle: nothing runs on the
+   * sequence afterwards, and its owner (the engine's sequence pool) may clear it and lend it again.
+   */
   async close(reason: Error): Promise<void> {
     if (this.closedBy !== undefined) return;
     this.closedBy = reason;
     for (const controller of this.scheduled) controller.abort(reason);
     await this.queue.idle();
     this.pending = [];
-    await this.sequence.dispose();
   }
 }

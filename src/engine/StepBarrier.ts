@@ -20,16 +20,35 @@ export class StepBarrier {
   private readonly expected = new Set<number>();
   private patience: NodeJS.Timeout | undefined;
 
-  /** Resolves when the slot may queue its next token: once every slot of the step is here. */
-  arrive(sequenceId: number): Promise<void> {
+  /** The barrier as one slot's generation loop sees it. */
+  member(sequenceId: number): LockStep {
+    return { arrive: () => this.arrive(sequenceId), leave: () => this.leave(sequenceId) };
+  }
+
+  /**
+   * Resolves when the slot may queue its next token: once every slot of the step is here.
+   * Undefined when it may go on at once, being the whole step (a slot generating alone pays no
+   * promise per token).
+   */
+  arrive(sequenceId: number): Promise<void> | undefined {
+    this.expected.delete(sequenceId);
+    if (this.waiting.size === 0 && this.expected.size === 0) {
+      this.stopPatience();
+      this.expected.add(sequenceId);
+      if (observers.size > 0) notify({ sequenceIds: [sequenceId], late: [], at: performance.now() });
+      return undefined;
+    }
     return new Promise<void>((release) => {
+      // A slot waits once at a time; a second arrival must not strand the first one's promise.
+      this.waiting.get(sequenceId)?.();
       this.waiting.set(sequenceId, release);
-      this.expected.delete(sequenceId);
-      this.releaseWhenComplete();
+      // Checked after the caller has started awaiting: resolved now, this last arrival's
+      // continuation would run after the others' instead of in its sequence-id place.
+      queueMicrotask(() => this.releaseWhenComplete());
     });
   }
 
-  /** The slot stopped generating: the step no longer waits for it. */
+  /** The slot stopped generating: the step no longer waits for it. Safe to call more than once. */
   leave(sequenceId: number): void {
     this.expected.delete(sequenceId);
     const release = this.waiting.get(sequenceId);
@@ -39,7 +58,11 @@ export class StepBarrier {
   }
 
   private releaseWhenComplete(): void {
-    if (this.waiting.size === 0) return;
+    if (this.waiting.size === 0) {
+      // Nobody left to release: a timer firing later would only forget who is expected.
+      this.stopPatience();
+      return;
+    }
     if (this.expected.size === 0) return this.release();
     // Some slot of the step is late: it gets a little while, not the power to stall the others.
     this.patience ??= setTimeout(() => this.release(), STEP_PATIENCE_MS);
@@ -47,17 +70,91 @@ export class StepBarrier {
 
   /** Releases every waiting slot, lowest sequence id first, in one tick. */
   private release(): void {
-    clearTimeout(this.patience);
-    this.patience = undefined;
+    this.stopPatience();
+    const late = [...this.expected];
     this.expected.clear();
     const step = [...this.waiting].sort(([a], [b]) => a - b);
     this.waiting.clear();
+    if (observers.size > 0) notify({ sequenceIds: step.map(([sequenceId]) => sequenceId), late, at: performance.now() });
     for (const [sequenceId, release] of step) {
       this.expected.add(sequenceId);
       release();
     }
   }
+
+  private stopPatience(): void {
+    clearTimeout(this.patience);
+    this.patience = undefined;
+  }
+}
+
+/** One slot's side of a {@link StepBarrier}. */
+export interface LockStep {
+  /** After a token: resolves when the slot may let its next decode be queued (undefined: now). */
+  arrive(): Promise<void> | undefined;
+  /** On every way out of a generation: the step stops waiting for this slot. */
+  leave(): void;
+}
+
+/**
+ * `tokens` (a sequence's `evaluate` iterator) kept in lock-step: each time the consumer asks for
+ * the next token, the slot first arrives at the barrier, so the decode behind that token is
+ * queued with the other slots'. Every way out leaves the step first: the consumer breaking out
+ * (an ending, an abort, a close) or throwing, the tokens running out, or an error from them.
+ * Without a barrier, `tokens` as is. (An iterator object rather than an async generator: fewer
+ * promise hops per token.)
+ */
+export function inLockStep<T>(tokens: AsyncIterable<T>, lockstep: LockStep | undefined): AsyncIterable<T> {
+  if (lockstep === undefined) return tokens;
+  const iterator = tokens[Symbol.asyncIterator]();
+  let started = false;
+  const stepped: AsyncIterableIterator<T> = {
+    [Symbol.asyncIterator]: () => stepped,
+    async next() {
+      const wait = started ? lockstep.arrive() : undefined;
+      started = true;
+      if (wait !== undefined) await wait;
+      try {
+        const result = await iterator.next();
+        if (result.done === true) lockstep.leave();
+        return result;
+      } catch (error) {
+        lockstep.leave();
+        throw error;
+      }
+    },
+    async return(value?: unknown) {
+      lockstep.leave();
+      return (await iterator.return?.(value)) ?? { done: true, value: undefined };
+    },
+  };
+  return stepped;
 }
 
 /** How long a step waits for a late slot before going on without it. */
 export const STEP_PATIENCE_MS = 20;
+
+/** One released step, for tests and diagnostics. */
+export interface StepRecord {
+  /** The slots released together, in release order. */
+  sequenceIds: number[];
+  /** Slots the step gave up waiting for (empty unless the patience ran out). */
+  late: number[];
+  /** `performance.now()` at the release. */
+  at: number;
+}
+
+const observers = new Set<(step: StepRecord) => void>();
+
+/**
+ * Calls `observer` with every step any barrier in this thread releases from now on; returns the
+ * function that stops it. Internal: for tests and measurements, not exported by the package.
+ */
+export function observeSteps(observer: (step: StepRecord) => void): () => void {
+  observers.add(observer);
+  return () => observers.delete(observer);
+}
+
+function notify(step: StepRecord): void {
+  for (const observer of observers) observer(step);
+}

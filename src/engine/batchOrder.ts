@@ -3,9 +3,12 @@ import { queuedSequenceIds } from "./internals/nodeLlamaCppInternals.js";
 
 /**
  * node-llama-cpp's batch strategy for a context whose sequences should share micro-batches:
- * items in sequence-id order (llama.cpp's non-unified KV cache splits a batch wherever the ids
- * stop increasing by one), each given a fair share of the batch as node-llama-cpp's own
- * "maximumParallelism" does, what is left going to the items still short, in order.
+ * node-llama-cpp's own "maximumParallelism" shares (see {@link parallelShares}), with the items
+ * in sequence-id order. llama.cpp's non-unified KV cache splits a batch wherever the ids stop
+ * increasing, so lock-stepped slots 0..n-1 in order are decoded in one weight pass.
+ *
+ * When an item cannot be traced to its sequence (an upgrade of node-llama-cpp changed its
+ * internals), the items keep node-llama-cpp's queue order: exactly its default strategy.
  *
  * `context` is read when a batch is formed (the strategy is passed before the context exists).
  */
@@ -13,28 +16,77 @@ export function sequenceOrderStrategy(context: () => LlamaContext | undefined): 
   return ({ items, size }) => {
     const current = context();
     const ids = current === undefined ? new Map<BatchItem, number>() : queuedSequenceIds(current, items);
-    // Items whose id is unknown keep their place after the known ones (a stable sort).
-    const ordered = [...items].sort((a, b) => (ids.get(a) ?? Infinity) - (ids.get(b) ?? Infinity));
-    return fairShares(ordered, size);
+    const ordered = ids.size === items.length ? [...items].sort((a, b) => ids.get(a)! - ids.get(b)!) : items;
+    const prioritized = parallelShares(ordered, size);
+    if (observers.size > 0) notify(prioritized, ids);
+    return prioritized;
   };
 }
 
-/** Every item gets up to an equal share of `size` tokens; what is left goes in order. */
-function fairShares(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
-  const share = Math.max(1, Math.floor(size / Math.max(1, items.length)));
+/**
+ * node-llama-cpp 3.22.1's "maximumParallelism" (`maximumParallelismStrategy.js`, MIT), which it
+ * does not export: every item gets up to an equal share of `size` tokens, in the order given;
+ * items still short get more in up to three passes, then by evaluation priority. Kept identical,
+ * quirk included (the extra tokens are not counted against `size`, so they can add up to more;
+ * node-llama-cpp then fills the batch in item order), so lock-step changes the order of a batch
+ * and nothing else. `test/engine.internals.test.ts` compares the two.
+ */
+export function parallelShares(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
   let left = size;
+  const share = Math.floor(left / items.length);
   const prioritized: PrioritizedBatchItem[] = [];
+  const clipped: PrioritizedBatchItem[] = [];
   for (const item of items) {
-    if (left <= 0) break;
-    const processAmount = Math.min(item.tokens.length, share, left);
-    prioritized.push({ item, processAmount });
-    left -= processAmount;
+    const entry = { item, processAmount: Math.min(item.tokens.length, left, share) };
+    prioritized.push(entry);
+    left -= entry.processAmount;
+    if (entry.processAmount < item.tokens.length) clipped.push(entry);
+    if (left === 0) break;
   }
-  for (const entry of prioritized) {
-    if (left <= 0) break;
-    const more = Math.min(entry.item.tokens.length - entry.processAmount, left);
-    entry.processAmount += more;
-    left -= more;
+  for (let passes = 3; left > 0 && clipped.length > 0 && passes > 0; passes--) {
+    const increase = Math.ceil(left / clipped.length);
+    for (let i = 0; i < clipped.length; i++) if (grow(clipped[i]!, increase)) clipped.splice(i--, 1);
   }
+  clipped.sort((a, b) => b.item.evaluationPriority - a.item.evaluationPriority);
+  for (let i = 0; i < clipped.length && left > 0; i++) if (grow(clipped[i]!, Infinity)) clipped.splice(i--, 1);
   return prioritized;
+
+  /** Gives `entry` up to `most` more tokens (within `left`); true when it has all of its tokens now. */
+  function grow(entry: PrioritizedBatchItem, most: number): boolean {
+    const unprocessed = entry.item.tokens.length - entry.processAmount;
+    const increase = Math.min(unprocessed, left, most);
+    entry.processAmount += increase;
+    return increase === unprocessed;
+  }
+}
+
+/** One batch as the strategy formed it, for tests and diagnostics. */
+export interface BatchRecord {
+  /** The sequence id of each item, in batch order (undefined where it could not be traced). */
+  sequenceIds: (number | undefined)[];
+  /** Tokens each item puts in this batch. */
+  tokens: number[];
+  /** `performance.now()` when the batch was formed. */
+  at: number;
+}
+
+const observers = new Set<(batch: BatchRecord) => void>();
+
+/**
+ * Calls `observer` with every batch any sequence-order strategy in this thread forms from now
+ * on; returns the function that stops it. Internal: for tests and measurements, not exported by
+ * the package.
+ */
+export function observeBatches(observer: (batch: BatchRecord) => void): () => void {
+  observers.add(observer);
+  return () => observers.delete(observer);
+}
+
+function notify(prioritized: readonly PrioritizedBatchItem[], ids: ReadonlyMap<BatchItem, number>): void {
+  const batch: BatchRecord = {
+    sequenceIds: prioritized.map(({ item }) => ids.get(item)),
+    tokens: prioritized.map(({ processAmount }) => processAmount),
+    at: performance.now(),
+  };
+  for (const observer of observers) observer(batch);
 }

@@ -6,6 +6,7 @@ import { assertPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
 import { evaluateOptions } from "./sampling.js";
 import type { Slot, SlotPrompt } from "./Slot.js";
+import { inLockStep } from "./StepBarrier.js";
 import { StopMatcher } from "./StopMatcher.js";
 import { TokenTextDecoder } from "./TokenTextDecoder.js";
 
@@ -82,7 +83,8 @@ export async function generateReply(
   const evaluate = evaluateOptions(options, { sequence, input, generated, grammar });
   if (slot.shift !== false) evaluate.contextShift = { size: slot.shift.size, strategy: midReplyShift(slot, slot.shift) };
 
-  for await (const token of sequence.evaluate(input, evaluate)) {
+  // In lock-step, the next token is queued only once every generating slot has its own.
+  for await (const token of inLockStep(sequence.evaluate(input, evaluate), slot.lockstep)) {
     if (model.isEogToken(token)) {
       finishReason = "endOfText";
       break;
