@@ -3,8 +3,8 @@
 import { afterEach, describe, expect, test } from "@jest/globals";
 import { observeBatches, type BatchRecord } from "../src/engine/batchOrder.js";
 import { observeSteps, type StepRecord } from "../src/engine/StepBarrier.js";
-import { Llama, SlotNotFoundError, type GenerationResult, type LlamaLoadOptions } from "../src/index.js";
-import { testLoadOptions } from "./support/testModel.js";
+import { Llama, SlotNotFoundError, type GenerationResult } from "../src/index.js";
+import { withLlama } from "./support/llamas.js";
 
 /** Openings the test model continues past 64 tokens at temperature 0. */
 const PROMPTS = ["Once upon a time", "Tom had a big red ball.", "The cat sat on the mat.", "Lily went to the park"];
@@ -19,14 +19,6 @@ function record(): { batches: BatchRecord[]; steps: StepRecord[] } {
   return { batches, steps };
 }
 
-async function withLlama<T>(options: Partial<LlamaLoadOptions>, work: (llama: Llama) => Promise<T>): Promise<T> {
-  const llama = await Llama.load(testLoadOptions(options));
-  try {
-    return await work(llama);
-  } finally {
-    await llama.dispose();
-  }
-}
 
 /** Starts a generation on slot `id` (created if new) with `prompt`. */
 function start(llama: Llama, id: string, prompt: string, options: Parameters<Llama["generate"]>[0], onText?: (text: string) => void) {

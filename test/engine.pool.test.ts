@@ -1,17 +1,9 @@
 // The engine's sequence pool (src/engine/SequencePool.ts): which sequence a new slot gets, and
 // what a freed slot leaves in it.
 import { expect, test } from "@jest/globals";
-import { Llama, type LlamaLoadOptions } from "../src/index.js";
-import { testLoadOptions } from "./support/testModel.js";
+import type { Llama } from "../src/index.js";
+import { withLlama } from "./support/llamas.js";
 
-async function withLlama<T>(options: Partial<LlamaLoadOptions>, work: (llama: Llama) => Promise<T>): Promise<T> {
-  const llama = await Llama.load(testLoadOptions(options));
-  try {
-    return await work(llama);
-  } finally {
-    await llama.dispose();
-  }
-}
 
 async function reply(llama: Llama, id: string, prompt: string, maxTokens: number) {
   llama.setSlot(id);
