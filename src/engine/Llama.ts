@@ -9,7 +9,6 @@ import {
   SlotCapacityError,
   SlotExistsError,
   SlotNotFoundError,
-  StateMismatchError,
 } from "../errors/index.js";
 import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
@@ -25,6 +24,7 @@ import { PromptTokenizer } from "./PromptTokenizer.js";
 import { SequencePool, type PooledSequence } from "./SequencePool.js";
 import { Slot } from "./Slot.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
+import { SlotStates } from "./state/SlotStates.js";
 import { StateFiles } from "./state/StateFiles.js";
 import { assertStateFits } from "./state/stateFit.js";
 import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.js";
@@ -88,7 +88,7 @@ export class Llama {
   private readonly lent = new Map<Slot, PooledSequence>();
   private active: Slot | undefined;
   private disposal: Promise<void> | undefined;
-  private readonly stateFiles: StateFiles;
+  private readonly states: SlotStates;
   /** Grammars of the `grammar`/`jsonSchema` options, compiled once per distinct grammar. */
   private readonly grammars: GrammarCache;
   /** The shape every state loaded here must have; learned at load (see {@link probeKvLayout}). */
@@ -106,7 +106,7 @@ export class Llama {
     private readonly settings: ResolvedLoadOptions,
     private readonly modelIdentity: StateIdentity["model"],
   ) {
-    this.stateFiles = new StateFiles(settings.stateDir);
+    this.states = new SlotStates(settings.stateDir);
     this.grammars = new GrammarCache(nodeModel.llama);
   }
 
@@ -434,7 +434,7 @@ export class Llama {
     const source = this.requireSlot(fromId);
     this.createSlot(toId, options);
     const target = this.requireSlot(toId);
-    const copier = slotCopier(async (from, to) => this.loadKv(to, (await this.snapshot(from)).kv));
+    const copier = slotCopier(async (from, to) => this.states.loadKv(to, (await this.states.snapshot(from)).kv));
     try {
       // The target's queue first: nothing can run on it before it holds the copy.
       return await target.schedule(() => source.schedule(() => copySlot(source, target, copier)));
@@ -454,7 +454,7 @@ export class Llama {
     const meta = options?.meta;
     const header = { ...this.stateIdentity, ...(meta === undefined ? {} : { meta: checkedMeta(meta) }) };
     return slot.schedule(async () => {
-      const { kv, pending } = await this.snapshot(slot);
+      const { kv, pending } = await this.states.snapshot(slot);
       return encodeState({ header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) }, this.settings.stateKey);
     });
   }
@@ -472,7 +472,7 @@ export class Llama {
     assertStateFits(decoded, this.stateIdentity, this.stateLimits);
     const kv = toStreams(decoded.kv, this.context.totalSequences);
     return slot.schedule(async () => {
-      await this.restore(slot, kv, decoded.pending);
+      await this.states.restore(slot, kv, decoded.pending);
       slot.erasedTokens = decoded.erasedTokens;
     });
   }
@@ -496,7 +496,7 @@ export class Llama {
       await this.context.dispose();
       await this.nodeModel.dispose();
       this.grammars.clear();
-      await this.stateFiles.dispose();
+      await this.states.dispose();
     })();
     return this.disposal;
   }
@@ -515,7 +515,7 @@ export class Llama {
     const { sequence } = pooled;
     try {
       await sequence.evaluateWithoutGeneratingNewTokens([this.nodeModel.tokens.bos ?? (0 as Token)]);
-      const probe = await this.stateFiles.capture((file) => sequence.saveStateToFile(file));
+      const probe = await this.states.save(sequence);
       return readKvLayout(toSingleStream(probe));
     } finally {
       await this.pool.release(pooled);
@@ -528,31 +528,6 @@ export class Llama {
     const pooled = this.lent.get(slot);
     this.lent.delete(slot);
     if (pooled !== undefined) await this.pool.release(pooled);
-  }
-
-  private async restore(slot: Slot, kv: Uint8Array, pending: readonly Token[]): Promise<void> {
-    const backup = slot.tokens.length > 0 ? await this.snapshot(slot) : undefined;
-    try {
-      await this.loadKv(slot, kv);
-      slot.pendingTokens = pending;
-    } catch (error) {
-      // llama.cpp clears the sequence when a load fails; put the previous conversation back.
-      if (backup === undefined) await slot.sequence.clearHistory();
-      else {
-        await this.loadKv(slot, backup.kv);
-        slot.pendingTokens = backup.pending;
-      }
-      throw new StateMismatchError(`llama.cpp refused this state (${errorText(error)}); the slot is unchanged. Load it into a Llama with the same model and settings.`, { cause: error });
-    }
-  }
-
-  private async snapshot(slot: Slot): Promise<{ kv: Uint8Array; pending: readonly Token[] }> {
-    const kv = await this.stateFiles.capture((file) => slot.sequence.saveStateToFile(file));
-    return { kv, pending: slot.pendingTokens };
-  }
-
-  private loadKv(slot: Slot, kv: Uint8Array): Promise<void> {
-    return this.stateFiles.provide(kv, (file) => slot.sequence.loadStateFromFile(file, { acceptRisk: true }));
   }
 
   private requireSlot(id: string): Slot {

@@ -1,3 +1,5 @@
+import { Observers } from "./observers.js";
+
 /**
  * Lock-step decoding for the slots of one context.
  *
@@ -35,7 +37,7 @@ export class StepBarrier {
     if (this.waiting.size === 0 && this.expected.size === 0) {
       this.stopPatience();
       this.expected.add(sequenceId);
-      if (observers.size > 0) notify({ sequenceIds: [sequenceId], late: [], at: performance.now() });
+      if (steps.active) steps.notify({ sequenceIds: [sequenceId], late: [], at: performance.now() });
       return undefined;
     }
     return new Promise<void>((release) => {
@@ -75,7 +77,7 @@ export class StepBarrier {
     this.expected.clear();
     const step = [...this.waiting].sort(([a], [b]) => a - b);
     this.waiting.clear();
-    if (observers.size > 0) notify({ sequenceIds: step.map(([sequenceId]) => sequenceId), late, at: performance.now() });
+    if (steps.active) steps.notify({ sequenceIds: step.map(([sequenceId]) => sequenceId), late, at: performance.now() });
     for (const [sequenceId, release] of step) {
       this.expected.add(sequenceId);
       release();
@@ -144,17 +146,12 @@ export interface StepRecord {
   at: number;
 }
 
-const observers = new Set<(step: StepRecord) => void>();
+const steps = new Observers<StepRecord>();
 
 /**
  * Calls `observer` with every step any barrier in this thread releases from now on; returns the
  * function that stops it. Internal: for tests and measurements, not exported by the package.
  */
 export function observeSteps(observer: (step: StepRecord) => void): () => void {
-  observers.add(observer);
-  return () => observers.delete(observer);
-}
-
-function notify(step: StepRecord): void {
-  for (const observer of observers) observer(step);
+  return steps.add(observer);
 }

@@ -1,5 +1,6 @@
 import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, PrioritizedBatchItem } from "node-llama-cpp";
 import { queuedSequenceIds } from "./internals/nodeLlamaCppInternals.js";
+import { Observers } from "./observers.js";
 
 /**
  * node-llama-cpp's batch strategy for a context whose sequences should share micro-batches:
@@ -18,7 +19,7 @@ export function sequenceOrderStrategy(context: () => LlamaContext | undefined): 
     const ids = current === undefined ? new Map<BatchItem, number>() : queuedSequenceIds(current, items);
     const ordered = ids.size === items.length ? [...items].sort((a, b) => ids.get(a)! - ids.get(b)!) : items;
     const prioritized = parallelShares(ordered, size);
-    if (observers.size > 0) notify(prioritized, ids);
+    if (batches.active) batches.notify(record(prioritized, ids));
     return prioritized;
   };
 }
@@ -70,7 +71,7 @@ export interface BatchRecord {
   at: number;
 }
 
-const observers = new Set<(batch: BatchRecord) => void>();
+const batches = new Observers<BatchRecord>();
 
 /**
  * Calls `observer` with every batch any sequence-order strategy in this thread forms from now
@@ -78,15 +79,13 @@ const observers = new Set<(batch: BatchRecord) => void>();
  * the package.
  */
 export function observeBatches(observer: (batch: BatchRecord) => void): () => void {
-  observers.add(observer);
-  return () => observers.delete(observer);
+  return batches.add(observer);
 }
 
-function notify(prioritized: readonly PrioritizedBatchItem[], ids: ReadonlyMap<BatchItem, number>): void {
-  const batch: BatchRecord = {
+function record(prioritized: readonly PrioritizedBatchItem[], ids: ReadonlyMap<BatchItem, number>): BatchRecord {
+  return {
     sequenceIds: prioritized.map(({ item }) => ids.get(item)),
     tokens: prioritized.map(({ processAmount }) => processAmount),
     at: performance.now(),
   };
-  for (const observer of observers) observer(batch);
 }
