@@ -7,6 +7,8 @@ export interface BenchModel {
   path: string;
   /** How it was chosen, for the report's first line. */
   source: string;
+  /** The generated sized model (its budgets and default rounds differ). */
+  sized: boolean;
 }
 
 export function benchModel(args: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): BenchModel {
@@ -16,10 +18,10 @@ export function benchModel(args: readonly string[] = process.argv.slice(2), env:
     throw new Error(`Name one model: --model sized, --model path/to/model.gguf or a path, not ${args.join(" ")}.`);
   const [choice, from] =
     flag !== undefined ? [flag, "--model"] : positional[0] !== undefined ? [positional[0], "argument"] : [env.LLAMA_SCOPE_BENCH_MODEL, "LLAMA_SCOPE_BENCH_MODEL"];
-  if (choice === undefined || choice === "") return { path: testModelPath(), source: "the test model" };
-  if (choice !== "sized") return { path: choice, source: `from ${from}` };
+  if (choice === undefined || choice === "") return { path: testModelPath(), source: "the test model", sized: false };
+  if (choice !== "sized") return { path: choice, source: `from ${from}`, sized: false };
   const sized = ensureSizedModel();
-  return { path: sized.path, source: `the sized model from ${from}${sized.made ? `, made in ${sized.seconds.toFixed(1)} s` : ""}` };
+  return { path: sized.path, source: `the sized model from ${from}${sized.made ? `, made in ${sized.seconds.toFixed(1)} s` : ""}`, sized: true };
 }
 
 function modelFlag(args: readonly string[]): string | undefined {

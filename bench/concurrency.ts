@@ -16,6 +16,8 @@ export interface ConcurrencyResult {
   vsFreeRunning: number;
   /** Raw batched ÷ raw one-after-another: the batching gain node-llama-cpp itself gets here, the ceiling for `vsSequential`. */
   rawBatchingGain: number;
+  /** The lock-step parent's `lockstepMinBatch` (probed at its load): fewer generating slots take turns. */
+  lockstepMinBatch: number | undefined;
 }
 
 /** Rounds of every engine generating on all its slots before anything is timed. */
@@ -99,6 +101,7 @@ export async function measureConcurrency(modelPath: string, threads: number, cou
       vsSequential: pairedRatio(together, oneByOne),
       vsFreeRunning: pairedRatio(together, free),
       rawBatchingGain: pairedRatio(rawBatched, rawOneByOne),
+      lockstepMinBatch: parent.modelInfo?.lockstepMinBatch,
     });
   }
   await Promise.all([parent.dispose(), freeRunning.dispose()]);

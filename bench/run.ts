@@ -20,7 +20,8 @@ import { measureSwitching } from "./switching.js";
 const model = benchModel();
 const modelPath = model.path;
 const threads = defaultThreads();
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+// The sized model decodes ~10× slower: 3 rounds keep its whole run under 15 minutes on 2 cores.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (model.sized ? 3 : 9));
 const MAX_TOKENS = 256;
 const PROMPT_LABEL = "16-token";
 const f = (value: number, digits = 0) => value.toFixed(digits);
@@ -39,7 +40,9 @@ const printOverhead = (o: (typeof overhead)[number]) =>
 printOverhead(overhead[0]!);
 
 const concurrency = await measureConcurrency(modelPath, threads, [1, 2, 4, 8], ROUNDS, MAX_TOKENS / 2);
-console.log("\n2. Concurrency: aggregate tok/s of N scopes at once (lock-step batching; free-running: lockstep: false)");
+console.log(
+  `\n2. Concurrency: aggregate tok/s of N scopes at once (lock-step batching, one batch from ${concurrency[0]!.lockstepMinBatch} generating slots as probed at load, turns below; free-running: lockstep: false)`,
+);
 console.log("   N | scopes | free-running | raw batched | sequential | ÷ free-running | ÷ raw batched | ÷ sequential | raw's own batched ÷ sequential");
 for (const c of concurrency)
   console.log(
@@ -105,11 +108,21 @@ const one = concurrency.find((c) => c.n === 1)!;
 const eight = concurrency.find((c) => c.n === 8)!;
 const longest = freeze.at(-1)!;
 const defaultOverhead = overhead.find((o) => o.threads === threads)!;
+// Lock-step's goals (issue 12): 1.7× raw batched where weight passes dominate (the sized model),
+// 1.1× on stories260K, where a step is mostly JavaScript and hand-offs. Batching 8 gains 1.3× over
+// serving one after another where the engine underneath gains anything (raw's own gain is the
+// ceiling); where raw's batches lose (the sized model: raw's gain ~0.65), not losing is the goal.
+const lockstepGoal = model.sized ? 1.7 : 1.1;
+const sequentialGoal = eight.rawBatchingGain >= 1 ? 1.3 : 1;
 const budgets = [
   { name: "overhead ratio ≥ 0.95", value: defaultOverhead.ratio, ok: defaultOverhead.ratio >= 0.95 },
-  { name: "N = 8 ≥ 1.1× raw batched (lock-step)", value: eight.vsRawBatched, ok: eight.vsRawBatched >= 1.1 },
+  { name: `N = 8 ≥ ${lockstepGoal}× raw batched (lock-step)`, value: eight.vsRawBatched, ok: eight.vsRawBatched >= lockstepGoal },
   { name: "N = 1 lock-step ≥ 0.95× free-running", value: one.vsFreeRunning, ok: one.vsFreeRunning >= 0.95 },
-  { name: `N = 8 ≥ 1.3× sequential (raw node-llama-cpp's own gain this run: ${f(eight.rawBatchingGain, 3)})`, value: eight.vsSequential, ok: eight.vsSequential >= 1.3 },
+  {
+    name: `N = 8 ≥ ${sequentialGoal}× sequential (raw node-llama-cpp's own gain this run: ${f(eight.rawBatchingGain, 3)})`,
+    value: eight.vsSequential,
+    ok: eight.vsSequential >= sequentialGoal,
+  },
   { name: "switching adds < 1 ms to first token", value: switching.switchCostMs, ok: switching.switchCostMs < 1 },
   { name: "process ÷ thread isolation ≥ 0.95 (N = 1)", value: isolation.generation[0]!.ratio, ok: isolation.generation[0]!.ratio >= 0.95 },
   { name: "restore of 1,000+ tokens ≥ 5× faster than re-evaluation", value: longest.restoreSpeedup, ok: longest.historyTokens >= 1000 && longest.restoreSpeedup >= 5 },

@@ -153,3 +153,63 @@ describe("forkSlot", () => {
     await freeAll();
   });
 });
+
+describe("copyPrefix", () => {
+  const prefixOf = () => [llama.model.tokens.bos!, ...llama.model.tokenize(STORY)];
+
+  test("copies the start of a resident slot that holds it, bit for bit: the copy replies like a slot that evaluated it", async () => {
+    const prefix = prefixOf();
+    llama.createSlot("holder");
+    llama.setSlot("holder");
+    await llama.prefill(prefix);
+    await reply("holder", " Then she went home.", { maxTokens: 8 }); // the holder goes on past the prefix
+    llama.createSlot("copy");
+    llama.setSlot("copy");
+    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+    expect(llama.historyTokens("copy")).toEqual(prefix);
+    llama.createSlot("plain");
+    llama.setSlot("plain");
+    await llama.prefill(prefix);
+    // The cells of the copy are the holder's, which were computed exactly as the plain slot's.
+    llama.setSlot("copy");
+    const copy = decodeState(await llama.saveState());
+    llama.setSlot("plain");
+    const plain = decodeState(await llama.saveState());
+    expect(copy.tokens).toEqual(plain.tokens);
+    expect(copy.kv.reduce((count, byte, i) => count + (byte === plain.kv[i] ? 0 : 1), 0)).toBeLessThanOrEqual(prefix.length);
+    const answer = await reply("plain", " One day", { maxTokens: 24 });
+    expect(await reply("copy", " One day", { maxTokens: 24 })).toBe(answer);
+    await freeAll();
+  });
+
+  test("declines, changing nothing, when the holder's start differs, it is busy or shifted, or the slot is not empty", async () => {
+    const prefix = prefixOf();
+    llama.createSlot("holder", { contextShift: { size: 32 } });
+    llama.setSlot("holder");
+    await llama.prefill(prefix);
+    llama.createSlot("copy");
+    llama.setSlot("copy");
+    expect(await llama.copyPrefix("holder", [...prefix.slice(0, -1), (prefix.at(-1)! + 1) as Token])).toBe(false);
+    expect(await llama.copyPrefix("holder", [...prefix, prefix[1]!])).toBe(false); // longer than it holds
+    expect(llama.tokenCount("copy")).toBe(0);
+    // Busy: a generation queued on the holder.
+    llama.setSlot("holder");
+    llama.setPrompt(" She smiled.");
+    const running = llama.generateCompleteText({ maxTokens: 8 });
+    llama.setSlot("copy");
+    expect(await llama.copyPrefix("holder", prefix)).toBe(false);
+    await running;
+    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+    expect(await llama.copyPrefix("holder", prefix)).toBe(false); // "copy" is not empty any more
+    await expect(llama.copyPrefix("nope", prefix)).rejects.toBeInstanceOf(SlotNotFoundError);
+    // Shifted: its cells moved, so they are no longer what evaluating the prefix gives.
+    for (let turn = 0; turn < 6; turn++) await reply("holder", "\nThe next day", { maxTokens: 48 });
+    llama.setSlot("holder");
+    expect(decodeState(await llama.saveState()).erasedTokens).toBeGreaterThan(0);
+    llama.createSlot("late");
+    llama.setSlot("late");
+    expect(await llama.copyPrefix("holder", llama.historyTokens("holder").slice(0, 8))).toBe(false);
+    expect(llama.tokenCount("late")).toBe(0);
+    await freeAll();
+  });
+});

@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, test } from "@jest/globals";
 import { observeBatches, type BatchRecord } from "../src/engine/batchOrder.js";
 import { observeSteps, type StepRecord } from "../src/engine/StepBarrier.js";
-import { Llama, SlotNotFoundError, type GenerationResult } from "../src/index.js";
+import { minBatchFrom } from "../src/engine/batchPays.js";
+import { InvalidArgumentError, Llama, SlotNotFoundError, type GenerationResult } from "../src/index.js";
 import { withLlama } from "./support/llamas.js";
 
 /** Openings the test model continues past 64 tokens at temperature 0. */
@@ -38,7 +39,8 @@ describe("lock-step batching", () => {
   test("4 slots generating at once: every step decodes all four tokens in one batch, sequences 0-3 in order", async () => {
     const maxTokens = 64;
     const { batches, steps } = record();
-    const results = await withLlama({ slots: 4 }, (llama) => Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens }))));
+    // minBatch set: the probe's own batches would come first, and its verdict depends on the machine.
+    const results = await withLlama({ slots: 4, lockstep: { minBatch: 2 } }, (llama) => Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens }))));
     expect(results.map((r) => r.finishReason)).toEqual(["maxTokens", "maxTokens", "maxTokens", "maxTokens"]);
     // Every batch is in increasing (the strategy), consecutive (the barrier and the pool) id order.
     for (const batch of batches) expect(consecutive(batch.sequenceIds)).toBe(true);
@@ -65,7 +67,7 @@ describe("lock-step batching", () => {
     const { steps, batches } = record();
     const ended = new Map<string, number>();
     let freed: Promise<void> | undefined;
-    const results = await withLlama({ slots: 5 }, async (llama) => {
+    const results = await withLlama({ slots: 5, lockstep: { minBatch: 2 } }, async (llama) => {
       // The stop string: a piece of slot 2's own reply, some tokens in.
       const reference = await start(llama, "s2", PROMPTS[2]!, { maxTokens: 24 });
       await llama.freeSlot("s2");
@@ -126,5 +128,50 @@ describe("lock-step batching", () => {
     expect(steps).toEqual([]);
     expect(batches).toEqual([]);
     expect(await run(true)).toEqual(free);
+  });
+
+  test("fewer slots generating than minBatch take turns: one token per batch, lowest sequence first, each reply the one it gives alone", async () => {
+    const maxTokens = 40;
+    const alone = await withLlama({ slots: 4, lockstep: { minBatch: 2 } }, async (llama) => {
+      const replies: GenerationResult[] = [];
+      for (const [i, prompt] of PROMPTS.entries()) replies.push(await start(llama, `s${i}`, prompt, { maxTokens }));
+      return replies;
+    });
+    const { batches, steps } = record();
+    const together = await withLlama({ slots: 4, lockstep: { minBatch: 5 } }, (llama) => Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens }))));
+    // Decoded one at a time, every slot gets the bits it gets alone: the replies are exact.
+    expect(together).toEqual(alone);
+    const generationBatches = batches.filter((b) => b.tokens.every((count) => count === 1));
+    expect(generationBatches.length).toBeGreaterThanOrEqual(4 * (maxTokens - 2));
+    expect(generationBatches.every((b) => b.sequenceIds.length === 1)).toBe(true);
+    // The barrier still gathers the slots: most steps release all four together.
+    expect(steps.filter((s) => s.sequenceIds.join() === "0,1,2,3").length).toBeGreaterThan(maxTokens / 2);
+    // Within a step, the turns go in sequence order: the batches after a full step's release are 0, 1, 2, 3.
+    const fullStep = steps.find((s) => s.sequenceIds.join() === "0,1,2,3" && s.late.length === 0)!;
+    const next = generationBatches.filter((b) => b.at >= fullStep.at).slice(0, 4);
+    expect(next.map((b) => b.sequenceIds[0])).toEqual([0, 1, 2, 3]);
+  });
+
+  test("the probe at load decides minBatch; lockstep.minBatch sets it; lockstep: false has none", async () => {
+    const probed = await withLlama({ slots: 4 }, async (llama) => llama.lockstepMinBatch);
+    expect(Number.isInteger(probed)).toBe(true);
+    expect(probed).toBeGreaterThanOrEqual(2);
+    expect(probed).toBeLessThanOrEqual(5);
+    expect(await withLlama({ slots: 4, lockstep: { minBatch: 3 } }, async (llama) => llama.lockstepMinBatch)).toBe(3);
+    expect(await withLlama({ slots: 4, lockstep: false }, async (llama) => llama.lockstepMinBatch)).toBeUndefined();
+    for (const lockstep of [{ minBatch: 0 }, { minBatch: 2.5 }, { min: 2 }, "yes", null])
+      await expect(Llama.load({ modelPath: "unused.gguf", lockstep } as never)).rejects.toThrow(InvalidArgumentError);
+  });
+
+  test("minBatchFrom: the smallest size from which every larger batch beats its tokens one by one", () => {
+    // Milliseconds per batch of 1..8 tokens, measured on the benchmarks' 125M Q8_0 model (2 cores).
+    const sized = [0, 4.7, 14.7, 17.9, 20.1, 25.1, 27.2, 26.9, 24.6];
+    expect(minBatchFrom(sized, 8)).toBe(7); // 6 tokens: 27.2 ms ≥ 0.95 × 6 × 4.7
+    const small = [0, 0.5, 0.6, 0.7, 0.8];
+    expect(minBatchFrom(small, 4)).toBe(2);
+    const never = [0, 1, 3, 4, 5];
+    expect(minBatchFrom(never, 4)).toBe(5);
+    // A size that does not pay below one that does: batches start above it.
+    expect(minBatchFrom([0, 1, 1.5, 3, 3], 4)).toBe(4);
   });
 });

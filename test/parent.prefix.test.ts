@@ -22,7 +22,8 @@ const TEMPLATE: ChatHistoryItem[] = [
 /** The parent's prefix cache counts since `before`; bytes and entries as they are now. */
 function since(parent: LlamaParent, before: PrefixCacheStats): PrefixCacheStats {
   const now = parent.stats().prefixCache;
-  return { hits: now.hits - before.hits, misses: now.misses - before.misses, evictions: now.evictions - before.evictions, bytes: now.bytes, entries: now.entries };
+  const delta = (key: "hits" | "misses" | "copies" | "evictions") => now[key] - before[key];
+  return { hits: delta("hits"), misses: delta("misses"), copies: delta("copies"), evictions: delta("evictions"), bytes: now.bytes, entries: now.entries };
 }
 
 /** A new chat scope's first reply, the scope disposed afterwards. */
@@ -54,7 +55,7 @@ describe("with the cache (the default) and without it", () => {
 
     const plain = [await firstTurn(uncached, system), await firstTurn(uncached, system)];
     expect(plain.map((result) => result.promptTokenCount)).toEqual([first.promptTokenCount, first.promptTokenCount]);
-    expect(uncached.stats().prefixCache).toEqual({ hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0 });
+    expect(uncached.stats().prefixCache).toEqual({ hits: 0, misses: 0, copies: 0, evictions: 0, bytes: 0, entries: 0 });
   });
 
   test("cached and uncached scopes give identical replies, turn after turn, one scope at a time", async () => {
@@ -102,6 +103,24 @@ describe("with the cache (the default) and without it", () => {
     const whole = await firstTurn(uncached, { history: longer });
     expect(partly.text).toBe(whole.text);
     expect(partly.promptTokenCount).toBeLessThan(whole.promptTokenCount - 32);
+  });
+
+  test("a new scope copies a shared prefix from a resident scope that holds it (inside llama.cpp) and replies the same; without one it loads the stored state", async () => {
+    const system = { systemPrompt: SYSTEMS[2]! };
+    const resident = cached.getScope({ mode: "chat", ...system });
+    const residentReply = await resident.generate(QUESTIONS[0]!, OPTIONS);
+    const before = cached.stats().prefixCache;
+    const copied = await firstTurn(cached, system); // the resident scope is idle: its slot is copied
+    expect(since(cached, before)).toMatchObject({ hits: 1, misses: 0, copies: 1 });
+    const plain = await firstTurn(uncached, system);
+    expect(copied.text).toBe(plain.text);
+    expect(residentReply.text).toBe(plain.text);
+    expect(copied.promptTokenCount).toBeLessThan(plain.promptTokenCount - 32);
+    await resident.dispose();
+    const loaded = await firstTurn(cached, system); // nobody holds it now: the stored state
+    expect(since(cached, before)).toMatchObject({ hits: 2, misses: 0, copies: 1 });
+    expect(loaded.text).toBe(plain.text);
+    expect(loaded.promptTokenCount).toBe(copied.promptTokenCount);
   });
 
   test("scopes starting at the same time evaluate a new prefix once", async () => {
@@ -158,7 +177,7 @@ describe("the cache's budget", () => {
       const results = [await firstTurn(parent, { systemPrompt: SYSTEMS[0]! }), await firstTurn(parent, { systemPrompt: SYSTEMS[0]! })];
       expect(results[1]!.promptTokenCount).toBe(results[0]!.promptTokenCount);
       expect(results[1]!.text).toBe(results[0]!.text);
-      expect(parent.stats().prefixCache).toEqual({ hits: 0, misses: 2, evictions: 0, bytes: 0, entries: 0 });
+      expect(parent.stats().prefixCache).toEqual({ hits: 0, misses: 2, copies: 0, evictions: 0, bytes: 0, entries: 0 });
     } finally {
       await parent.dispose();
     }

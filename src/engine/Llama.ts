@@ -13,6 +13,7 @@ import {
 import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
 import { copySlot, slotCopier, type SlotCopy } from "./copySlot.js";
+import { copySequenceKv } from "./internals/nodeLlamaCppInternals.js";
 import { sequenceOrderStrategy } from "./batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply, type GenerationResult } from "./generateReply.js";
@@ -31,6 +32,7 @@ import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
 import { StepBarrier } from "./StepBarrier.js";
+import { probeMinBatch } from "./batchPays.js";
 import { TextStream } from "./TextStream.js";
 
 /** Options of {@link Llama.createSlot}. */
@@ -93,6 +95,7 @@ export class Llama {
   private readonly grammars: GrammarCache;
   /** The shape every state loaded here must have; learned at load (see {@link probeKvLayout}). */
   private kvLayout: KvLayout | undefined;
+  private minBatch: number | undefined;
   /** Slots being freed: `dispose` waits for their native work too. */
   private readonly closing = new Set<Promise<void>>();
 
@@ -139,7 +142,9 @@ export class Llama {
     try {
       // The strategy is given before the context exists; it reads it when a batch is formed.
       let context: LlamaContext | undefined;
-      const batching = settings.lockstep ? { itemPrioritizationStrategy: sequenceOrderStrategy(() => context) } : undefined;
+      // Until the probe below has run, a batch always pays (the probe decodes on one sequence only).
+      let minBatch = settings.lockstep === false ? 2 : (settings.lockstep.minBatch ?? 2);
+      const batching = settings.lockstep === false ? undefined : { itemPrioritizationStrategy: sequenceOrderStrategy(() => context, () => minBatch) };
       context = await model.createContext({
         contextSize: requestedSize,
         sequences: settings.slots,
@@ -151,11 +156,13 @@ export class Llama {
       // The prompt guard's figures, from one pass over the vocabulary: here, not in a first prompt.
       PromptTokenizer.of(model);
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
-      const barrier = settings.lockstep ? new StepBarrier() : undefined;
+      const barrier = settings.lockstep === false ? undefined : new StepBarrier();
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
       const llama = new Llama(model, context, SequencePool.take(context), barrier, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
       // A probe that fails leaves states checked without the layout, as for models it cannot read.
       llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
+      if (settings.lockstep !== false && settings.lockstep.minBatch === undefined) minBatch = await llama.probeMinBatch();
+      llama.minBatch = settings.lockstep === false ? undefined : minBatch;
       return llama;
     } catch (cause) {
       await model.dispose();
@@ -180,6 +187,16 @@ export class Llama {
   /** How many slots this instance can hold at once. */
   get slotCapacity(): number {
     return this.settings.slots;
+  }
+
+  /**
+   * With lock-step batching, the fewest slots generating at once that are decoded as one batch
+   * (fewer take turns, one token per decode): the `lockstep.minBatch` option, or what the probe
+   * at load found on this model and machine; more than `slots` when batching never paid.
+   * Undefined with `lockstep: false`.
+   */
+  get lockstepMinBatch(): number | undefined {
+    return this.minBatch;
   }
 
   /** Tokens each slot can hold: the requested size capped by the model, rounded up by llama.cpp. */
@@ -421,6 +438,26 @@ export class Llama {
   }
 
   /**
+   * Fills the active slot, which must be empty, with the start of slot `fromId`'s conversation,
+   * copied inside llama.cpp: its first `tokens.length` tokens, when they are exactly `tokens`.
+   * Only from a slot with nothing queued or running, never shifted (its cells are still those
+   * computed for these positions), holding them in its KV cache. Resolves false when any of that
+   * does not hold, or llama.cpp cannot copy (both slots are then as before); true when the active
+   * slot holds the copy, bit for bit. Shared prefixes use it to serve a new conversation from
+   * one that is resident instead of from a saved state.
+   * @throws {SlotNotFoundError} when `fromId` does not exist.
+   */
+  async copyPrefix(fromId: string, tokens: readonly Token[]): Promise<boolean> {
+    this.assertUsable();
+    const target = this.requireActive();
+    const source = this.requireSlot(fromId);
+    if (!Array.isArray(tokens)) throw new InvalidArgumentError("copyPrefix takes an array of token ids of this model.");
+    const holds = () => target.tokens.length === 0 && source.erasedTokens === 0 && startsWith(source.sequence.contextTokens, tokens);
+    if (source === target || source.busy || !holds()) return false;
+    return target.schedule(() => source.schedule(async () => holds() && (await copySequenceKv(source.sequence, target.sequence, tokens.length))));
+  }
+
+  /**
    * Creates slot `toId` holding a copy of slot `fromId`'s conversation as it is after the calls
    * queued on `fromId`: from then on each continues on its own (branching, "regenerate"), and
    * both give the same reply to the same prompt. llama.cpp copies the KV cache itself when it can
@@ -522,6 +559,17 @@ export class Llama {
     }
   }
 
+  /** Times batches on a free sequence to learn from how many slots a batch pays (see `batchPays.ts`). */
+  private async probeMinBatch(): Promise<number> {
+    const pooled = this.pool.acquire();
+    if (pooled === undefined) return 2;
+    try {
+      return await probeMinBatch(pooled.sequence, this.nodeModel.tokens.bos ?? (0 as Token), this.settings.slots);
+    } finally {
+      await this.pool.release(pooled);
+    }
+  }
+
   /** Ends the slot's work, then clears its sequence and gives it back to the pool. */
   private async returnSequence(slot: Slot, reason: Error): Promise<void> {
     await slot.close(reason);
@@ -572,4 +620,9 @@ async function assertModelFile(modelPath: string): Promise<void> {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Whether `tokens` begins with `prefix`. */
+function startsWith(tokens: readonly Token[], prefix: readonly Token[]): boolean {
+  return tokens.length >= prefix.length && prefix.every((token, i) => tokens[i] === token);
 }

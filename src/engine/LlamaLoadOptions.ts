@@ -51,8 +51,23 @@ export interface LlamaLoadOptions {
    * and queue their next tokens together, in sequence order, so llama.cpp decodes them in one
    * pass over the weights (a slot that stops, or is late by more than a few milliseconds, never
    * holds the others). Default `true`; `false` lets each slot run free, as node-llama-cpp does.
+   *
+   * A batch of a few tokens can cost more than its tokens one by one (llama.cpp's CPU kernels for
+   * some weight types), so at load the engine times batches of 1 to `slots` tokens and decodes
+   * lock-stepped slots as one batch only when there are enough of them for it to pay; fewer take
+   * turns. `{ minBatch: n }` sets that number instead of probing (2: always one batch).
    */
-  lockstep?: boolean;
+  lockstep?: boolean | LockstepOptions;
+}
+
+/** Lock-step batching with its threshold set rather than probed. */
+export interface LockstepOptions {
+  /**
+   * The fewest slots generating at once that are decoded as one batch; fewer take turns, one
+   * token per decode. Default: probed at load (the smallest size whose batches beat single
+   * decodes on this model and machine).
+   */
+  minBatch?: number;
 }
 
 /** {@link LlamaLoadOptions} with every default filled in and every value checked. */
@@ -68,7 +83,8 @@ export interface ResolvedLoadOptions {
   stateDir: string | undefined;
   contextShift: ContextShiftOptions | false;
   stateKey: Uint8Array | undefined;
-  lockstep: boolean;
+  /** False, or lock-step with its `minBatch` (undefined: probe it at load). */
+  lockstep: false | { minBatch: number | undefined };
 }
 
 const DEFAULT_SLOTS = 4;
@@ -101,8 +117,6 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     throw new InvalidArgumentError(`build must be "never" or "auto", not ${String(options.build)}.`);
   if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel))
     throw new InvalidArgumentError(`logLevel must be one of ${LOG_LEVELS.join(", ")}.`);
-  if (options.lockstep !== undefined && typeof options.lockstep !== "boolean")
-    throw new InvalidArgumentError(`lockstep must be true or false, not ${String(options.lockstep)}.`);
   if (options.stateDir !== undefined && (typeof options.stateDir !== "string" || options.stateDir.length === 0))
     throw new InvalidArgumentError("stateDir must be the path of an existing directory.");
   // Checked now: the private directory for state files is made inside it at the first save or load.
@@ -120,8 +134,17 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     stateDir: options.stateDir,
     contextShift: checkContextShift(options.contextShift, "load"),
     stateKey: stateKeyBytes(options.stateKey),
-    lockstep: options.lockstep ?? true,
+    lockstep: checkLockstep(options.lockstep),
   };
+}
+
+function checkLockstep(lockstep: unknown): ResolvedLoadOptions["lockstep"] {
+  if (lockstep === undefined || lockstep === true) return { minBatch: undefined };
+  if (lockstep === false) return false;
+  if (typeof lockstep !== "object" || lockstep === null || Array.isArray(lockstep))
+    throw new InvalidArgumentError(`lockstep must be true, false or { minBatch }, not ${String(lockstep)}.`);
+  assertKnownKeys(lockstep, ["minBatch"], "lockstep option", "lockstep");
+  return { minBatch: positiveInteger("lockstep.minBatch", (lockstep as LockstepOptions).minBatch) };
 }
 
 /** The `stateKey` option as bytes (a string as UTF-8). */

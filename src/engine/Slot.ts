@@ -72,6 +72,11 @@ export class Slot {
       .finally(() => this.scheduled.delete(close));
   }
 
+  /** Whether a task is queued or running on the slot. */
+  get busy(): boolean {
+    return this.scheduled.size > 0;
+  }
+
   /** Stops the task running now (a generation returns what it has); queued tasks are untouched. */
   stop(): void {
     this.stopRunning?.abort();

@@ -11,14 +11,20 @@ import { Observers } from "./observers.js";
  * When an item cannot be traced to its sequence (an upgrade of node-llama-cpp changed its
  * internals), the items keep node-llama-cpp's queue order: exactly its default strategy.
  *
+ * Fewer than `minBatch()` single tokens (the slots' next tokens, see `batchPays.ts`) are decoded
+ * one per batch instead: on some models a small batch costs more than its tokens one by one.
+ *
  * `context` is read when a batch is formed (the strategy is passed before the context exists).
  */
-export function sequenceOrderStrategy(context: () => LlamaContext | undefined): CustomBatchingPrioritizationStrategy {
+export function sequenceOrderStrategy(context: () => LlamaContext | undefined, minBatch: () => number = () => 2): CustomBatchingPrioritizationStrategy {
   return ({ items, size }) => {
     const current = context();
     const ids = current === undefined ? new Map<BatchItem, number>() : queuedSequenceIds(current, items);
     const ordered = ids.size === items.length ? [...items].sort((a, b) => ids.get(a)! - ids.get(b)!) : items;
-    const prioritized = parallelShares(ordered, size);
+    // Too few next tokens for a batch to beat single decodes on this model: they take turns, the
+    // lowest sequence now (node-llama-cpp decodes what is left right after, in the same dispatch).
+    const turns = ordered.length > 1 && ordered.length < minBatch() && ordered.every((item) => item.tokens.length === 1);
+    const prioritized = turns ? [{ item: ordered[0]!, processAmount: 1 }] : parallelShares(ordered, size);
     if (batches.active) batches.notify(record(prioritized, ids));
     return prioritized;
   };

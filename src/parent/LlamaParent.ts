@@ -121,7 +121,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private requestCounter = 0;
   private tokensGenerated = 0;
   private shifts = 0;
-  private readonly prefixCache: PrefixCacheStats = { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0 };
+  private readonly prefixCache: PrefixCacheStats = { hits: 0, misses: 0, copies: 0, evictions: 0, bytes: 0, entries: 0 };
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
   /** Each live scope's config and history, kept when restarts are on. */
@@ -388,6 +388,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private countPrefixCache(report: PrefixCacheStats): void {
     this.prefixCache.hits += report.hits;
     this.prefixCache.misses += report.misses;
+    this.prefixCache.copies += report.copies;
     this.prefixCache.evictions += report.evictions;
     this.prefixCache.bytes = report.bytes;
     this.prefixCache.entries = report.entries;

@@ -22,6 +22,11 @@ export type WireLoadOptions = LlamaLoadOptions & { prefixCache?: SharedPrefixPol
 export interface PrefixCacheStats {
   /** First prompts of chat scopes that found their whole shared prefix in the cache and loaded it. */
   hits: number;
+  /**
+   * Of the hits (and of the misses that found a shorter piece), the prefixes copied inside
+   * llama.cpp from a resident scope that holds them, instead of loaded from a stored state.
+   */
+  copies: number;
   /** First prompts whose shared prefix was not (all) in the cache: it was evaluated, then stored. */
   misses: number;
   /** States dropped, least recently used first, to stay within `maxBytes`. */
@@ -52,6 +57,8 @@ export interface ModelReady {
   stateLimits: StateLimits;
   /** Milliseconds the worker spent loading the model and allocating the slots. */
   loadMs: number;
+  /** `Llama.lockstepMinBatch`: from how many generating slots one batch pays; absent without lock-step. */
+  lockstepMinBatch?: number;
 }
 
 /** How the worker runs one scope; sent once, when the scope is created. */

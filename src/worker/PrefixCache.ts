@@ -8,7 +8,7 @@ interface PrefixEntry {
   state: Uint8Array;
 }
 
-type Counts = Pick<PrefixCacheStats, "hits" | "misses" | "evictions">;
+type Counts = Pick<PrefixCacheStats, "hits" | "misses" | "copies" | "evictions">;
 
 /**
  * Saved states of prefixes many conversations start with (a chat scope's system prompt, a
@@ -21,8 +21,8 @@ export class PrefixCache {
   /** By key, least recently used first (a Map keeps insertion order; a use moves an entry to the end). */
   private readonly entries = new Map<string, PrefixEntry>();
   private heldBytes = 0;
-  private readonly counts: Counts = { hits: 0, misses: 0, evictions: 0 };
-  private readonly reported: Counts = { hits: 0, misses: 0, evictions: 0 };
+  private readonly counts: Counts = { hits: 0, misses: 0, copies: 0, evictions: 0 };
+  private readonly reported: Counts = { hits: 0, misses: 0, copies: 0, evictions: 0 };
   /** Bytes per token of the last state stored: a prefix that could never fit is not evaluated apart. */
   private bytesPerToken: number | undefined;
 
@@ -78,6 +78,11 @@ export class PrefixCache {
     this.counts.hits++;
   }
 
+  /** Counts a prefix copied from a resident slot rather than loaded from its stored state. */
+  copied(): void {
+    this.counts.copies++;
+  }
+
   /** Counts a first prompt whose shared prefix had to be evaluated (maybe after loading a shorter one). */
   miss(): void {
     this.counts.misses++;
@@ -93,6 +98,7 @@ export class PrefixCache {
     const delta = {
       hits: this.counts.hits - this.reported.hits,
       misses: this.counts.misses - this.reported.misses,
+      copies: this.counts.copies - this.reported.copies,
       evictions: this.counts.evictions - this.reported.evictions,
     };
     Object.assign(this.reported, this.counts);

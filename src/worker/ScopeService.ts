@@ -71,8 +71,10 @@ export class ScopeService implements WorkerApi {
       const cache = prefixCache.maxBytes > 0 ? new PrefixCache(prefixCache.maxBytes, JSON.stringify(this.llama.stateIdentity)) : undefined;
       this.prefixes = new SharedPrefixes(prefixCache.minTokens, cache);
     }
-    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength } = this.llama;
-    return { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, loadMs: performance.now() - start };
+    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, lockstepMinBatch } = this.llama;
+    const ready: ModelReady = { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, loadMs: performance.now() - start };
+    if (lockstepMinBatch !== undefined) ready.lockstepMinBatch = lockstepMinBatch;
+    return ready;
   }
 
   openScope(scopeId: string, config: ScopeConfig): void {
@@ -172,6 +174,7 @@ export class ScopeService implements WorkerApi {
   async rebuild(scopeId: string, tokens: number[]): Promise<void> {
     const llama = this.requireLlama();
     this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
+    this.prefixes?.forget(scopeId); // evaluated in one piece now, not as the shared pieces
     try {
       await llama.setHistory(tokens as Token[]);
     } catch (error) {
@@ -229,6 +232,7 @@ export class ScopeService implements WorkerApi {
 
   async freeScope(scopeId: string): Promise<boolean> {
     this.scopes.delete(scopeId);
+    this.prefixes?.forget(scopeId);
     for (const [requestId, request] of this.requests) if (request.scopeId === scopeId) this.stopRequest(requestId);
     const llama = this.llama;
     if (llama === undefined || llama.disposed || !llama.slots.includes(scopeId)) return false;

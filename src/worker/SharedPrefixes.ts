@@ -26,6 +26,12 @@ export interface FilledPrefix {
 export class SharedPrefixes {
   /** Pieces being evaluated now, by the last one's key: a second scope waits for the first instead of evaluating too. */
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /**
+   * Slots this filled, and with what: their cells for each piece are the ones every scope
+   * computes (same cuts), so while they hold them unshifted a new scope can copy a piece from
+   * them, inside llama.cpp, instead of loading its stored state. By slot id; see {@link forget}.
+   */
+  private readonly holders = new Map<string, Held>();
 
   constructor(
     /** Shorter pieces are not cut out (nor stored): evaluated with the turn, as without this. */
@@ -66,26 +72,63 @@ export class SharedPrefixes {
     try {
       let start = 0;
       for (const cut of [...pieces].reverse()) {
-        const stored = cache?.get(prompt.slice(0, cut));
+        if (cache === undefined) break;
+        if (await this.copyFromHolder(use, slotId, prompt.slice(0, cut))) {
+          cache.copied();
+          start = cut;
+          break;
+        }
+        const stored = cache.get(prompt.slice(0, cut));
         if (stored === undefined) continue;
         await use().loadState(stored);
         start = cut;
         break;
       }
-      if (start === whole) {
-        cache?.hit();
-        return { held: whole, evaluated: 0 };
-      }
-      cache?.miss();
       let evaluated = 0;
-      for (const cut of pieces.filter((cut) => cut > start)) {
-        evaluated += await use().prefill(prompt.slice(start, cut));
-        if (cache?.worthStoring(cut)) cache.put(prompt.slice(0, cut), await use().saveState());
-        start = cut;
+      if (start === whole) cache?.hit();
+      else {
+        cache?.miss();
+        for (const cut of pieces.filter((cut) => cut > start)) {
+          evaluated += await use().prefill(prompt.slice(start, cut));
+          if (cache?.worthStoring(cut)) cache.put(prompt.slice(0, cut), await use().saveState());
+          start = cut;
+        }
       }
+      if (cache !== undefined) this.holders.set(slotId, { tokens: prompt.slice(0, whole), cuts: pieces });
       return { held: whole, evaluated };
     } catch {
       return { held: 0, evaluated: 0 };
     }
   }
+
+  /**
+   * The slot no longer holds what this filled it with as this computed it (its scope is gone, or
+   * its history was evaluated again some other way): no copy is taken from it any more.
+   */
+  forget(slotId: string): void {
+    this.holders.delete(slotId);
+  }
+
+  /** Copies `piece` into the slot from another slot filled with it, if one holds it unshifted and idle. */
+  private async copyFromHolder(use: () => Llama, slotId: string, piece: readonly Token[]): Promise<boolean> {
+    for (const [holderId, held] of this.holders) {
+      if (holderId === slotId || !held.cuts.includes(piece.length) || !startsWith(held.tokens, piece)) continue;
+      try {
+        if (await use().copyPrefix(holderId, piece)) return true;
+      } catch {
+        this.holders.delete(holderId); // its slot is gone (the engine says so): the scope was freed
+      }
+    }
+    return false;
+  }
+}
+
+/** What a slot was filled with: the prompt up to its last piece, and where the pieces end. */
+interface Held {
+  tokens: readonly Token[];
+  cuts: readonly number[];
+}
+
+function startsWith(tokens: readonly Token[], prefix: readonly Token[]): boolean {
+  return tokens.length >= prefix.length && prefix.every((token, i) => tokens[i] === token);
 }

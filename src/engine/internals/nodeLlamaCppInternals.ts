@@ -40,9 +40,9 @@ export function queuedSequenceIds(context: LlamaContext, items: readonly BatchIt
 type CopyFromOtherSequence = (other: LlamaContextSequence, upToTokenIndex: number) => Promise<boolean | undefined>;
 
 /**
- * Copies `source`'s KV cache into the empty `target` inside llama.cpp (`llama_memory_seq_cp`),
- * through `LlamaContextSequence._copyStateFromOtherSequence`. Resolves true when `target` then
- * holds exactly `source`'s tokens and cache, false when it could not copy (the internal is gone,
+ * Copies `source`'s KV cache (its first `upTo` tokens; default all) into the empty `target` inside
+ * llama.cpp (`llama_memory_seq_cp`), through `LlamaContextSequence._copyStateFromOtherSequence`.
+ * Resolves true when `target` then holds exactly those tokens and their cache, false when it could not copy (the internal is gone,
  * the model's memory cannot be copied this way, no room): `target` is then empty, and the caller
  * copies through a saved state instead.
  *
@@ -54,15 +54,16 @@ type CopyFromOtherSequence = (other: LlamaContextSequence, upToTokenIndex: numbe
  * as the source holds it (re-evaluating a copied token instead would change its bits on some
  * models: llama.cpp's sums depend on the batch).
  */
-export async function copySequenceKv(source: LlamaContextSequence, target: LlamaContextSequence): Promise<boolean> {
+export async function copySequenceKv(source: LlamaContextSequence, target: LlamaContextSequence, upTo = source.nextTokenIndex): Promise<boolean> {
   const copy = (target as unknown as { _copyStateFromOtherSequence?: CopyFromOtherSequence })._copyStateFromOtherSequence;
   const length = source.nextTokenIndex;
-  if (length === 0 && target.nextTokenIndex === 0) return true; // nothing in the cache to copy
+  if (upTo === 0 && target.nextTokenIndex === 0) return true; // nothing in the cache to copy
   // Recurrent and sliding-window models keep checkpoints besides the cache; a saved state carries both.
-  if (typeof copy !== "function" || target.nextTokenIndex !== 0 || source.needsCheckpoints || length + 1 >= target.contextSize - 1) return false;
+  if (typeof copy !== "function" || target.nextTokenIndex !== 0 || source.needsCheckpoints || upTo > length || length + 1 >= target.contextSize - 1) return false;
   let copied = false;
   try {
-    copied = (await copy.call(target, source, length)) === true && target.nextTokenIndex === length;
+    // node-llama-cpp copies the whole sequence, then erases the target's tokens from `upTo` on.
+    copied = (await copy.call(target, source, upTo)) === true && target.nextTokenIndex === upTo;
   } catch {
     copied = false;
   }
