@@ -1,7 +1,6 @@
 import { Llama, LlamaLoad, LlamaParent, type ChatHistoryItem, type LlamaScope, type ParentLoadOptions } from "../src/index.js";
-import { getBackend } from "../src/engine/backend.js";
 import { testLoadOptions } from "../test/support/testModel.js";
-import { median, pairedRatio, timed } from "./support.js";
+import { median, pairedRatio, textOfTokens, timed } from "./support.js";
 
 export interface PrefixResult {
   /** Tokens of the system prompt alone, and of what a scope's first prompt evaluates without the cache. */
@@ -51,15 +50,8 @@ const SENTENCES = [
 ];
 
 /** A system prompt of about `tokens` tokens of this model (a round number makes each round's prompt its own). */
-async function systemPrompt(modelPath: string, tokens: number, round: number): Promise<{ text: string; tokens: number }> {
-  const model = await (await getBackend({ gpu: false, build: "never", logLevel: "error" })).loadModel({ modelPath, vocabOnly: true });
-  try {
-    let text = `Round ${round}.`;
-    for (let i = 0; model.tokenize(text).length < tokens; i++) text += ` ${SENTENCES[i % SENTENCES.length]}`;
-    return { text, tokens: model.tokenize(text).length };
-  } finally {
-    await model.dispose();
-  }
+function systemPrompt(modelPath: string, tokens: number, round: number): Promise<{ text: string; tokens: number }> {
+  return textOfTokens(modelPath, tokens, SENTENCES, `Round ${round}.`);
 }
 
 /** Time to the first piece of the reply to `prompt` (the reply is then left to finish), the reply and the prompt tokens it evaluated. */

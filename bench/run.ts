@@ -9,6 +9,7 @@ import { benchModel } from "./benchModel.js";
 import { measureConcurrency } from "./concurrency.js";
 import { measureFreeze } from "./freeze.js";
 import { measureIsolation } from "./isolation.js";
+import { measureLongSwap } from "./longSwap.js";
 import { measureOverhead } from "./overhead.js";
 import { measurePrefix } from "./prefix.js";
 import { printPrefix } from "./printPrefix.js";
@@ -54,7 +55,9 @@ const switching = await measureSwitching(modelPath, threads, Math.max(ROUNDS * 4
 console.log("\n3. Switching: time to first token");
 console.log(`   same scope again ${f(switching.sameScopeFirstTokenMs, 3)} ms, other scope ${f(switching.otherScopeFirstTokenMs, 3)} ms, difference ${f(switching.switchCostMs, 3)} ms`);
 
-const freeze = [await measureFreeze(modelPath, threads, 256, ROUNDS), await measureFreeze(modelPath, threads, 1000, ROUNDS)];
+// At real sizes conversations are long: the sized model also freezes a 2,000-token one (24 MB).
+const freeze = [];
+for (const tokens of model.sized ? [256, 1000, 2000] : [256, 1000]) freeze.push(await measureFreeze(modelPath, threads, tokens, ROUNDS));
 console.log("\n4. Freeze/restore versus re-evaluating the history from text");
 for (const r of freeze)
   console.log(`   ${r.historyTokens} tokens: ${r.stateBytes} B (${f(r.bytesPerToken)} B/token), save ${f(r.saveMs, 2)} ms, load ${f(r.loadMs, 2)} ms, re-evaluate ${f(r.reevaluateMs, 2)} ms → restore ${f(r.restoreSpeedup, 1)}× faster`);
@@ -73,6 +76,12 @@ console.log(`   one freeze ${f(swapping.freezeMs, 2)} ms, one restore ${f(swappi
 console.log(
   `   every freeze on disk (maxRamBytes 0): ${swapping.fewSlots} slots ${f(swapping.onDisk.tokensPerSecond)} tok/s → ${f(swapping.onDisk.ratio, 3)}×; ` +
     `one freeze ${f(swapping.onDisk.freezeMs, 2)} ms, one restore ${f(swapping.onDisk.restoreMs, 2)} ms`,
+);
+
+const longSwap = await measureLongSwap(modelPath, threads, ROUNDS);
+console.log(`   two ${longSwap.historyTokens}-token conversations taking turns on one slot (${longSwap.frozenBytes} B frozen):`);
+console.log(
+  `   in memory: freeze ${f(longSwap.ram.freezeMs, 2)} ms, restore ${f(longSwap.ram.restoreMs, 2)} ms; spilled to disk: freeze ${f(longSwap.disk.freezeMs, 2)} ms, restore ${f(longSwap.disk.restoreMs, 2)} ms`,
 );
 
 const shift = await measureShift(modelPath, threads, ROUNDS);
@@ -131,7 +140,7 @@ const budgets = [
 console.log("\nBudgets");
 for (const b of budgets) console.log(`   ${b.ok ? "met   " : "MISSED"} ${b.name}: ${f(b.value, 3)}`);
 
-const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, shift, isolation, prefix, budgets };
+const results = { date: new Date().toISOString(), model: path.basename(modelPath), threads, rounds: ROUNDS, overhead, concurrency, switching, freeze, startup, swapping, longSwap, shift, isolation, prefix, budgets };
 const out = path.join(projectRoot(), "bench", "results");
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n");

@@ -15,6 +15,21 @@ export async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   return [result, performance.now() - start];
 }
 
+/**
+ * `opening` followed by `sentences` in turn until the text is at least `tokens` tokens of the
+ * model at `modelPath` (tokenized with its vocabulary alone), and its exact token count.
+ */
+export async function textOfTokens(modelPath: string, tokens: number, sentences: readonly string[], opening = ""): Promise<{ text: string; tokens: number }> {
+  const model = await (await getBackend({ gpu: false, build: "never", logLevel: "error" })).loadModel({ modelPath, vocabOnly: true });
+  try {
+    let text = opening;
+    for (let i = 0; model.tokenize(text).length < tokens; i++) text += `${text === "" ? "" : " "}${sentences[i % sentences.length]}`;
+    return { text, tokens: model.tokenize(text).length };
+  } finally {
+    await model.dispose();
+  }
+}
+
 /** Eight different story openings, so concurrent sequences do different work. */
 export const PROMPTS = [
   "Once upon a time",

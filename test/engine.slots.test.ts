@@ -13,6 +13,7 @@ import {
   SlotCapacityError,
   SlotExistsError,
   SlotNotFoundError,
+  StateMismatchError,
 } from "../src/index.js";
 import { testLoadOptions } from "./support/testModel.js";
 
@@ -265,8 +266,27 @@ describe("loading", () => {
   });
 
   test("bad load options give InvalidArgumentError", async () => {
-    for (const bad of [{ slots: 0 }, { contextSize: -1 }, { threads: 1.5 }, { gpu: "cuda" }, { modelPath: "" }, { stateDir: path.join(dir, "missing") }, { lockstep: "yes" }])
+    for (const bad of [{ slots: 0 }, { contextSize: -1 }, { threads: 1.5 }, { gpu: "cuda" }, { modelPath: "" }, { stateDir: path.join(dir, "missing") }, { lockstep: "yes" }, { flashAttention: "on" }])
       await expect(Llama.load(testLoadOptions(bad as never))).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  test("flashAttention reaches the context, and a state records it: it loads only where the setting is the same", async () => {
+    const off = await Llama.load(testLoadOptions({ slots: 1, flashAttention: false }));
+    const auto = await Llama.load(testLoadOptions({ slots: 1 }));
+    try {
+      expect(off.stateIdentity.layout.flashAttention).toBe("false");
+      expect(auto.stateIdentity.layout.flashAttention).toBe("auto");
+      off.createSlot("a");
+      off.setSlot("a");
+      off.setPrompt("Once upon a time");
+      expect((await off.generateCompleteText({ maxTokens: 8 })).length).toBeGreaterThan(0);
+      const state = await off.saveState();
+      auto.createSlot("b");
+      auto.setSlot("b");
+      await expect(auto.loadState(state)).rejects.toBeInstanceOf(StateMismatchError);
+    } finally {
+      await Promise.all([off.dispose(), auto.dispose()]);
+    }
   });
 
   test("contextSize is capped by the model's training context, threads default to a safe count", async () => {

@@ -150,6 +150,7 @@ export class Llama {
         sequences: settings.slots,
         threads: settings.threads,
         ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
+        ...(settings.flashAttention === undefined ? {} : { flashAttention: settings.flashAttention }),
         ...(batching === undefined ? {} : { batching }),
         ...(signal === undefined ? {} : { createSignal: signal }),
       });
