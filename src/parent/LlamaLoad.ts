@@ -4,7 +4,7 @@ import { LOAD_OPTION_NAMES, resolveLoadOptions } from "../engine/LlamaLoadOption
 import { assertKnownKeys } from "../engine/validate.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import type { PrefixCachePolicy } from "../protocol/index.js";
-import type { Isolation } from "./engine/EngineHost.js";
+import type { Isolation } from "./engine/Isolation.js";
 import { resolvePrefixCachePolicy, type PrefixCacheOptions } from "./PrefixCacheOptions.js";
 import { resolveIsolation, resolveRestartPolicy, type RestartOptions, type RestartPolicy } from "./RestartOptions.js";
 import { resolveSwapPolicy, type SwapOptions, type SwapPolicy } from "./SwapOptions.js";

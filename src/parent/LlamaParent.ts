@@ -13,11 +13,13 @@ import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
 import { DisposedError, InvalidArgumentError, LlamaScopeError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
 import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
-import { LlamaScope } from "../scope/LlamaScope.js";
+import { createScope } from "../scope/createScope.js";
+import type { LlamaScope } from "../scope/LlamaScope.js";
 import { resolveScopeOptions, type ScopeOptions } from "../scope/ScopeOptions.js";
 import type { ScopeHost } from "../scope/ScopeHost.js";
-import type { Isolation } from "./engine/EngineHost.js";
-import { EngineSupervisor, type RestartReport } from "./engine/EngineSupervisor.js";
+import { EngineSupervisor } from "./engine/EngineSupervisor.js";
+import type { Isolation } from "./engine/Isolation.js";
+import type { RestartReport } from "./engine/RestartReport.js";
 import { ThreadEngine } from "./engine/ThreadEngine.js";
 import { FrozenStore } from "./FrozenStore.js";
 import { LlamaLoad } from "./LlamaLoad.js";
@@ -265,7 +267,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     if (this.initialization === undefined) throw new LlamaScopeError("Call await parent.init() before getScope().");
     const state = options?.state;
     const config = resolveScopeOptions(options, state === undefined ? undefined : this.checkedState(state));
-    const scope = new LlamaScope(this.host, config);
+    const scope = new createScope(this.host, config);
     this.remember(scope.id, config, state);
     this.scheduler.add(scope.id, state?.slice());
     // Sent before any call of the scope can be: the worker learns how to run it first.
@@ -362,7 +364,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private async fork(originId: string, origin: ScopeConfig): Promise<LlamaScope> {
     this.assertUsable();
     // Created as the origin was: what a fork of a fork that never prompted starts from, too.
-    const fork = new LlamaScope(this.host, origin);
+    const fork = new createScope(this.host, origin);
     const settings: ScopeConfig = { mode: origin.mode, ...(origin.contextShift === undefined ? {} : { contextShift: origin.contextShift }) };
     const made = await this.scheduler.fork(originId, fork.id, {
       copy: async () => {

@@ -5,7 +5,8 @@ import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
 import { isPlainObject } from "../engine/plainData.js";
 import { DisposedError, InvalidArgumentError } from "../errors/index.js";
 import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
-import { RemoteTextStream, type PromptStream } from "./RemoteTextStream.js";
+import type { PromptStream } from "./PromptStream.js";
+import { RemoteTextStream } from "./RemoteTextStream.js";
 import type { ScopeHost } from "./ScopeHost.js";
 
 /**
@@ -22,8 +23,11 @@ export class LlamaScope {
   /** The last chat call; see {@link inChatOrder}. */
   private chatTail: Promise<unknown> = Promise.resolve();
 
-  /** @internal Use `LlamaParent.getScope()`; `config` comes from `resolveScopeOptions`. */
-  constructor(
+  /**
+   * Private, so its parameters (the parent's internals, typed with Comlink's DOM types) stay out
+   * of the published types; `LlamaParent` makes scopes through `createScope`.
+   */
+  private constructor(
     private readonly host: ScopeHost,
     private readonly config: ScopeConfig,
   ) {

@@ -3,17 +3,9 @@ import { DisposedError, reviveError, WorkerCrashedError } from "../../errors/ind
 import type { ModelReady, WireLoadOptions, WorkerApi } from "../../protocol/index.js";
 import { InFlightCalls } from "../InFlightCalls.js";
 import type { RestartPolicy } from "../RestartOptions.js";
-import { startEngine, type EngineHost, type Isolation } from "./EngineHost.js";
-
-/** A restart after the engine died, as reported by `engineRestarted`. */
-export interface RestartReport {
-  /** Restarts since the parent started, this one included. */
-  attempt: number;
-  /** Milliseconds from the death to the new engine being ready (model loaded, scopes known). */
-  ms: number;
-  /** Calls in flight that the death rejected with `WorkerCrashedError`. */
-  lostCalls: number;
-}
+import { startEngine, type EngineHost } from "./EngineHost.js";
+import type { Isolation } from "./Isolation.js";
+import type { RestartReport } from "./RestartReport.js";
 
 /** What the supervisor asks of its parent around an engine's life and death. */
 export interface SupervisorHooks {
