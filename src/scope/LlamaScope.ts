@@ -2,7 +2,7 @@ import { nanoid } from "nanoid";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import type { GenerateOptions, GenerationResult } from "../engine/index.js";
 import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
-import { isPlainObject } from "../engine/plainData.js";
+import { cloneProblem, isPlainObject } from "../engine/plainData.js";
 import { DisposedError, InvalidArgumentError } from "../errors/index.js";
 import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
 import type { PromptStream } from "./PromptStream.js";
@@ -155,6 +155,9 @@ export class LlamaScope {
       // adds template text to it, so the whole slot is the bound for both modes.
       this.host.assertPromptFits(text);
       const { signal, ...wireOptions } = options ?? {};
+      // Checked values can still be what structured cloning refuses (a Proxy from a reactive framework).
+      const uncloneable = cloneProblem(wireOptions, "options");
+      if (uncloneable !== undefined) throw new InvalidArgumentError(`Prompt options are copied to the engine, so they must be plain data, but ${uncloneable}. Pass plain objects.`);
       throwIfAborted(signal); // before it takes a slot (and maybe freezes another scope for it)
       const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
       try {
