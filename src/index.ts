@@ -12,6 +12,7 @@ export type { Isolation } from "./parent/engine/Isolation.js";
 export type { RestartOptions } from "./parent/RestartOptions.js";
 export type { RestartReport } from "./parent/engine/RestartReport.js";
 export { LlamaLoad, type ParentLoadOptions } from "./parent/LlamaLoad.js";
+export type { InitOptions } from "./parent/InitOptions.js";
 export type { SwapOptions } from "./parent/SwapOptions.js";
 export type { PrefixCacheOptions } from "./parent/PrefixCacheOptions.js";
 export type { SwapReport } from "./parent/SlotScheduler.js";
