@@ -5,6 +5,7 @@ import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import {
   AbortError,
+  DisposedError,
   InvalidArgumentError,
   Llama,
   LlamaLoad,
@@ -115,6 +116,20 @@ describe("a model from a URL", () => {
       await refusing.close();
     }
   });
+});
+
+test("dispose() while the model downloads stops the download: init rejects with DisposedError, no model file is left", async () => {
+  const stalling = await serveTestModel({ stallAfter: 64 * 1024 });
+  const cacheDir = newCacheDir();
+  const parent = newParent({ modelPath: stalling.url, modelCacheDir: cacheDir });
+  parent.on("loadProgress", () => void parent.dispose());
+  try {
+    await expect(parent.init()).rejects.toThrow(DisposedError);
+    expect(parent.engine.pid).toBeUndefined(); // no engine was started
+    expect(readdirSync(cacheDir).filter((name) => name.endsWith(".gguf"))).toEqual([]);
+  } finally {
+    await stalling.close();
+  }
 });
 
 describe("init({ signal })", () => {
