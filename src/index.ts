@@ -8,16 +8,17 @@ export {
   type PersistedScope,
   type ShiftReport,
 } from "./parent/LlamaParent.js";
-export type { Isolation } from "./parent/engine/EngineHost.js";
+export type { Isolation } from "./parent/engine/Isolation.js";
 export type { RestartOptions } from "./parent/RestartOptions.js";
-export type { RestartReport } from "./parent/engine/EngineSupervisor.js";
+export type { RestartReport } from "./parent/engine/RestartReport.js";
 export { LlamaLoad, type ParentLoadOptions } from "./parent/LlamaLoad.js";
+export type { InitOptions } from "./parent/InitOptions.js";
 export type { SwapOptions } from "./parent/SwapOptions.js";
 export type { PrefixCacheOptions } from "./parent/PrefixCacheOptions.js";
 export type { SwapReport } from "./parent/SlotScheduler.js";
 export type { FrozenStorage } from "./parent/FrozenStore.js";
 export { LlamaScope } from "./scope/LlamaScope.js";
 export type { ScopeOptions } from "./scope/ScopeOptions.js";
-export type { PromptStream } from "./scope/RemoteTextStream.js";
+export type { PromptStream } from "./scope/PromptStream.js";
 export type { ModelReady, PrefixCacheStats, ScopeMode } from "./protocol/index.js";
 export type { ChatHistoryItem } from "node-llama-cpp";

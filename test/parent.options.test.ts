@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { InvalidArgumentError, Llama, type GenerateOptions, type LlamaParent } from "../src/index.js";
+import { InvalidArgumentError, Llama, LlamaLoad, type GenerateOptions, type LlamaParent } from "../src/index.js";
 import { expectPet, generateOnNewSlot, PET_MAX_TOKENS, PET_SCHEMA } from "./support/options.js";
 import { startParent } from "./support/parents.js";
 import { testLoadOptions } from "./support/testModel.js";
@@ -60,7 +60,12 @@ describe("generation options through scopes", () => {
       [{ tokenBias: new Map([["x", -1]]) }, /tokenBias .*instance of Map/],
       [{ repeatPenalty: { penalty: 1n } }, /repeatPenalty\.penalty .*BigInt/],
       [new Options(), /plain object.*instance of Options/],
+      // A reactive framework's state passes every check above, but structured cloning refuses it.
+      [{ tokenBias: new Proxy({ " the": -1 }, {}) }, /options\.tokenBias is a Proxy/],
+      [{ jsonSchema: { type: "object", properties: new Proxy({ name: { type: "string" } }, {}) } }, /options\.jsonSchema\.properties is a Proxy/],
     ];
+    const history = [{ type: "user", text: "Hi" }, new Proxy({ type: "model", response: ["Hello"] }, {})];
+    expect(() => parent.getScope({ mode: "chat", history: history as never })).toThrow(/history\[1\] is a Proxy/);
     const scope = parent.getScope();
     for (const [bad, message] of cases) {
       await expect(scope.sendPrompt("Once", bad as GenerateOptions)).rejects.toThrow(InvalidArgumentError);
@@ -93,5 +98,20 @@ describe("generation options through scopes", () => {
       await direct.freeSlot("ref");
     }
     await Promise.all([scope.dispose(), chat.dispose()]);
+  });
+});
+
+describe("LlamaLoad options are plain data: anything structured cloning refuses is InvalidArgumentError, with what to do", () => {
+  const modelPath = "model.gguf";
+  test.each([
+    ["onLoadProgress", { onLoadProgress: () => {} }, 'parent.on("loadProgress"'],
+    ["onProgress", { onProgress: () => {} }, 'parent.on("loadProgress"'],
+    ["signal", { signal: new AbortController().signal }, "parent.init({ signal })"],
+    ["a function inside an option", { contextShift: { size: () => 64 } }, "contextShift.size is a function"],
+    ["a Proxy", { contextShift: new Proxy({ size: 64 }, {}) }, "contextShift is a Proxy"],
+  ])("%s", (_, options, says) => {
+    const make = () => new LlamaLoad({ modelPath, ...(options as object) });
+    expect(make).toThrow(InvalidArgumentError);
+    expect(make).toThrow(says);
   });
 });

@@ -59,6 +59,8 @@ export function checkContextShift(value: unknown, level: "load" | "slot"): SlotC
   if (strategy !== undefined && typeof strategy !== "function")
     throw new InvalidArgumentError("contextShift.strategy must be a function that returns the token ranges to erase.");
   if (onShift !== undefined && typeof onShift !== "function") throw new InvalidArgumentError("contextShift.onShift must be a function.");
+  // A load's or scope's is copied to a worker: a plain object, whatever object it came in.
+  if (level === "load") return size === undefined ? {} : { size };
   return value as SlotContextShift;
 }
 

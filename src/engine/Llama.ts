@@ -18,8 +18,10 @@ import { sequenceOrderStrategy } from "./batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply, type GenerationResult } from "./generateReply.js";
 import { GrammarCache } from "./GrammarCache.js";
+import { PhaseProgress, type LoadProgress } from "./LoadProgress.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
 import { prefillSlot } from "./prefill.js";
+import { fetchModel } from "./modelSource.js";
 import { maxPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
 import { SequencePool, type PooledSequence } from "./SequencePool.js";
@@ -34,6 +36,7 @@ import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateM
 import { StepBarrier } from "./StepBarrier.js";
 import { probeMinBatch } from "./batchPays.js";
 import { TextStream } from "./TextStream.js";
+import { assertKnownKeys } from "./validate.js";
 
 /** Options of {@link Llama.createSlot}. */
 export interface SlotOptions {
@@ -57,10 +60,15 @@ export interface PromptTokensOptions {
 /** Options of {@link Llama.load} that are not load settings. */
 export interface LoadControl {
   /**
-   * Aborting it stops the load (llama.cpp stops reading the model) and `load` rejects with the
-   * signal's reason. A `LlamaParent` disposed while its worker loads uses it.
+   * Aborting it stops the load (a download, or llama.cpp reading the model) and `load` rejects
+   * with the signal's reason. A `LlamaParent` disposed while its worker loads uses it.
    */
   signal?: AbortSignal;
+  /**
+   * Called as the model is downloaded (a URI not in the cache yet) and loaded: rising ratios per
+   * phase, then one `ratio: 1` when the phase is done; the load's comes once the slots are allocated.
+   */
+  onProgress?: (progress: LoadProgress) => void;
 }
 
 /** Options of {@link Llama.saveState}. */
@@ -114,18 +122,22 @@ export class Llama {
   }
 
   /**
-   * Loads a model and allocates its slots.
-   * @throws {ModelLoadError} when the file is missing, not a model, or llama.cpp cannot load it.
+   * Loads a model and allocates its slots; a model given as a URI is downloaded first (into
+   * `modelCacheDir`), unless it is there already.
+   * @throws {ModelLoadError} when the file is missing, not a model, or llama.cpp cannot load it;
+   * when a download fails.
    * @throws {InvalidArgumentError} for an option with an unusable value.
    * @throws the reason of `control.signal` when it is aborted before the load is done.
    */
   static async load(options: LlamaLoadOptions, control: LoadControl = {}): Promise<Llama> {
-    const settings = resolveLoadOptions(options);
-    const { signal } = control;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
+    const resolved = resolveLoadOptions(options);
+    const { signal, onProgress } = checkLoadControl(control);
     signal?.throwIfAborted();
-    const { modelPath } = settings;
-    await assertModelFile(modelPath);
+    const modelPath = await fetchModel(resolved.modelPath, { cacheDir: resolved.modelCacheDir, signal, onProgress });
+    const settings = { ...resolved, modelPath };
+    const modelBytes = await assertModelFile(modelPath);
+    const loading = new PhaseProgress("load", onProgress);
+    const onLoadProgress = onProgress === undefined ? undefined : (ratio: number) => loading.update(Math.round(ratio * modelBytes), modelBytes);
     const [backend, fingerprint] = await Promise.all([
       getBackend(settings).catch((cause: unknown) => {
         throw new ModelLoadError(`Could not start llama.cpp (${errorText(cause)}). Check that node-llama-cpp's prebuilt binary is installed (npm ci).`, { cause });
@@ -134,7 +146,7 @@ export class Llama {
       StateFiles.removeStale(settings.stateDir), // left by killed processes; never rejects
     ]);
     signal?.throwIfAborted();
-    const model = await backend.loadModel({ modelPath, ...(signal === undefined ? {} : { loadSignal: signal }) }).catch((cause: unknown) => {
+    const model = await backend.loadModel({ modelPath, ...(signal === undefined ? {} : { loadSignal: signal }), ...(onLoadProgress === undefined ? {} : { onLoadProgress }) }).catch((cause: unknown) => {
       signal?.throwIfAborted();
       throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
     });
@@ -164,6 +176,7 @@ export class Llama {
       llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
       if (settings.lockstep !== false && settings.lockstep.minBatch === undefined) minBatch = await llama.probeMinBatch();
       llama.minBatch = settings.lockstep === false ? undefined : minBatch;
+      loading.finish(modelBytes);
       return llama;
     } catch (cause) {
       await model.dispose();
@@ -219,6 +232,11 @@ export class Llama {
   /** CPU threads used for decoding. */
   get threads(): number {
     return this.settings.threads;
+  }
+
+  /** The model file loaded, as an absolute path (for a URI: the download in `modelCacheDir`). */
+  get modelPath(): string {
+    return this.settings.modelPath;
   }
 
   /** The model file's name and fingerprint, as recorded in saved states. */
@@ -613,10 +631,21 @@ function assertSlotId(id: unknown): asserts id is string {
   if (typeof id !== "string" || id.length === 0) throw new InvalidArgumentError(`A slot id must be a non-empty string, not ${JSON.stringify(id)}.`);
 }
 
-async function assertModelFile(modelPath: string): Promise<void> {
+/** Checks that a model file is there; resolves with its size. */
+async function assertModelFile(modelPath: string): Promise<number> {
   const info = await stat(modelPath).catch(() => undefined);
-  if (info === undefined) throw new ModelLoadError(`No model file at "${modelPath}". Pass the path of a GGUF model file.`);
-  if (!info.isFile()) throw new ModelLoadError(`"${modelPath}" is not a file. Pass the path of a GGUF model file.`);
+  if (info === undefined) throw new ModelLoadError(`No model file at "${modelPath}". Pass the path of a GGUF model file or a model URI.`);
+  if (!info.isFile()) throw new ModelLoadError(`"${modelPath}" is not a file. Pass the path of a GGUF model file or a model URI.`);
+  return info.size;
+}
+
+function checkLoadControl(control: LoadControl): LoadControl {
+  if (control === null || typeof control !== "object") throw new InvalidArgumentError("Llama.load's second argument must be an object: { signal?, onProgress? }.");
+  assertKnownKeys(control, ["signal", "onProgress"], "Llama.load control option", "Llama.load control options");
+  const { signal, onProgress } = control;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
+  if (onProgress !== undefined && typeof onProgress !== "function") throw new InvalidArgumentError("Llama.load's onProgress must be a function: (progress) => { … }.");
+  return control;
 }
 
 function errorText(error: unknown): string {

@@ -6,8 +6,17 @@ import { assertKnownKeys, positiveInteger } from "./validate.js";
 
 /** Options of {@link Llama.load}. */
 export interface LlamaLoadOptions {
-  /** Path to a GGUF model file. */
+  /**
+   * The model: the path of a GGUF file, or a URI that node-llama-cpp downloads into
+   * `modelCacheDir` (once; later loads find it there): `hf:user/repo:Q4_K_M`,
+   * `hf:user/repo/file.gguf`, or an `https://` URL of a GGUF file.
+   */
   modelPath: string;
+  /**
+   * Where models given as URIs are downloaded to and found again. Default: node-llama-cpp's
+   * models directory (`~/.node-llama-cpp/models`). Created when needed.
+   */
+  modelCacheDir?: string;
   /** How many slots (sequences of the shared context) to allocate. Default 4. */
   slots?: number;
   /** Tokens each slot can hold. Default 2048, capped by the model's training context. */
@@ -80,6 +89,7 @@ export interface LockstepOptions {
 /** {@link LlamaLoadOptions} with every default filled in and every value checked. */
 export interface ResolvedLoadOptions {
   modelPath: string;
+  modelCacheDir: string | undefined;
   slots: number;
   contextSize: number;
   threads: number;
@@ -100,6 +110,7 @@ const DEFAULT_CONTEXT_SIZE = 2048;
 const LOG_LEVELS = ["error", "warn", "info", "debug", "disabled"] as const;
 export const LOAD_OPTION_NAMES = [
   "modelPath",
+  "modelCacheDir",
   "slots",
   "contextSize",
   "threads",
@@ -117,9 +128,17 @@ export const LOAD_OPTION_NAMES = [
 export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptions {
   if (options == null || typeof options !== "object")
     throw new InvalidArgumentError("Llama.load needs an options object: Llama.load({ modelPath: \"model.gguf\" }).");
+  if (Object.hasOwn(options, "onLoadProgress") || Object.hasOwn(options, "onProgress"))
+    throw new InvalidArgumentError(
+      'Load progress is not a load option: Llama.load takes it beside them (Llama.load(options, { onProgress })), and a LlamaParent emits it (parent.on("loadProgress", …)).',
+    );
   assertKnownKeys(options, LOAD_OPTION_NAMES, "load option", "Load options");
   if (typeof options.modelPath !== "string" || options.modelPath.length === 0)
-    throw new InvalidArgumentError("modelPath must be the path of a GGUF model file.");
+    throw new InvalidArgumentError('modelPath must be the path of a GGUF model file or a model URI ("hf:user/repo:Q4_K_M", "https://…/model.gguf").');
+  if (options.modelCacheDir !== undefined && (typeof options.modelCacheDir !== "string" || options.modelCacheDir.length === 0))
+    throw new InvalidArgumentError("modelCacheDir must be the path of a directory (it is created when a download needs it).");
+  if (options.modelCacheDir !== undefined && statSync(options.modelCacheDir, { throwIfNoEntry: false })?.isDirectory() === false)
+    throw new InvalidArgumentError(`modelCacheDir "${options.modelCacheDir}" is not a directory. Pass a directory, or leave modelCacheDir out to use node-llama-cpp's.`);
   if (options.gpu !== undefined && options.gpu !== "auto" && options.gpu !== false)
     throw new InvalidArgumentError(`gpu must be "auto" or false, not ${String(options.gpu)}.`);
   if (options.build !== undefined && options.build !== "never" && options.build !== "auto")
@@ -133,6 +152,7 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     throw new InvalidArgumentError(`stateDir "${options.stateDir}" is not a directory. Create it, or leave stateDir out to use the OS temporary directory.`);
   return {
     modelPath: options.modelPath,
+    modelCacheDir: options.modelCacheDir,
     slots: positiveInteger("slots", options.slots) ?? DEFAULT_SLOTS,
     contextSize: positiveInteger("contextSize", options.contextSize) ?? DEFAULT_CONTEXT_SIZE,
     threads: positiveInteger("threads", options.threads) ?? defaultThreads(),

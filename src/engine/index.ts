@@ -1,5 +1,6 @@
 export { Llama } from "./Llama.js";
 export type { LlamaLoadOptions, LockstepOptions } from "./LlamaLoadOptions.js";
+export type { LoadProgress } from "./LoadProgress.js";
 export type { GenerateOptions, RepeatPenalty } from "./GenerateOptions.js";
 export type { GenerationResult, FinishReason } from "./generateReply.js";
 export { defaultThreads } from "./defaultThreads.js";

@@ -1,3 +1,5 @@
+import { types } from "node:util";
+
 /**
  * Checks for option values that must reach a worker thread unchanged. Structured cloning keeps
  * only plain data: it drops prototypes, accessors on them and Symbol keys, and refuses functions.
@@ -94,4 +96,41 @@ function problemAt(value: unknown, path: string, ancestors: Set<object>, depth: 
 /** `.name` for identifier-like keys, `["odd key"]` for the rest, as a reader would write them. */
 export function propertyPath(key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+/**
+ * Where `value` stops being data that structured cloning (what carries options to a worker
+ * thread or process) copies as it is, as `"<path> is …"`, or undefined: a function, a Symbol or
+ * a Proxy anywhere in its plain objects and arrays, or another object `structuredClone` refuses
+ * (a class instance holding a function).
+ */
+export function cloneProblem(value: unknown, path: string): string | undefined {
+  return cloneProblemAt(value, path, new Set());
+}
+
+function cloneProblemAt(value: unknown, path: string, ancestors: Set<object>): string | undefined {
+  if (typeof value === "function" || typeof value === "symbol") return `${path} is ${describeValue(value)}`;
+  if (value === null || typeof value !== "object" || ancestors.has(value)) return undefined;
+  // A Proxy (a reactive framework's state) looks like what it wraps, but cloning refuses it.
+  if (types.isProxy(value)) return `${path} is a Proxy`;
+  if (isPlainArray(value) || isPlainObject(value)) {
+    ancestors.add(value);
+    try {
+      for (const [key, item] of Object.entries(value)) {
+        const problem = cloneProblemAt(item, isPlainArray(value) ? `${path}[${key}]` : `${path}${propertyPath(key)}`, ancestors);
+        if (problem !== undefined) return problem;
+      }
+      return undefined;
+    } finally {
+      ancestors.delete(value);
+    }
+  }
+  // Anything else (a Uint8Array, a Date, a class instance) is as cloning takes it.
+  try {
+    structuredClone(value);
+    return undefined;
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\.$/, "");
+    return `${path} (${describeValue(value)}) cannot be copied to another thread: ${reason}`;
+  }
 }

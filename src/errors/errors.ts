@@ -1,7 +1,17 @@
 import { LlamaScopeError } from "./LlamaScopeError.js";
 
-/** The model file could not be loaded (missing, not a GGUF file, or rejected by llama.cpp). */
+/** The model file could not be loaded (missing, not a GGUF file, rejected by llama.cpp, or its download failed). */
 export class ModelLoadError extends LlamaScopeError {}
+
+/**
+ * A signal passed to the call stopped it (`parent.init({ signal })`). Named `AbortError`, as
+ * `fetch`'s is, so `error.name === "AbortError"` tells an abort from a failure; `cause` is the
+ * signal's reason.
+ */
+export class AbortError extends LlamaScopeError {
+  /** Node's code for an aborted operation. */
+  readonly code = "ABORT_ERR";
+}
 
 /** The instance was disposed; create a new one to keep working. */
 export class DisposedError extends LlamaScopeError {}

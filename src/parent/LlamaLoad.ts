@@ -1,10 +1,11 @@
 import { statSync } from "node:fs";
 import type { LlamaLoadOptions } from "../engine/index.js";
 import { LOAD_OPTION_NAMES, resolveLoadOptions } from "../engine/LlamaLoadOptions.js";
+import { cloneProblem } from "../engine/plainData.js";
 import { assertKnownKeys } from "../engine/validate.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import type { PrefixCachePolicy } from "../protocol/index.js";
-import type { Isolation } from "./engine/EngineHost.js";
+import type { Isolation } from "./engine/Isolation.js";
 import { resolvePrefixCachePolicy, type PrefixCacheOptions } from "./PrefixCacheOptions.js";
 import { resolveIsolation, resolveRestartPolicy, type RestartOptions, type RestartPolicy } from "./RestartOptions.js";
 import { resolveSwapPolicy, type SwapOptions, type SwapPolicy } from "./SwapOptions.js";
@@ -37,6 +38,36 @@ export interface ParentLoadOptions extends LlamaLoadOptions {
   prefixCache?: PrefixCacheOptions | false;
 }
 
+/** Options the parent keeps; every other one is copied to the engine. */
+const PARENT_OPTION_NAMES = ["swap", "isolation", "restart", "prefixCache"];
+
+/** What to pass instead of a callback or signal that users of node-llama-cpp's `loadModel` may try here. */
+const INSTEAD: Record<string, string> = {
+  onLoadProgress: 'For load progress, listen to the parent: parent.on("loadProgress", (progress) => …).',
+  onProgress: 'For load progress, listen to the parent: parent.on("loadProgress", (progress) => …).',
+  signal: "To cancel the load, pass the signal to init: await parent.init({ signal }).",
+  loadSignal: "To cancel the load, pass the signal to init: await parent.init({ signal }).",
+};
+
+/**
+ * The engine's options are copied to its worker thread or process by structured cloning, which
+ * refuses functions (and drops a class's methods): refused here, with what to do instead of the
+ * bare DataCloneError the copy would throw.
+ */
+function assertCloneable(options: object): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (PARENT_OPTION_NAMES.includes(key)) continue;
+    const instead = Object.hasOwn(INSTEAD, key) ? INSTEAD[key] : undefined;
+    if (instead !== undefined) throw new InvalidArgumentError(`"${key}" is not a LlamaLoad option. ${instead}`);
+    const problem = cloneProblem(value, key);
+    if (problem !== undefined)
+      throw new InvalidArgumentError(
+        `LlamaLoad options are copied to the engine's worker thread or process, so they must be plain data, but ${problem}. ` +
+          "Pass strings, numbers, booleans, arrays and plain objects (stateKey may be a Uint8Array).",
+      );
+  }
+}
+
 /**
  * What a `LlamaParent` loads in its worker, and how it shares the slots. Checked here, so a bad
  * value fails in the caller's thread before any worker starts.
@@ -52,7 +83,10 @@ export class LlamaLoad {
   readonly slots: number;
 
   constructor(options: ParentLoadOptions) {
-    if (options !== null && typeof options === "object") assertKnownKeys(options, [...LOAD_OPTION_NAMES, "swap", "isolation", "restart", "prefixCache"], "LlamaLoad option", "LlamaLoad options");
+    if (options !== null && typeof options === "object") {
+      assertCloneable(options);
+      assertKnownKeys(options, [...LOAD_OPTION_NAMES, ...PARENT_OPTION_NAMES], "LlamaLoad option", "LlamaLoad options");
+    }
     const { swap, isolation, restart, prefixCache, ...engine } = options ?? ({} as ParentLoadOptions);
     this.isolation = resolveIsolation(isolation);
     this.restart = resolveRestartPolicy(restart, this.isolation);

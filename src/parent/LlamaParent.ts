@@ -5,21 +5,27 @@ import type { Worker } from "node:worker_threads";
 import type { Remote } from "comlink";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { EventEmitter } from "eventemitter3";
+import type { LoadProgress } from "../engine/index.js";
 import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
+import { notifyProgress } from "../engine/LoadProgress.js";
+import { fetchModel } from "../engine/modelSource.js";
 import { makeOwnedDirectorySync, removeStaleDirectories } from "../engine/state/ownedDirectories.js";
 import { assertPromptLength } from "../engine/promptLength.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
-import { DisposedError, InvalidArgumentError, LlamaScopeError, WorkerCrashedError } from "../errors/index.js";
+import { AbortError, DisposedError, InvalidArgumentError, LlamaScopeError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
 import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
-import { LlamaScope } from "../scope/LlamaScope.js";
+import { createScope } from "../scope/createScope.js";
+import type { LlamaScope } from "../scope/LlamaScope.js";
 import { resolveScopeOptions, type ScopeOptions } from "../scope/ScopeOptions.js";
 import type { ScopeHost } from "../scope/ScopeHost.js";
-import type { Isolation } from "./engine/EngineHost.js";
-import { EngineSupervisor, type RestartReport } from "./engine/EngineSupervisor.js";
+import { EngineSupervisor } from "./engine/EngineSupervisor.js";
+import type { Isolation } from "./engine/Isolation.js";
+import type { RestartReport } from "./engine/RestartReport.js";
 import { ThreadEngine } from "./engine/ThreadEngine.js";
 import { FrozenStore } from "./FrozenStore.js";
+import { resolveInitOptions, type InitOptions } from "./InitOptions.js";
 import { LlamaLoad } from "./LlamaLoad.js";
 import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./SlotScheduler.js";
@@ -70,6 +76,12 @@ export interface ShiftReport {
 
 /** Events of a {@link LlamaParent}, with their arguments. */
 export interface LlamaParentEvents {
+  /**
+   * How far `init()` is: the model's download (a URI not in the cache yet), then its load in the
+   * engine. Each phase reports rising ratios, then one event with `ratio: 1`; the load's comes
+   * just before `ready`.
+   */
+  loadProgress: [progress: LoadProgress];
   /** The model is loaded and scopes can prompt. */
   ready: [info: ModelReady];
   scopeCreated: [scopeId: string];
@@ -133,6 +145,10 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    */
   private scratchDir: string | undefined;
   private scratchRemoval: Promise<void> | undefined;
+  /** The local model file the engine loads: `modelPath`, or its download. Set before the engine starts. */
+  private modelFile: string | undefined;
+  /** Stops a download or load in progress when the parent is disposed. */
+  private readonly loadAbort = new AbortController();
   private readonly host: ScopeHost = {
     call: (use) => this.call(use),
     withSlot: (scopeId, use) => this.scheduler.withSlot(scopeId, () => this.call(use)),
@@ -185,7 +201,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
         const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
         // A new engine starts with an empty prefix cache; its counts go on adding up.
         Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
-        return { ...this.load.options, stateDir: this.scratchDir!, prefixCache: prefixes };
+        return { ...this.load.options, modelPath: this.modelFile!, stateDir: this.scratchDir!, prefixCache: prefixes };
       },
       engineLost: () => this.scheduler.engineLost(),
       reopen: async (api, send) => {
@@ -215,13 +231,22 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   }
 
   /**
-   * Starts the engine and loads the model; resolves when scopes can prompt. Calling it again
-   * returns the same promise.
-   * @throws {ModelLoadError} when the model cannot be loaded (the engine is ended).
+   * Downloads the model if `modelPath` is a URI not in the cache yet, starts the engine and loads
+   * the model; resolves when scopes can prompt. `loadProgress` events tell how far it is. Calling
+   * it again returns the same promise. If it rejects, the parent is disposed.
+   * @throws {ModelLoadError} when the model cannot be downloaded or loaded (the engine is ended).
+   * @throws {AbortError} when `options.signal` aborted it first.
+   * @throws {InvalidArgumentError} for unusable options (nothing is started).
    */
-  init(): Promise<ModelReady> {
+  init(options?: InitOptions): Promise<ModelReady> {
     if (this.disposal !== undefined) return Promise.reject(new DisposedError("This LlamaParent was disposed. Create a new one."));
-    this.initialization ??= this.start();
+    let signal: AbortSignal | undefined;
+    try {
+      signal = resolveInitOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.initialization ??= this.start(signal);
     return this.initialization;
   }
 
@@ -265,7 +290,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     if (this.initialization === undefined) throw new LlamaScopeError("Call await parent.init() before getScope().");
     const state = options?.state;
     const config = resolveScopeOptions(options, state === undefined ? undefined : this.checkedState(state));
-    const scope = new LlamaScope(this.host, config);
+    const scope = new createScope(this.host, config);
     this.remember(scope.id, config, state);
     this.scheduler.add(scope.id, state?.slice());
     // Sent before any call of the scope can be: the worker learns how to run it first.
@@ -312,6 +337,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    */
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
+      this.loadAbort.abort(new DisposedError("The LlamaParent was disposed while it loaded the model."));
       const disposed = new DisposedError("The LlamaParent was disposed while this call was in flight.");
       this.scheduler.failAll(disposed);
       await this.supervisor.stop(disposed);
@@ -325,18 +351,37 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     return this.dispose();
   }
 
-  private async start(): Promise<ModelReady> {
-    const scratchParent = this.load.options.stateDir ?? os.tmpdir();
+  private async start(signal: AbortSignal | undefined): Promise<ModelReady> {
+    // The caller's abort ends the engine as dispose() does, and init() then says it was aborted.
+    const abandon = () => void this.dispose();
+    signal?.addEventListener("abort", abandon, { once: true });
+    try {
+      if (signal?.aborted) throw signal.reason;
+      return await this.loadModel(signal === undefined ? this.loadAbort.signal : AbortSignal.any([signal, this.loadAbort.signal]));
+    } catch (error) {
+      await this.dispose();
+      if (signal?.aborted)
+        throw new AbortError("init() was aborted by its signal before the model was ready; the LlamaParent is disposed. Create a new one to load again.", {
+          cause: signal.reason,
+        });
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", abandon);
+    }
+  }
+
+  /** The model's download (in this thread, so the engine gets a file), then the engine and its load. */
+  private async loadModel(signal: AbortSignal): Promise<ModelReady> {
+    const { options } = this.load;
+    const scratchParent = options.stateDir ?? os.tmpdir();
     const sweep = this.removeStaleDirectories(scratchParent);
     // Made before anything is awaited, so a dispose() during init always finds it to remove.
     this.scratchDir = makeOwnedDirectorySync(scratchParent, "scratch");
-    let info: ModelReady;
-    try {
-      [info] = await Promise.all([this.supervisor.start(), sweep]);
-    } catch (error) {
-      await this.dispose();
-      throw error;
-    }
+    const progress = (update: LoadProgress) => notifyProgress((value) => this.emit("loadProgress", value), update);
+    const [modelFile] = await Promise.all([fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }), sweep]);
+    signal.throwIfAborted(); // disposed meanwhile: no engine may start
+    this.modelFile = modelFile;
+    const info = await this.supervisor.start(progress);
     this.emit("ready", info);
     return info;
   }
@@ -362,7 +407,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private async fork(originId: string, origin: ScopeConfig): Promise<LlamaScope> {
     this.assertUsable();
     // Created as the origin was: what a fork of a fork that never prompted starts from, too.
-    const fork = new LlamaScope(this.host, origin);
+    const fork = new createScope(this.host, origin);
     const settings: ScopeConfig = { mode: origin.mode, ...(origin.contextShift === undefined ? {} : { contextShift: origin.contextShift }) };
     const made = await this.scheduler.fork(originId, fork.id, {
       copy: async () => {

@@ -1,4 +1,5 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
+import type { LoadProgress } from "../engine/index.js";
 import type { ForkResult, ModelReady, PromptRequest, PromptResult, ScopeConfig, StreamBatch, WireLoadOptions } from "./messages.js";
 
 /**
@@ -8,6 +9,12 @@ import type { ForkResult, ModelReady, PromptRequest, PromptResult, ScopeConfig, 
 export interface WorkerApi {
   /** Loads the model and allocates the slots. Rejects with `ModelLoadError`. */
   init(options: WireLoadOptions): Promise<ModelReady>;
+  /**
+   * Long-poll for the load's progress while `init` runs: resolves with the latest progress once
+   * its ratio is above `after` (the last one the parent saw; -1 at first), or with null once the
+   * load is over without a newer one. The load's last progress has ratio 1.
+   */
+  loadProgress(after: number): Promise<LoadProgress | null>;
   /** Registers a scope (mode, context shift, chat history) before its first call; no slot yet. */
   openScope(scopeId: string, config: ScopeConfig): void;
   /** Appends a prompt to the scope's slot and generates; prompts of one scope run in arrival order. */

@@ -43,6 +43,8 @@ export type WireGenerateOptions = Omit<GenerateOptions, "signal">;
 /** What the worker reports once the model is loaded. */
 export interface ModelReady {
   modelName: string;
+  /** The model file loaded, as an absolute path (for a URI: its download in the cache directory). */
+  modelPath: string;
   slots: number;
   contextSize: number;
   threads: number;

@@ -2,10 +2,11 @@ import { nanoid } from "nanoid";
 import type { ChatHistoryItem } from "node-llama-cpp";
 import type { GenerateOptions, GenerationResult } from "../engine/index.js";
 import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
-import { isPlainObject } from "../engine/plainData.js";
+import { cloneProblem, isPlainObject } from "../engine/plainData.js";
 import { DisposedError, InvalidArgumentError } from "../errors/index.js";
 import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
-import { RemoteTextStream, type PromptStream } from "./RemoteTextStream.js";
+import type { PromptStream } from "./PromptStream.js";
+import { RemoteTextStream } from "./RemoteTextStream.js";
 import type { ScopeHost } from "./ScopeHost.js";
 
 /**
@@ -22,8 +23,11 @@ export class LlamaScope {
   /** The last chat call; see {@link inChatOrder}. */
   private chatTail: Promise<unknown> = Promise.resolve();
 
-  /** @internal Use `LlamaParent.getScope()`; `config` comes from `resolveScopeOptions`. */
-  constructor(
+  /**
+   * Private, so its parameters (the parent's internals, typed with Comlink's DOM types) stay out
+   * of the published types; `LlamaParent` makes scopes through `createScope`.
+   */
+  private constructor(
     private readonly host: ScopeHost,
     private readonly config: ScopeConfig,
   ) {
@@ -151,6 +155,9 @@ export class LlamaScope {
       // adds template text to it, so the whole slot is the bound for both modes.
       this.host.assertPromptFits(text);
       const { signal, ...wireOptions } = options ?? {};
+      // Checked values can still be what structured cloning refuses (a Proxy from a reactive framework).
+      const uncloneable = cloneProblem(wireOptions, "options");
+      if (uncloneable !== undefined) throw new InvalidArgumentError(`Prompt options are copied to the engine, so they must be plain data, but ${uncloneable}. Pass plain objects.`);
       throwIfAborted(signal); // before it takes a slot (and maybe freezes another scope for it)
       const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
       try {

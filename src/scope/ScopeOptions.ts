@@ -1,6 +1,7 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
 import type { ContextShiftOptions } from "../engine/index.js";
 import { checkContextShift } from "../engine/ContextShift.js";
+import { cloneProblem } from "../engine/plainData.js";
 import { assertKnownKeys } from "../engine/validate.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import type { ScopeConfig, ScopeMode } from "../protocol/index.js";
@@ -79,5 +80,7 @@ function checkHistory(history: unknown): ChatHistoryItem[] {
       'history must be an array of chat items of text: an optional { type: "system", text } first, then { type: "user", text } and ' +
         '{ type: "model", response: [text] } items (as getChatHistory() returns them).',
     );
+  const uncloneable = cloneProblem(history, "history");
+  if (uncloneable !== undefined) throw new InvalidArgumentError(`history is copied to the engine, so it must be plain data, but ${uncloneable}. Pass plain objects.`);
   return structuredClone(history);
 }

@@ -1,6 +1,6 @@
 import { transfer } from "comlink";
 import type { ChatHistoryItem, Token } from "node-llama-cpp";
-import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type SlotContextShift } from "../engine/index.js";
+import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type LoadProgress, type SlotContextShift } from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
 import { assertPromptLength } from "../engine/promptLength.js";
 import { TextStream } from "../engine/TextStream.js";
@@ -18,6 +18,7 @@ import type {
 } from "../protocol/index.js";
 import { ChatSession } from "../chat/ChatSession.js";
 import { savedChatOf } from "../chat/chatItems.js";
+import { LoadProgressFeed } from "./LoadProgressFeed.js";
 import { PrefixCache } from "./PrefixCache.js";
 import { SharedPrefixes } from "./SharedPrefixes.js";
 
@@ -46,6 +47,8 @@ export class ScopeService implements WorkerApi {
   private loading: Promise<Llama> | undefined;
   /** Aborts a load in progress when the service is disposed. */
   private readonly loadAbort = new AbortController();
+  /** The load's progress, for the parent's `loadProgress` polls. */
+  private readonly progress = new LoadProgressFeed();
   private disposal: Promise<void> | undefined;
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
@@ -64,17 +67,31 @@ export class ScopeService implements WorkerApi {
     if (this.disposal !== undefined) throw new DisposedError("The worker was disposed before it loaded the model. Create a new LlamaParent.");
     const start = performance.now();
     const { prefixCache, ...engineOptions } = options;
-    this.loading = Llama.load(engineOptions, { signal: this.loadAbort.signal });
-    this.llama = await this.loading;
+    this.loading = Llama.load(engineOptions, { signal: this.loadAbort.signal, onProgress: (progress) => this.progress.push(progress) });
+    this.llama = await this.loading.finally(() => this.progress.end());
     this.loadShift = options.contextShift ?? {};
     if (prefixCache !== undefined) {
       const cache = prefixCache.maxBytes > 0 ? new PrefixCache(prefixCache.maxBytes, JSON.stringify(this.llama.stateIdentity)) : undefined;
       this.prefixes = new SharedPrefixes(prefixCache.minTokens, cache);
     }
-    const { modelInfo, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, lockstepMinBatch } = this.llama;
-    const ready: ModelReady = { modelName: modelInfo.name, slots: slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, loadMs: performance.now() - start };
+    const { modelInfo, modelPath, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, lockstepMinBatch } = this.llama;
+    const ready: ModelReady = {
+      modelName: modelInfo.name,
+      modelPath,
+      slots: slotCapacity,
+      contextSize,
+      threads,
+      stateIdentity,
+      stateLimits,
+      maxPromptLength,
+      loadMs: performance.now() - start,
+    };
     if (lockstepMinBatch !== undefined) ready.lockstepMinBatch = lockstepMinBatch;
     return ready;
+  }
+
+  loadProgress(after: number): Promise<LoadProgress | null> {
+    return this.progress.next(after);
   }
 
   openScope(scopeId: string, config: ScopeConfig): void {
@@ -245,6 +262,7 @@ export class ScopeService implements WorkerApi {
       // The engine ends every generation at its next token and waits for the native calls in
       // progress to return before it frees anything; a load in progress stops first.
       this.loadAbort.abort(new DisposedError("The LlamaParent was disposed while its worker loaded the model."));
+      this.progress.end();
       try {
         const llama = await this.loading?.catch(() => undefined);
         await llama?.dispose();

@@ -1,10 +1,8 @@
 import type { Remote } from "comlink";
 import type { WorkerApi } from "../../protocol/index.js";
 import { ProcessEngine } from "./ProcessEngine.js";
+import type { Isolation } from "./Isolation.js";
 import { ThreadEngine } from "./ThreadEngine.js";
-
-/** Where a `LlamaParent` runs its engine. */
-export type Isolation = "thread" | "process";
 
 /**
  * One running engine (the worker side of the protocol) in a worker thread or a child process.

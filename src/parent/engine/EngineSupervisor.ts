@@ -1,19 +1,13 @@
 import type { Remote } from "comlink";
+import type { LoadProgress } from "../../engine/index.js";
 import { DisposedError, reviveError, WorkerCrashedError } from "../../errors/index.js";
 import type { ModelReady, WireLoadOptions, WorkerApi } from "../../protocol/index.js";
 import { InFlightCalls } from "../InFlightCalls.js";
 import type { RestartPolicy } from "../RestartOptions.js";
-import { startEngine, type EngineHost, type Isolation } from "./EngineHost.js";
-
-/** A restart after the engine died, as reported by `engineRestarted`. */
-export interface RestartReport {
-  /** Restarts since the parent started, this one included. */
-  attempt: number;
-  /** Milliseconds from the death to the new engine being ready (model loaded, scopes known). */
-  ms: number;
-  /** Calls in flight that the death rejected with `WorkerCrashedError`. */
-  lostCalls: number;
-}
+import { startEngine, type EngineHost } from "./EngineHost.js";
+import { followLoadProgress } from "./followLoadProgress.js";
+import type { Isolation } from "./Isolation.js";
+import type { RestartReport } from "./RestartReport.js";
 
 /** What the supervisor asks of its parent around an engine's life and death. */
 export interface SupervisorHooks {
@@ -59,9 +53,12 @@ export class EngineSupervisor {
     return this.host;
   }
 
-  /** Starts the first engine and loads the model. */
-  start(): Promise<ModelReady> {
-    const ready = this.launch().then((info) => {
+  /**
+   * Starts the first engine and loads the model; `onProgress` gets the load's progress, the last
+   * one (ratio 1) before this resolves.
+   */
+  start(onProgress?: (progress: LoadProgress) => void): Promise<ModelReady> {
+    const ready = this.launch(onProgress).then((info) => {
       this.usable = true;
       return info;
     });
@@ -95,11 +92,13 @@ export class EngineSupervisor {
   }
 
   /** Starts an engine and loads the model in it. */
-  private launch(): Promise<ModelReady> {
+  private launch(onProgress?: (progress: LoadProgress) => void): Promise<ModelReady> {
     const engine = startEngine(this.isolation, (how, cause) => this.died(engine, how, cause));
     this.host = engine;
     this.inFlight = new InFlightCalls();
-    return this.send(() => engine.api.init(this.hooks.initOptions())).then((info) => (this.info = info));
+    const loaded = this.send(() => engine.api.init(this.hooks.initOptions()));
+    const followed = onProgress === undefined ? undefined : followLoadProgress((after) => this.send(() => engine.api.loadProgress(after)), onProgress);
+    return Promise.all([loaded, followed]).then(([info]) => (this.info = info));
   }
 
   /** An engine ended without being asked (it may report it twice: an error, then the exit). */

@@ -1,0 +1,2 @@
+/** Where a `LlamaParent` runs its engine. */
+export type Isolation = "thread" | "process";
