@@ -73,7 +73,7 @@ export class SharedPrefixes {
       let start = 0;
       for (const cut of [...pieces].reverse()) {
         if (cache === undefined) break;
-        if (await this.copyFromHolder(use, slotId, prompt.slice(0, cut))) {
+        if (await this.copyFromHolder(use, slotId, prompt.slice(0, cut), pieces.filter((piece) => piece <= cut))) {
           cache.copied();
           start = cut;
           break;
@@ -109,10 +109,14 @@ export class SharedPrefixes {
     this.holders.delete(slotId);
   }
 
-  /** Copies `piece` into the slot from another slot filled with it, if one holds it unshifted and idle. */
-  private async copyFromHolder(use: () => Llama, slotId: string, piece: readonly Token[]): Promise<boolean> {
+  /**
+   * Copies `piece` into the slot from another slot filled with it in the same pieces (`cuts`, the
+   * last one `piece`'s end), if one holds it unshifted and idle.
+   */
+  private async copyFromHolder(use: () => Llama, slotId: string, piece: readonly Token[], cuts: readonly number[]): Promise<boolean> {
+    const sameCuts = (held: Held) => cuts.every((cut, i) => held.cuts[i] === cut);
     for (const [holderId, held] of this.holders) {
-      if (holderId === slotId || !held.cuts.includes(piece.length) || !startsWith(held.tokens, piece)) continue;
+      if (holderId === slotId || !sameCuts(held) || !startsWith(held.tokens, piece)) continue;
       try {
         if (await use().copyPrefix(holderId, piece)) return true;
       } catch {
