@@ -50,6 +50,7 @@ export async function serve(args: string[]): Promise<number> {
     process.stdout.write(`llama-scope: ready: ${info.slots} slots of ${info.contextSize} tokens, ${info.threads} thread${info.threads === 1 ? "" : "s"}, loaded in ${Math.round(info.loadMs)} ms\n`);
   } catch (error) {
     endProgress();
+    if (parent.disposed) return stopped; // a signal stopped the server while the model loaded
     log(`could not load the model: ${(error as Error).message}`);
     await server.close({ persist: false });
     await parent.dispose();

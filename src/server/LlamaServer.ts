@@ -95,7 +95,8 @@ export class LlamaServer {
   close({ persist = true }: { persist?: boolean } = {}): Promise<{ persisted: number }> {
     this.closing ??= (async () => {
       const graceTimer = setTimeout(() => {
-        for (const client of this.context.inFlight) client.abort(new DOMException("The server is shutting down.", "AbortError"));
+        const stopping = new ApiError(503, "The server is shutting down. Retry on its next start.", { code: "shutting_down" });
+        for (const client of this.context.inFlight) client.abort(stopping);
       }, this.options.closeGraceMs);
       try {
         await this.drained();
@@ -105,6 +106,7 @@ export class LlamaServer {
       const usable = !this.parent.disposed && !this.failed;
       const persisted = persist && usable && this.options.stateDir !== undefined ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
       await this.app.close();
+      this.context.metrics.detach();
       return { persisted };
     })();
     return this.closing;
@@ -128,7 +130,8 @@ export class LlamaServer {
     const { apiKey } = this.options;
     const expected = apiKey === undefined ? undefined : digest(apiKey);
     app.addHook("onRequest", async (request) => {
-      if (expected === undefined || !request.url.startsWith("/v1/")) return;
+      // By the route matched, not the raw URL: no spelling of a /v1/ path gets past the key.
+      if (expected === undefined || !request.routeOptions.url?.startsWith("/v1/")) return;
       const header = request.headers.authorization;
       const given = typeof header === "string" && header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : undefined;
       if (given === undefined)

@@ -1,4 +1,4 @@
-import type { LlamaParent } from "../index.js";
+import type { LlamaParent, ShiftReport, SwapReport } from "../index.js";
 import { PrometheusText, type Sample } from "./PrometheusText.js";
 
 /** How a chat or text completion request used its session. */
@@ -15,10 +15,23 @@ export class ServerMetrics {
   private readonly swapSeconds = { freeze: 0, restore: 0 };
   private erasedTokens = 0;
 
+  private readonly listeners = {
+    frozen: (_: string, { ms }: SwapReport) => (this.swapSeconds.freeze += ms / 1000),
+    restored: (_: string, { ms }: SwapReport) => (this.swapSeconds.restore += ms / 1000),
+    shifted: (_: string, { erasedTokens }: ShiftReport) => (this.erasedTokens += erasedTokens),
+  };
+
   constructor(private readonly parent: LlamaParent) {
-    parent.on("scopeFrozen", (_, { ms }) => (this.swapSeconds.freeze += ms / 1000));
-    parent.on("scopeRestored", (_, { ms }) => (this.swapSeconds.restore += ms / 1000));
-    parent.on("scopeShifted", (_, { erasedTokens }) => (this.erasedTokens += erasedTokens));
+    parent.on("scopeFrozen", this.listeners.frozen);
+    parent.on("scopeRestored", this.listeners.restored);
+    parent.on("scopeShifted", this.listeners.shifted);
+  }
+
+  /** Stops listening to the parent, which may outlive the server. */
+  detach(): void {
+    this.parent.off("scopeFrozen", this.listeners.frozen);
+    this.parent.off("scopeRestored", this.listeners.restored);
+    this.parent.off("scopeShifted", this.listeners.shifted);
   }
 
   /** An HTTP response sent, by route and status. */

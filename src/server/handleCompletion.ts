@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GenerateOptions, LlamaScope } from "../index.js";
+import { ApiError } from "./ApiError.js";
 import { respond } from "./respond.js";
 import type { ReplyFormat } from "./replyFormats.js";
 import { booleanField, type Body } from "./requestFields.js";
@@ -68,6 +69,10 @@ export async function handleCompletion(context: ServerContext, request: FastifyR
     } finally {
       release();
     }
+  } catch (error) {
+    // Stopped by the server's shutdown rather than by its client: the client is told so.
+    if (client.signal.aborted && client.signal.reason instanceof ApiError) throw client.signal.reason;
+    throw error;
   } finally {
     context.inFlight.delete(client);
     reply.raw.off("close", clientGone);
