@@ -44,6 +44,10 @@ export class LlamaServer {
   private readonly sessions: SessionStore;
   private closing: Promise<{ persisted: number }> | undefined;
   private failed = false;
+  private readonly engineFailed = (error: Error) => {
+    this.failed = true;
+    this.options.log(`the engine stopped for good; completions get 503 from now on: ${error.message}`);
+  };
 
   constructor(
     readonly parent: LlamaParent,
@@ -53,10 +57,7 @@ export class LlamaServer {
     this.options = resolveServerOptions(options);
     const slots = parent.load.slots;
     this.sessions = new SessionStore(parent, this.options.stateDir, this.options.log);
-    parent.on("error", (error) => {
-      this.failed = true;
-      this.options.log(`the engine stopped for good; completions get 503 from now on: ${error.message}`);
-    });
+    parent.on("error", this.engineFailed);
     const unavailable = () => this.unavailable();
     this.context = {
       parent,
@@ -107,6 +108,7 @@ export class LlamaServer {
       const persisted = persist && usable && this.options.stateDir !== undefined ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
       await this.app.close();
       this.context.metrics.detach();
+      this.parent.off("error", this.engineFailed);
       return { persisted };
     })();
     return this.closing;
