@@ -1,0 +1,114 @@
+import { parseArgs } from "node:util";
+import { CliUsageError } from "./CliUsageError.js";
+
+/** What `llama-scope serve` was asked for, from its flags and environment. */
+export interface ServeOptions {
+  model: string;
+  slots: number;
+  port: number;
+  host: string;
+  contextSize: number | undefined;
+  threads: number | undefined;
+  isolation: "thread" | "process";
+  maxRamBytes: number | undefined;
+  apiKey: string | undefined;
+  stateDir: string | undefined;
+  maxQueue: number;
+}
+
+interface Flag {
+  name: string;
+  env: string;
+  value: string;
+  help: string;
+  short?: string;
+}
+
+/** Every flag of `serve`, each also settable by an environment variable; the flag wins. */
+export const SERVE_FLAGS: readonly Flag[] = [
+  { name: "model", short: "m", env: "LLAMA_SCOPE_MODEL", value: "<path | hf:… | https://…>", help: "the GGUF model to serve (required)" },
+  { name: "slots", env: "LLAMA_SCOPE_SLOTS", value: "<n>", help: "conversations generating at once; more are swapped in and out (default 4)" },
+  { name: "port", short: "p", env: "LLAMA_SCOPE_PORT", value: "<port>", help: "port to listen on; 0 picks a free one (default 8080)" },
+  { name: "host", env: "LLAMA_SCOPE_HOST", value: "<address>", help: "address to listen on (default 127.0.0.1: this machine only)" },
+  { name: "context-size", env: "LLAMA_SCOPE_CONTEXT_SIZE", value: "<tokens>", help: "tokens each slot holds (default 2048, capped by the model)" },
+  { name: "threads", env: "LLAMA_SCOPE_THREADS", value: "<n>", help: "CPU threads for decoding (default half the cores)" },
+  { name: "isolation", env: "LLAMA_SCOPE_ISOLATION", value: "<thread|process>", help: "run the engine in a worker thread, or in a child process that survives native crashes (default thread)" },
+  { name: "max-ram", env: "LLAMA_SCOPE_MAX_RAM", value: "<size>", help: "memory for swapped-out conversations before they spill to disk, e.g. 512M, 2G (default 256M)" },
+  { name: "api-key", env: "LLAMA_SCOPE_API_KEY", value: "<key>", help: "require Authorization: Bearer <key> on /v1/ (default: no key)" },
+  { name: "state-dir", env: "LLAMA_SCOPE_STATE_DIR", value: "<dir>", help: "save every session here on SIGTERM/SIGINT and revive them on the next start (created if missing; default: sessions end with the server)" },
+  { name: "max-queue", env: "LLAMA_SCOPE_MAX_QUEUE", value: "<n>", help: "requests that may wait while every slot generates; more get 429 (default 64)" },
+];
+
+export const SERVE_HELP = [
+  "Usage: llama-scope serve --model <path | hf:… | https://…> [options]",
+  "",
+  "An OpenAI-compatible HTTP server (POST /v1/chat/completions, POST /v1/completions, GET /v1/models,",
+  "GET /health, GET /metrics) and a chat page at /, on one loaded model.",
+  "",
+  "Options (each also read from the environment variable shown; a flag wins):",
+  ...SERVE_FLAGS.map(({ name, short, env, value, help }) => `  ${short === undefined ? "    " : `-${short}, `}--${name} ${value}\n        ${help}\n        [${env}]`),
+  "  -h, --help\n        show this help",
+  "",
+  "SIGTERM or SIGINT stops the server: requests in flight finish, sessions are saved to --state-dir.",
+].join("\n");
+
+/** Reads `serve`'s flags, falling back on the environment. @throws {CliUsageError} */
+export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): ServeOptions & { help: boolean } {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean", short: "h" },
+        ...Object.fromEntries(SERVE_FLAGS.map(({ name, short }) => [name, short === undefined ? { type: "string" as const } : { type: "string" as const, short }])),
+      },
+    });
+  } catch (error) {
+    throw new CliUsageError((error as Error).message);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const read = (name: string): string | undefined => {
+    const flag = SERVE_FLAGS.find((f) => f.name === name)!;
+    const value = values[name] ?? env[flag.env];
+    return typeof value === "string" && value.length > 0 ? value : undefined;
+  };
+  const help = values.help === true;
+  const model = read("model");
+  if (model === undefined && !help) throw new CliUsageError("--model is required: the path of a GGUF file, an hf: URI or a URL (or set LLAMA_SCOPE_MODEL).");
+  const isolation = read("isolation") ?? "thread";
+  if (isolation !== "thread" && isolation !== "process") throw new CliUsageError(`--isolation must be "thread" or "process", not "${isolation}".`);
+  const maxRam = read("max-ram");
+  return {
+    help,
+    model: model ?? "",
+    slots: integer("slots", read("slots"), 1) ?? 4,
+    port: integer("port", read("port"), 0, 65535) ?? 8080,
+    host: read("host") ?? "127.0.0.1",
+    contextSize: integer("context-size", read("context-size"), 1),
+    threads: integer("threads", read("threads"), 1),
+    isolation,
+    maxRamBytes: maxRam === undefined ? undefined : byteSize(maxRam),
+    apiKey: read("api-key"),
+    stateDir: read("state-dir"),
+    maxQueue: integer("max-queue", read("max-queue"), 0) ?? 64,
+  };
+}
+
+function integer(name: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new CliUsageError(`--${name} must be a whole number from ${min} to ${max}, not "${text}".`);
+  return value;
+}
+
+const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `512M`, `2G`, `1.5GiB`, `1048576`: binary units, as `free -h` shows memory. */
+export function byteSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  const bytes = match === null ? NaN : Math.floor(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
+  if (!Number.isSafeInteger(bytes)) throw new CliUsageError(`--max-ram must be a size such as 512M, 2G or a number of bytes, not "${text}".`);
+  return bytes;
+}

@@ -1,0 +1,35 @@
+import { once } from "node:events";
+import type { ServerResponse } from "node:http";
+
+/**
+ * Server-sent events on a raw response, as OpenAI streams: `data: <json>` per event, then
+ * `data: [DONE]`. Writes after the client left are dropped; a slow client is waited for.
+ */
+export class EventStream {
+  constructor(private readonly response: ServerResponse) {}
+
+  open(headers: Record<string, string>): void {
+    this.response.writeHead(200, {
+      ...headers,
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no", // a proxy in front must not hold the chunks back
+    });
+    this.response.flushHeaders();
+  }
+
+  get closed(): boolean {
+    return this.response.destroyed || this.response.writableEnded;
+  }
+
+  async send(data: object | "[DONE]"): Promise<void> {
+    if (this.closed) return;
+    const text = `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+    if (!this.response.write(text)) await Promise.race([once(this.response, "drain"), once(this.response, "close")]);
+  }
+
+  end(): void {
+    if (!this.closed) this.response.end();
+  }
+}

@@ -1,0 +1,21 @@
+import type { LlamaParent } from "../index.js";
+import type { AdmissionQueue } from "./AdmissionQueue.js";
+import type { ResolvedServerOptions } from "./ServerOptions.js";
+import type { ServerMetrics } from "./ServerMetrics.js";
+import type { SessionStore } from "./SessionStore.js";
+
+/** What the routes share: the parent, the sessions, the queue, the metrics. */
+export interface ServerContext {
+  readonly parent: LlamaParent;
+  readonly options: ResolvedServerOptions;
+  readonly modelId: string;
+  readonly sessions: SessionStore;
+  readonly admission: AdmissionQueue;
+  readonly metrics: ServerMetrics;
+  /** Throws the 503 that says why completions cannot be answered now, if they cannot. */
+  assertServing(): void;
+  /** Whether the model is loaded and the server is not closing or failed. */
+  readonly serving: boolean;
+  /** Every request in flight's controller: `close()` aborts them once its grace period is over. */
+  readonly inFlight: Set<AbortController>;
+}

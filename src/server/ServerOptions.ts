@@ -1,0 +1,49 @@
+import { InvalidArgumentError } from "../index.js";
+
+/** Options of a {@link LlamaServer}. */
+export interface ServerOptions {
+  /** When set, `/v1/` requests must send `Authorization: Bearer <apiKey>`; others get a 401. Default: none. */
+  apiKey?: string;
+  /**
+   * An existing directory where `close()` writes every session's conversation, and from which
+   * a later server revives each session at its first request. Default: none (sessions end with
+   * the server).
+   */
+  stateDir?: string;
+  /** Requests that may wait for a turn while every slot generates; more get a 429. Default 64. */
+  maxQueue?: number;
+  /** The model's id in `/v1/models` and in replies. Default: the model file's name without `.gguf`. */
+  modelId?: string;
+  /** The largest request body, in bytes; a larger one gets a 413. Default 8 MiB. */
+  bodyLimit?: number;
+  /** How long `close()` lets requests in flight finish before it stops their generations. Default 10,000 ms. */
+  closeGraceMs?: number;
+  /** Where the server writes what an operator should know (failures, sessions set aside). Default: stderr. */
+  log?: (line: string) => void;
+}
+
+/** {@link ServerOptions} checked, with defaults. */
+export interface ResolvedServerOptions {
+  apiKey: string | undefined;
+  stateDir: string | undefined;
+  maxQueue: number;
+  modelId: string | undefined;
+  bodyLimit: number;
+  closeGraceMs: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_MAX_QUEUE = 64;
+const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+const DEFAULT_CLOSE_GRACE_MS = 10_000;
+
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  const { apiKey, stateDir, maxQueue = DEFAULT_MAX_QUEUE, modelId, bodyLimit = DEFAULT_BODY_LIMIT, closeGraceMs = DEFAULT_CLOSE_GRACE_MS, log } = options;
+  if (apiKey !== undefined && (typeof apiKey !== "string" || apiKey.length === 0)) throw new InvalidArgumentError("apiKey must be a non-empty string, or left out to accept every client.");
+  if (stateDir !== undefined && (typeof stateDir !== "string" || stateDir.length === 0)) throw new InvalidArgumentError("stateDir must be the path of a directory.");
+  if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) throw new InvalidArgumentError(`maxQueue must be a whole number of at least 0, not ${String(maxQueue)}.`);
+  if (modelId !== undefined && (typeof modelId !== "string" || modelId.length === 0)) throw new InvalidArgumentError("modelId must be a non-empty string.");
+  if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1024) throw new InvalidArgumentError(`bodyLimit must be a whole number of bytes, at least 1024, not ${String(bodyLimit)}.`);
+  if (typeof closeGraceMs !== "number" || !(closeGraceMs >= 0)) throw new InvalidArgumentError(`closeGraceMs must be a number of milliseconds (0 or more), not ${String(closeGraceMs)}.`);
+  return { apiKey, stateDir, maxQueue, modelId, bodyLimit, closeGraceMs, log: log ?? ((line) => process.stderr.write(`llama-scope: ${line}\n`)) };
+}
