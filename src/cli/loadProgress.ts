@@ -1,36 +1,35 @@
-/** What `LlamaParent` reports while it downloads and loads a model (its `loadProgress` event). */
-interface LoadProgress {
-  phase: "download" | "load";
-  ratio: number;
-  bytes?: number;
-}
-
-interface ProgressSource {
-  on(event: "loadProgress", listener: (progress: LoadProgress) => void): unknown;
-}
+import type { LlamaParent, LoadProgress } from "../index.js";
 
 /**
- * Draws a one-line progress bar on a terminal while the model downloads and loads. A parent
- * without the `loadProgress` event simply never calls it; a stream that is not a terminal gets
- * one line per phase instead of a bar.
+ * Draws a one-line progress bar on a terminal while the model downloads and loads (the parent's
+ * `loadProgress` events); a stream that is not a terminal gets one line per phase instead of a bar.
+ * Returns the function that stops drawing and ends the bar's line.
  */
-export function showLoadProgress(parent: object, stream: NodeJS.WriteStream = process.stderr): () => void {
-  let phase: string | undefined;
-  const draw = ({ phase: now, ratio, bytes }: LoadProgress) => {
-    const percent = Math.round(Math.min(1, Math.max(0, ratio)) * 100);
-    if (!stream.isTTY) {
-      if (now !== phase) stream.write(`llama-scope: ${now === "download" ? "downloading" : "loading"} the model\n`);
-    } else {
-      const width = 30;
-      const filled = Math.round((percent / 100) * width);
-      const size = bytes === undefined ? "" : ` ${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-      stream.write(`\r${now === "download" ? "downloading" : "loading"} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${percent}%${size}\u001b[K`);
-    }
-    phase = now;
+export function showLoadProgress(parent: Pick<LlamaParent, "on" | "off">, stream: Pick<NodeJS.WriteStream, "isTTY" | "write"> = process.stderr): () => void {
+  let phase: LoadProgress["phase"] | undefined;
+  const draw = (progress: LoadProgress) => {
+    const text = progressText(progress, phase, stream.isTTY === true);
+    if (text !== "") stream.write(text);
+    phase = progress.phase;
   };
-  (parent as ProgressSource).on("loadProgress", draw);
-  // Ends the bar's line, once loading is over.
+  parent.on("loadProgress", draw);
   return () => {
-    if (stream.isTTY && phase !== undefined) stream.write("\n");
+    parent.off("loadProgress", draw);
+    if (stream.isTTY === true && phase !== undefined) stream.write("\n");
   };
+}
+
+const BAR_WIDTH = 30;
+
+/** What one event adds to the output: a redrawn bar on a terminal, else a line when a phase starts. */
+export function progressText({ phase, ratio, bytes, totalBytes }: LoadProgress, previousPhase: LoadProgress["phase"] | undefined, terminal: boolean): string {
+  const doing = phase === "download" ? "downloading" : "loading";
+  if (!terminal) return phase === previousPhase ? "" : `llama-scope: ${doing} the model\n`;
+  const percent = Math.round(Math.min(1, Math.max(0, ratio)) * 100);
+  const filled = Math.round((percent / 100) * BAR_WIDTH);
+  const mib = (n: number) => (n / 1024 ** 2).toFixed(1);
+  const size = totalBytes > 0 ? ` ${mib(bytes)}/${mib(totalBytes)} MiB` : bytes > 0 ? ` ${mib(bytes)} MiB` : "";
+  // \r redraws the line; ESC[K clears what a longer previous line left.
+  const newLine = previousPhase !== undefined && previousPhase !== phase ? "\n" : "";
+  return `${newLine}\r${doing} [${"#".repeat(filled)}${".".repeat(BAR_WIDTH - filled)}] ${percent}%${size}\u001b[K`;
 }
