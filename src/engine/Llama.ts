@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import type { LlamaContext, LlamaModel, Token } from "node-llama-cpp";
+import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import {
   DisposedError,
   InvalidArgumentError,
@@ -38,6 +38,7 @@ import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateM
 import { StepBarrier } from "./StepBarrier.js";
 import { probeMinBatch } from "./batchPays.js";
 import { TextStream } from "./TextStream.js";
+import type { Token } from "./Token.js";
 import { assertKnownKeys } from "./validate.js";
 
 /** Options of {@link Llama.createSlot}. */

@@ -2,6 +2,19 @@ export { Llama } from "./Llama.js";
 export type { LlamaLoadOptions, LockstepOptions } from "./LlamaLoadOptions.js";
 export type { LoadProgress } from "./LoadProgress.js";
 export type { GenerateOptions, RepeatPenalty } from "./GenerateOptions.js";
+export type {
+  JsonSchema,
+  JsonSchemaArray,
+  JsonSchemaBasic,
+  JsonSchemaConst,
+  JsonSchemaEnum,
+  JsonSchemaObject,
+  JsonSchemaOneOf,
+  JsonSchemaRef,
+  JsonSchemaString,
+  JsonSchemaType,
+} from "./JsonSchema.js";
+export type { Token } from "./Token.js";
 export type { GenerationResult, FinishReason } from "./GenerationResult.js";
 export { defaultThreads } from "./defaultThreads.js";
 export type { StateIdentity, StateMeta } from "./state/StateFormat.js";

@@ -1,5 +1,5 @@
 import { transfer } from "comlink";
-import type { ChatHistoryItem, Token } from "node-llama-cpp";
+import type { Token } from "node-llama-cpp";
 import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type LoadProgress, type SlotContextShift } from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
 import { assertPromptLength } from "../engine/promptLength.js";
@@ -16,6 +16,7 @@ import type {
   WireLoadOptions,
   WorkerApi,
 } from "../protocol/index.js";
+import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import { ChatSession } from "../chat/ChatSession.js";
 import { savedChatOf } from "../chat/chatItems.js";
 import { LoadProgressFeed } from "./LoadProgressFeed.js";
