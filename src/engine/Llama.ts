@@ -21,6 +21,7 @@ import type { GenerationResult } from "./GenerationResult.js";
 import { GrammarCache } from "./GrammarCache.js";
 import { PhaseProgress, type LoadProgress } from "./LoadProgress.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+import type { ModelTokenizer } from "./ModelTokenizer.js";
 import { prefillSlot } from "./prefill.js";
 import { fetchModel } from "./modelSource.js";
 import { maxPromptLength } from "./promptLength.js";
@@ -360,10 +361,12 @@ export class Llama {
   }
 
   /**
-   * The node-llama-cpp model, for tokenizing and chat templates. Do not dispose it or create
-   * contexts on it: the `Llama` owns it.
+   * The model's tokenizer, for prompts of tokens (`setPromptTokens`, `prefill`) and reading
+   * histories. The object is node-llama-cpp's `LlamaModel` (`llama.model as LlamaModel` for the
+   * rest of it, e.g. its chat templates); do not dispose it or create contexts on it: the `Llama`
+   * owns it.
    */
-  get model(): LlamaModel {
+  get model(): ModelTokenizer {
     return this.nodeModel;
   }
 

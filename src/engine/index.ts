@@ -14,6 +14,7 @@ export type {
   JsonSchemaString,
   JsonSchemaType,
 } from "./JsonSchema.js";
+export type { ModelTokenizer, ModelTokens } from "./ModelTokenizer.js";
 export type { Token } from "./Token.js";
 export type { GenerationResult, FinishReason } from "./GenerationResult.js";
 export { defaultThreads } from "./defaultThreads.js";
