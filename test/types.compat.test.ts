@@ -26,10 +26,10 @@ export type Checks = [
   Expect<Assignable<JsonSchema, GbnfJsonSchema>>,
   // What `llama.model` is at run time has everything its public type names.
   Expect<Assignable<LlamaModel, ModelTokenizer>>,
-  // The checks can fail: a plain number is not a token, a bare object not a schema.
-  // @ts-expect-error
+  // The checks can fail:
+  // @ts-expect-error a plain number is not a token
   Expect<Assignable<number, Token>>,
-  // @ts-expect-error
+  // @ts-expect-error "date" is no JSON type (it is a string format)
   Expect<Assignable<{ type: "date" }, JsonSchema>>,
 ];
 
