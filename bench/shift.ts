@@ -1,6 +1,7 @@
 import type { Token } from "node-llama-cpp";
 import { Llama } from "../src/index.js";
 import { ChatSession } from "../src/chat/ChatSession.js";
+import { nodeModelOf } from "../src/engine/nodeModel.js";
 import { testLoadOptions } from "../test/support/testModel.js";
 import { median, timed } from "./support.js";
 
@@ -81,7 +82,7 @@ async function fullHistory(llama: Llama): Promise<{ state: Uint8Array; historyTo
 
 /** A chat conversation as a chat scope runs it, timing the planning of each shift. */
 async function chatShifts(llama: Llama, turns: number): Promise<ShiftResult["chat"]> {
-  const session = new ChatSession(llama.model, [{ type: "system", text: "You are a storyteller. Keep it short." }], {
+  const session = new ChatSession(nodeModelOf(llama), [{ type: "system", text: "You are a storyteller. Keep it short." }], {
     capacity: llama.contextSize - 1,
     shiftSize: Math.round(llama.contextSize / 10),
   });

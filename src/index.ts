@@ -21,4 +21,13 @@ export { LlamaScope } from "./scope/LlamaScope.js";
 export type { ScopeOptions } from "./scope/ScopeOptions.js";
 export type { PromptStream } from "./scope/PromptStream.js";
 export type { ModelReady, PrefixCacheStats, ScopeMode } from "./protocol/index.js";
-export type { ChatHistoryItem } from "node-llama-cpp";
+export type {
+  ChatHistoryItem,
+  ChatModelFunctionCall,
+  ChatModelResponse,
+  ChatModelSegment,
+  ChatSystemMessage,
+  ChatUserMessage,
+  LlamaTextJSON,
+  LlamaTextJSONValue,
+} from "./chat/ChatHistoryItem.js";

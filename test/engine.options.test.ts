@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from "@jest/globals
 import { InvalidArgumentError, Llama, type GenerateOptions } from "../src/index.js";
 import { resolveGenerateOptions } from "../src/engine/GenerateOptions.js";
 import { GrammarCache } from "../src/engine/GrammarCache.js";
+import { nodeModelOf } from "../src/engine/nodeModel.js";
 import { expectPet, generateOnNewSlot, PET_MAX_TOKENS, PET_SCHEMA, repeatedCount } from "./support/options.js";
 import { testLoadOptions } from "./support/testModel.js";
 
@@ -80,7 +81,7 @@ describe("grammar", () => {
     // Grammars no other test uses: the cache belongs to the Llama and outlives each test.
     const gbnf = 'root ::= ("up" | "down")';
     const schema = () => ({ type: "object", properties: { up: { type: "boolean" } } }) as const;
-    const backend = llama.model.llama;
+    const backend = nodeModelOf(llama).llama;
     const createGrammar = jest.spyOn(backend, "createGrammar");
     const createForSchema = jest.spyOn(backend, "createGrammarForJsonSchema");
     try {
@@ -103,7 +104,7 @@ describe("grammar", () => {
   });
 
   test("GrammarCache: one compilation per distinct text, least recently used dropped past capacity, failures not kept", async () => {
-    const cache = new GrammarCache(llama.model.llama, 2);
+    const cache = new GrammarCache(nodeModelOf(llama).llama, 2);
     const request = (gbnf: string) => resolveGenerateOptions({ grammar: gbnf }).grammar;
     const [a, b, c] = ['root ::= "a"', 'root ::= "b"', 'root ::= "c"'].map(request);
     const first = await cache.get(a);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { LlamaModel } from "node-llama-cpp";
 import { ContextOverflowError, Llama } from "../src/index.js";
+import { nodeModelOf } from "../src/engine/nodeModel.js";
 import { PromptTokenizer } from "../src/engine/PromptTokenizer.js";
 import { TOKEN_TEXT_MARGIN } from "../src/engine/vocabulary.js";
 import { otherModelPath, testLoadOptions } from "./support/testModel.js";
@@ -33,13 +34,13 @@ describe.each([
   afterAll(() => llama.dispose());
 
   test("is the slot's tokens times the longest token text plus the margin", () => {
-    const { charsPerToken } = PromptTokenizer.of(llama.model);
-    expect(charsPerToken).toBe(longestTokenText(llama.model) + TOKEN_TEXT_MARGIN);
+    const { charsPerToken } = PromptTokenizer.of(nodeModelOf(llama));
+    expect(charsPerToken).toBe(longestTokenText(nodeModelOf(llama)) + TOKEN_TEXT_MARGIN);
     expect(llama.maxPromptLength).toBe(llama.contextSize * charsPerToken);
   });
 
   test("never refuses a text that could fit: its tokens cover at most charsPerToken characters each", () => {
-    const { charsPerToken } = PromptTokenizer.of(llama.model);
+    const { charsPerToken } = PromptTokenizer.of(nodeModelOf(llama));
     for (const text of VARIED_TEXTS)
       for (const repeated of [text, text.repeat(50)])
         for (const continuation of [false, true]) {
@@ -47,7 +48,7 @@ describe.each([
           expect(tokens.length * charsPerToken).toBeGreaterThanOrEqual(repeated.length);
         }
     // The longest token repeated is the tightest case: each token covers its whole text.
-    const longest = [...llama.model.iterateAllTokens()].map((token) => llama.model.detokenize([token], false)).sort((a, b) => b.length - a.length)[0]!;
+    const longest = [...nodeModelOf(llama).iterateAllTokens()].map((token) => llama.model.detokenize([token], false)).sort((a, b) => b.length - a.length)[0]!;
     const tight = longest.repeat(100);
     expect(llama.model.tokenize(tight, false).length * charsPerToken).toBeGreaterThanOrEqual(tight.length);
   });
@@ -99,7 +100,7 @@ describe("the prompt size guard on the direct engine", () => {
     llama.setPrompt("Once upon a time");
     await llama.generate({ maxTokens: 200 });
     const before = llama.historyTokens("strict");
-    const { charsPerToken } = PromptTokenizer.of(llama.model);
+    const { charsPerToken } = PromptTokenizer.of(nodeModelOf(llama));
     const room = llama.contextSize - before.length;
     const text = "x".repeat(room * charsPerToken + 1);
     expect(text.length).toBeLessThan(llama.maxPromptLength); // a whole slot could take it, this one cannot

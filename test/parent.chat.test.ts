@@ -2,6 +2,7 @@ import { expect, test } from "@jest/globals";
 import { LlamaText, resolveChatWrapper } from "node-llama-cpp";
 import { Llama, readStateMeta } from "../src/index.js";
 import { ChatSession } from "../src/chat/ChatSession.js";
+import { nodeModelOf } from "../src/engine/nodeModel.js";
 import { startParent } from "./support/parents.js";
 import { testLoadOptions } from "./support/testModel.js";
 
@@ -11,13 +12,13 @@ const OPTIONS = { maxTokens: 40 };
 test("chat mode renders each prompt with the model's chat template and keeps the turns", async () => {
   // Reference on the direct engine: the template's rendering of each turn, appended as tokens.
   const llama = await Llama.load(testLoadOptions({ slots: 2 }));
-  const wrapper = resolveChatWrapper(llama.model);
+  const wrapper = resolveChatWrapper(nodeModelOf(llama));
   const firstTurn = wrapper.generateContextState({ chatHistory: [{ type: "user", text: TURNS[0]! }, { type: "model", response: [] }] });
   const rendered = LlamaText(firstTurn.contextText).toString();
   expect(rendered).toContain(TURNS[0]); // the template wraps the text, it does not replace it
   expect(rendered.length).toBeGreaterThan(TURNS[0]!.length);
 
-  const session = new ChatSession(llama.model, [], undefined);
+  const session = new ChatSession(nodeModelOf(llama), [], undefined);
   llama.createSlot("chat");
   llama.setSlot("chat");
   const expected: string[] = [];

@@ -143,6 +143,10 @@ describe("results and options of a scope", () => {
     expect(() => parent.getScope({ systemPrompt: "Hi" })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ mode: "chat", systemPrompt: 42 as never })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ mode: "chat", history: [{ type: "user" }] as never })).toThrow(/history must be/);
+    // node-llama-cpp's other items type-check (ChatHistoryItem is its shape), but only text is taken.
+    const call = { type: "functionCall", name: "f", params: {}, result: 1 } as const;
+    expect(() => parent.getScope({ mode: "chat", history: [{ type: "user", text: "Hi" }, { type: "model", response: ["Ok", call] }] })).toThrow(/history must be/);
+    expect(() => parent.getScope({ mode: "chat", history: [{ type: "system", text: [{ type: "specialToken", value: "BOS" }] }] })).toThrow(/history must be/);
     expect(() => parent.getScope({ mode: "chat", systemPrompt: "A", history: [{ type: "system", text: "B" }] })).toThrow(/once/);
     expect(() => parent.getScope({ contextShift: { size: -1 } })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ sytemPrompt: "x" } as never)).toThrow(/sytemPrompt/);

@@ -1,4 +1,4 @@
-import type { ChatHistoryItem } from "node-llama-cpp";
+import type { ChatHistoryItem } from "./ChatHistoryItem.js";
 
 /**
  * The chat history saved with a state's meta (the state itself was checked already). Anything

@@ -1,6 +1,6 @@
-import type { Token } from "node-llama-cpp";
 import { InvalidArgumentError } from "../errors/index.js";
 import { assertKnownKeys, positiveInteger } from "./validate.js";
+import type { Token } from "./Token.js";
 
 /**
  * What a full slot does. By default the oldest part of the conversation is erased from the KV

@@ -1,5 +1,5 @@
-import type { GbnfJsonSchema } from "node-llama-cpp";
 import { InvalidArgumentError } from "../errors/index.js";
+import type { JsonSchema } from "./JsonSchema.js";
 import { assertKnownKeys, positiveInteger } from "./validate.js";
 import { describeValue, isPlainObject, jsonProblem, propertyPath } from "./plainData.js";
 
@@ -29,7 +29,7 @@ export interface GenerateOptions {
    * `JSON.parse(reply)` works unless the reply was cut short (`maxTokens`, `stop`, a full slot,
    * an abort). The reply is the JSON alone and ends as end of text. Not with `grammar`.
    */
-  jsonSchema?: GbnfJsonSchema;
+  jsonSchema?: JsonSchema;
   /** Constrains the reply to this GBNF grammar (start rule `root`), e.g. `root ::= ("yes" | "no")`. Not with `jsonSchema`. */
   grammar?: string;
   /** Makes tokens the slot has just seen less likely. Default: no penalty. */
@@ -57,7 +57,7 @@ export interface RepeatPenalty {
 /** What to compile a grammar from; `key` is the same for equal requests (the cache's key). */
 export type GrammarRequest =
   | { readonly kind: "gbnf"; readonly gbnf: string; readonly key: string }
-  | { readonly kind: "jsonSchema"; readonly schema: GbnfJsonSchema; readonly key: string };
+  | { readonly kind: "jsonSchema"; readonly schema: JsonSchema; readonly key: string };
 
 /** {@link GenerateOptions} checked, with defaults filled in where the engine needs them. */
 export interface ResolvedGenerateOptions {
@@ -144,7 +144,7 @@ function grammarRequest(jsonSchema: unknown, grammar: unknown): GrammarRequest |
   if (problem !== undefined) throw new InvalidArgumentError(`${problem}. A jsonSchema must be plain JSON data.`);
   // Key order is kept: it is the order of the properties in the generated JSON.
   const key = JSON.stringify(jsonSchema);
-  return { kind: "jsonSchema", schema: JSON.parse(key) as GbnfJsonSchema, key: `json:${key}` };
+  return { kind: "jsonSchema", schema: JSON.parse(key) as JsonSchema, key: `json:${key}` };
 }
 
 function repeatPenalty(value: unknown): ResolvedGenerateOptions["repeatPenalty"] {

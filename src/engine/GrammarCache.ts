@@ -88,7 +88,7 @@ export class GrammarCache {
       throw new InvalidArgumentError(
         request.kind === "gbnf"
           ? `grammar is not a GBNF grammar llama.cpp can use (${reason}; llama.cpp logs where). Its start rule must be named root, e.g. root ::= ("yes" | "no").`
-          : `jsonSchema could not be turned into a grammar (${reason}). Pass a JSON schema node-llama-cpp supports (see its GbnfJsonSchema type).`,
+          : `jsonSchema could not be turned into a grammar (${reason}). Pass a schema of the JsonSchema type (node-llama-cpp's GbnfJsonSchema subset).`,
         { cause },
       );
     }

@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import type { LlamaContext, LlamaModel, Token } from "node-llama-cpp";
+import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import {
   DisposedError,
   InvalidArgumentError,
@@ -12,20 +12,23 @@ import {
 } from "../errors/index.js";
 import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
-import { copySlot, slotCopier, type SlotCopy } from "./copySlot.js";
+import { copySlot, slotCopier } from "./copySlot.js";
 import { copySequenceKv } from "./internals/nodeLlamaCppInternals.js";
 import { sequenceOrderStrategy } from "./batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
-import { generateReply, type GenerationResult } from "./generateReply.js";
+import { generateReply } from "./generateReply.js";
+import type { GenerationResult } from "./GenerationResult.js";
 import { GrammarCache } from "./GrammarCache.js";
 import { PhaseProgress, type LoadProgress } from "./LoadProgress.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+import type { ModelTokenizer } from "./ModelTokenizer.js";
 import { prefillSlot } from "./prefill.js";
 import { fetchModel } from "./modelSource.js";
 import { maxPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
 import { SequencePool, type PooledSequence } from "./SequencePool.js";
 import { Slot } from "./Slot.js";
+import type { SlotCopy } from "./SlotCopy.js";
 import { modelFingerprint } from "./state/modelFingerprint.js";
 import { SlotStates } from "./state/SlotStates.js";
 import { StateFiles } from "./state/StateFiles.js";
@@ -36,6 +39,7 @@ import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateM
 import { StepBarrier } from "./StepBarrier.js";
 import { probeMinBatch } from "./batchPays.js";
 import { TextStream } from "./TextStream.js";
+import type { Token } from "./Token.js";
 import { assertKnownKeys } from "./validate.js";
 
 /** Options of {@link Llama.createSlot}. */
@@ -357,10 +361,12 @@ export class Llama {
   }
 
   /**
-   * The node-llama-cpp model, for tokenizing and chat templates. Do not dispose it or create
-   * contexts on it: the `Llama` owns it.
+   * The model's tokenizer, for prompts of tokens (`setPromptTokens`, `prefill`) and reading
+   * histories. The object is node-llama-cpp's `LlamaModel` (`llama.model as LlamaModel` for the
+   * rest of it, e.g. its chat templates); do not dispose it or create contexts on it: the `Llama`
+   * owns it.
    */
-  get model(): LlamaModel {
+  get model(): ModelTokenizer {
     return this.nodeModel;
   }
 

@@ -2,6 +2,7 @@ import type { LlamaContextSequence, LlamaGrammar, Token } from "node-llama-cpp";
 import { ContextOverflowError, InvalidArgumentError } from "../errors/index.js";
 import { eraseBeginning, rangeLength, rangesToErase, type ResolvedContextShift, type TokenRange } from "./ContextShift.js";
 import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
+import type { FinishReason, GenerationResult } from "./GenerationResult.js";
 import { assertPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
 import { evaluateOptions } from "./sampling.js";
@@ -9,19 +10,6 @@ import type { Slot, SlotPrompt } from "./Slot.js";
 import { inLockStep } from "./StepBarrier.js";
 import { StopMatcher } from "./StopMatcher.js";
 import { TokenTextDecoder } from "./TokenTextDecoder.js";
-
-/** Why a generation ended. */
-export type FinishReason = "endOfText" | "maxTokens" | "stop" | "contextFull" | "aborted";
-
-export interface GenerationResult {
-  /** The reply, without a stop string or anything after it. */
-  text: string;
-  /** Tokens of the reply as the slot's history holds them (a cut stop string is not counted). */
-  tokenCount: number;
-  /** Tokens the prompt added to the history (a chat template's text and a start token included). */
-  promptTokenCount: number;
-  finishReason: FinishReason;
-}
 
 /**
  * Appends `prompt` to the slot's history and generates a reply after it.

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Worker } from "node:worker_threads";
 import type { Remote } from "comlink";
-import type { ChatHistoryItem } from "node-llama-cpp";
+import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import { EventEmitter } from "eventemitter3";
 import type { LoadProgress } from "../engine/index.js";
 import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";

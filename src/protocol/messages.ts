@@ -1,4 +1,4 @@
-import type { ChatHistoryItem } from "node-llama-cpp";
+import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadOptions, StateIdentity, StateLimits } from "../engine/index.js";
 
 /** How a scope turns a prompt into slot history. */

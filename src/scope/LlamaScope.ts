@@ -1,5 +1,5 @@
 import { nanoid } from "nanoid";
-import type { ChatHistoryItem } from "node-llama-cpp";
+import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import type { GenerateOptions, GenerationResult } from "../engine/index.js";
 import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
 import { cloneProblem, isPlainObject } from "../engine/plainData.js";

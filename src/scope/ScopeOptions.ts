@@ -1,4 +1,4 @@
-import type { ChatHistoryItem } from "node-llama-cpp";
+import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import type { ContextShiftOptions } from "../engine/index.js";
 import { checkContextShift } from "../engine/ContextShift.js";
 import { cloneProblem } from "../engine/plainData.js";
@@ -29,10 +29,10 @@ export interface ScopeOptions {
    */
   systemPrompt?: string;
   /**
-   * Chat scopes: a history to continue (node-llama-cpp's `ChatHistoryItem`s of text: an optional
-   * system item first, then user and model items), e.g. another scope's `getChatHistory()`. It
-   * is evaluated with the first prompt; a history too long for the slot loses its oldest
-   * exchanges.
+   * Chat scopes: a history to continue (`ChatHistoryItem`s of text: an optional system item
+   * first, then user and model items), e.g. another scope's `getChatHistory()` or node-llama-cpp's
+   * history of text. It is evaluated with the first prompt; a history too long for the slot loses
+   * its oldest exchanges.
    */
   history?: ChatHistoryItem[];
   /**

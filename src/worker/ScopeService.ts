@@ -1,7 +1,8 @@
 import { transfer } from "comlink";
-import type { ChatHistoryItem, Token } from "node-llama-cpp";
+import type { Token } from "node-llama-cpp";
 import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type LoadProgress, type SlotContextShift } from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
+import { nodeModelOf } from "../engine/nodeModel.js";
 import { assertPromptLength } from "../engine/promptLength.js";
 import { TextStream } from "../engine/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../errors/index.js";
@@ -16,6 +17,7 @@ import type {
   WireLoadOptions,
   WorkerApi,
 } from "../protocol/index.js";
+import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import { ChatSession } from "../chat/ChatSession.js";
 import { savedChatOf } from "../chat/chatItems.js";
 import { LoadProgressFeed } from "./LoadProgressFeed.js";
@@ -320,7 +322,7 @@ export class ScopeService implements WorkerApi {
   private newChat(llama: Llama, record: ScopeRecord, history: readonly ChatHistoryItem[]): ChatSession {
     const shift = resolveContextShift(record.config.contextShift ?? this.loadShift, llama.contextSize);
     const limits = shift === false ? undefined : { capacity: llama.contextSize - 1, shiftSize: shift.size };
-    return new ChatSession(llama.model, history, limits);
+    return new ChatSession(nodeModelOf(llama), history, limits);
   }
 
   private requireScope(scopeId: string): ScopeRecord {

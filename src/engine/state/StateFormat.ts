@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import type { Token } from "node-llama-cpp";
 import { StateFormatError } from "../../errors/index.js";
+import type { Token } from "../Token.js";
 
 /**
  * The bytes of a frozen slot (format version 2, little-endian):

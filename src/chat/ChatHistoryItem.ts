@@ -1,0 +1,58 @@
+// node-llama-cpp's chat history shapes, copied so that llama-scope's declarations do not load
+// node-llama-cpp's. Values of either type are values of the other (test/types.compat.test.ts).
+// Type aliases, as node-llama-cpp's are: an interface would not be assignable to an index signature.
+
+/**
+ * One item of a chat history, as node-llama-cpp shapes it: a system message, a user message or
+ * a model response. Chat scopes keep and accept items of text only: `{ type: "system", text }`
+ * (first only), `{ type: "user", text }` and `{ type: "model", response: [text] }`; the other
+ * forms are here so that node-llama-cpp's histories type-check, and are refused at run time.
+ */
+export type ChatHistoryItem = ChatSystemMessage | ChatUserMessage | ChatModelResponse;
+
+/** A system prompt. A chat scope's is a string. */
+export type ChatSystemMessage = {
+  type: "system";
+  text: string | LlamaTextJSON;
+};
+
+/** A user's message. */
+export type ChatUserMessage = {
+  type: "user";
+  text: string;
+};
+
+/** A model's reply. A chat scope's is its text, as strings. */
+export type ChatModelResponse = {
+  type: "model";
+  response: Array<string | ChatModelFunctionCall | ChatModelSegment>;
+};
+
+/** A function call in a model's reply (node-llama-cpp's function calling). */
+export type ChatModelFunctionCall = {
+  type: "functionCall";
+  name: string;
+  description?: string;
+  params: unknown;
+  result: unknown;
+  rawCall?: LlamaTextJSON;
+  /** Whether this call starts a new chunk of parallel function calls. */
+  startsNewChunk?: boolean;
+};
+
+/** A segment of a model's reply that is not its answer (a thought, a comment). */
+export type ChatModelSegment = {
+  type: "segment";
+  segmentType: "thought" | "comment";
+  text: string;
+  ended: boolean;
+  raw?: LlamaTextJSON;
+  startTime?: string;
+  endTime?: string;
+};
+
+/** Text with special tokens, as JSON (node-llama-cpp's `LlamaText.toJSON()`). */
+export type LlamaTextJSON = string | LlamaTextJSONValue[];
+
+/** A piece of {@link LlamaTextJSON}: text, the text of special tokens, or a special token by name. */
+export type LlamaTextJSONValue = string | { type: "specialTokensText"; value: string } | { type: "specialToken"; value: string };
