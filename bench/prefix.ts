@@ -8,7 +8,7 @@ export interface PrefixResult {
   firstPromptTokens: number;
   /** Time to first token of the first scope with the system prompt: it evaluates and stores it. */
   firstScopeMs: number;
-  /** The median time to first token of the next seven scopes: they load it. */
+  /** The median time to first token of the next seven scopes: they copy it from a resident scope (or load it). */
   laterScopesMs: number;
   /** Median of the rounds' first ÷ later. */
   ratio: number;
@@ -77,7 +77,7 @@ async function started(options: ParentLoadOptions): Promise<LlamaParent> {
 
 /**
  * Eight chat scopes sharing a system prompt of ~`tokens` tokens, one after another: the first
- * evaluates and stores it, the next seven load it. Each round has a system prompt of its own, so
+ * evaluates and stores it, the next seven copy it from the first (resident and idle) or load it. Each round has a system prompt of its own, so
  * its first scope always misses. Then forks against re-evaluating the same history.
  */
 export async function measurePrefix(modelPath: string, threads: number, rounds: number, tokens = 800): Promise<PrefixResult> {

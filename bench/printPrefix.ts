@@ -6,7 +6,7 @@ const f = (value: number, digits = 0) => value.toFixed(digits);
 export function printPrefix(p: PrefixResult): void {
   console.log(`9. Shared prefixes: 8 chat scopes with one system prompt of ${p.systemPromptTokens} tokens, one after another (time to first token)`);
   console.log(
-    `   scope 1 (evaluates and stores it) ${f(p.firstScopeMs, 1)} ms, scopes 2–8 (load it) ${f(p.laterScopesMs, 1)} ms → ${f(p.ratio, 1)}× sooner; ` +
+    `   scope 1 (evaluates and stores it) ${f(p.firstScopeMs, 1)} ms, scopes 2–8 (copy it) ${f(p.laterScopesMs, 1)} ms → ${f(p.ratio, 1)}× sooner; ` +
       `without the cache ${f(p.uncachedMs, 1)} ms`,
   );
   console.log(

@@ -159,6 +159,10 @@ describe("copyPrefix", () => {
 
   test("copies the start of a resident slot that holds it, bit for bit: the copy replies like a slot that evaluated it", async () => {
     const prefix = prefixOf();
+    // The sequence the copy gets next (the second lowest) held another conversation: stale buffers.
+    llama.createSlot("first");
+    await story("dirty", "Tom had a big red ball. He liked to throw it high into the sky every day.");
+    await freeAll();
     llama.createSlot("holder");
     llama.setSlot("holder");
     await llama.prefill(prefix);
@@ -167,13 +171,12 @@ describe("copyPrefix", () => {
     llama.setSlot("copy");
     expect(await llama.copyPrefix("holder", prefix)).toBe(true);
     expect(llama.historyTokens("copy")).toEqual(prefix);
+    // Saved before any decode: llama.cpp makes the copy only at the next one, so the save makes it first.
+    const copy = decodeState(await llama.saveState());
     llama.createSlot("plain");
     llama.setSlot("plain");
     await llama.prefill(prefix);
     // The cells of the copy are the holder's, which were computed exactly as the plain slot's.
-    llama.setSlot("copy");
-    const copy = decodeState(await llama.saveState());
-    llama.setSlot("plain");
     const plain = decodeState(await llama.saveState());
     expect(copy.tokens).toEqual(plain.tokens);
     expect(copy.kv.reduce((count, byte, i) => count + (byte === plain.kv[i] ? 0 : 1), 0)).toBeLessThanOrEqual(prefix.length);
@@ -210,6 +213,52 @@ describe("copyPrefix", () => {
     llama.setSlot("late");
     expect(await llama.copyPrefix("holder", llama.historyTokens("holder").slice(0, 8))).toBe(false);
     expect(llama.tokenCount("late")).toBe(0);
+    await freeAll();
+  });
+
+  test("a state loaded, before the copy's next decode, into the holder's sequence or into the copy's own (freed) one does not reach the copy", async () => {
+    const prefix = prefixOf();
+    // A state of another conversation, to load into the sequences involved.
+    llama.createSlot("other");
+    llama.setSlot("other");
+    llama.setPrompt("Tom had a big red ball.");
+    await llama.generateCompleteText({ maxTokens: 8 });
+    const other = await llama.saveState();
+    const otherNext = await reply("other", " He", { maxTokens: 12 });
+    await llama.freeSlot("other");
+
+    // Into the holder's sequence: the holder is freed and a new slot takes its sequence (the lowest free).
+    llama.createSlot("holder");
+    llama.setSlot("holder");
+    await llama.prefill(prefix);
+    llama.createSlot("copy");
+    llama.setSlot("copy");
+    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+    await llama.freeSlot("holder");
+    llama.createSlot("reuser");
+    llama.setSlot("reuser");
+    await llama.loadState(other);
+    expect(await reply("reuser", " He", { maxTokens: 12 })).toBe(otherNext);
+    const copied = await reply("copy", " One day", { maxTokens: 24 });
+    await freeAll();
+    llama.createSlot("plain");
+    llama.setSlot("plain");
+    await llama.prefill(prefix);
+    expect(copied).toBe(await reply("plain", " One day", { maxTokens: 24 }));
+    await freeAll();
+
+    // Into the copy's own sequence: the copy is freed before it decodes, and a new slot loads a state there.
+    llama.createSlot("holder");
+    llama.setSlot("holder");
+    await llama.prefill(prefix);
+    llama.createSlot("copy");
+    llama.setSlot("copy");
+    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+    await llama.freeSlot("copy");
+    llama.createSlot("reuser");
+    llama.setSlot("reuser");
+    await llama.loadState(other);
+    expect(await reply("reuser", " He", { maxTokens: 12 })).toBe(otherNext);
     await freeAll();
   });
 });

@@ -14,6 +14,7 @@ import { getBackend } from "./backend.js";
 import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
 import { copySlot, slotCopier } from "./copySlot.js";
 import { copySequenceKv } from "./internals/nodeLlamaCppInternals.js";
+import { PendingCopies } from "./PendingCopies.js";
 import { sequenceOrderStrategy } from "./batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
 import { generateReply } from "./generateReply.js";
@@ -108,6 +109,8 @@ export class Llama {
   /** The shape every state loaded here must have; learned at load (see {@link probeKvLayout}). */
   private kvLayout: KvLayout | undefined;
   private minBatch: number | undefined;
+  /** Copies by copyPrefix that llama.cpp makes at the next decode; states and releases wait for them. */
+  private readonly copies = new PendingCopies();
   /** Slots being freed: `dispose` waits for their native work too. */
   private readonly closing = new Set<Promise<void>>();
 
@@ -121,7 +124,7 @@ export class Llama {
     private readonly settings: ResolvedLoadOptions,
     private readonly modelIdentity: StateIdentity["model"],
   ) {
-    this.states = new SlotStates(settings.stateDir);
+    this.states = new SlotStates(settings.stateDir, (sequence) => this.copies.settle(sequence));
     this.grammars = new GrammarCache(nodeModel.llama);
   }
 
@@ -391,7 +394,12 @@ export class Llama {
       const signal = resolved.signal === undefined ? stop : AbortSignal.any([resolved.signal, stop]);
       // Compiled when the call runs: a grammar llama.cpp refuses fails this call alone, like an overflow.
       const grammar = await this.grammars.get(resolved.grammar);
-      return generateReply(slot, prompt, { ...resolved, signal }, onText, close, grammar);
+      const evaluated = slot.sequence.nextTokenIndex;
+      const result = await generateReply(slot, prompt, { ...resolved, signal }, onText, close, grammar);
+      // Grown: tokens were decoded, which made a copy into this slot still pending (shrunk by a
+      // shift, it may or may not have decoded: a copy left pending only costs a throwaway decode).
+      if (slot.sequence.nextTokenIndex > evaluated) this.copies.decoded(slot.sequence);
+      return result;
     });
   }
 
@@ -459,7 +467,11 @@ export class Llama {
     const { vocabularySize } = this.stateLimits;
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabularySize))
       throw new InvalidArgumentError("prefill takes an array of token ids of this model (see llama.model.tokenize).");
-    return slot.schedule(() => prefillSlot(slot, tokens));
+    return slot.schedule(async () => {
+      const evaluated = await prefillSlot(slot, tokens);
+      if (evaluated > 0) this.copies.decoded(slot.sequence);
+      return evaluated;
+    });
   }
 
   /**
@@ -479,7 +491,17 @@ export class Llama {
     if (!Array.isArray(tokens)) throw new InvalidArgumentError("copyPrefix takes an array of token ids of this model.");
     const holds = () => target.tokens.length === 0 && source.erasedTokens === 0 && startsWith(source.sequence.contextTokens, tokens);
     if (source === target || source.busy || !holds()) return false;
-    return target.schedule(() => source.schedule(async () => holds() && (await copySequenceKv(source.sequence, target.sequence, tokens.length))));
+    return target.schedule(() =>
+      source.schedule(async () => {
+        if (!holds()) return false;
+        await this.copies.settle(source.sequence); // a source copied into itself just now: made first
+        // The throwaway decode that would make the copy now is left out: the slot's next decode
+        // (its prompt's) makes it, and anything that reads or writes either state first waits.
+        if (!(await copySequenceKv(source.sequence, target.sequence, tokens.length, false))) return false;
+        this.copies.add(source.sequence, target.sequence);
+        return true;
+      }),
+    );
   }
 
   /**
@@ -499,7 +521,12 @@ export class Llama {
     const copier = slotCopier(async (from, to) => this.states.loadKv(to, (await this.states.snapshot(from)).kv));
     try {
       // The target's queue first: nothing can run on it before it holds the copy.
-      return await target.schedule(() => source.schedule(() => copySlot(source, target, copier)));
+      return await target.schedule(() =>
+        source.schedule(async () => {
+          await this.copies.settle(source.sequence);
+          return copySlot(source, target, copier);
+        }),
+      );
     } catch (error) {
       if (this.slotsById.get(toId) === target) await this.freeSlot(toId).catch(() => {});
       throw error;
@@ -600,7 +627,10 @@ export class Llama {
     await slot.close(reason);
     const pooled = this.lent.get(slot);
     this.lent.delete(slot);
-    if (pooled !== undefined) await this.pool.release(pooled);
+    if (pooled === undefined) return;
+    // Its next holder may load a state into it: a copy still to be made from or into it goes first.
+    await this.copies.settle(pooled.sequence).catch(() => {});
+    await this.pool.release(pooled);
   }
 
   private requireSlot(id: string): Slot {

@@ -42,19 +42,27 @@ type CopyFromOtherSequence = (other: LlamaContextSequence, upToTokenIndex: numbe
 /**
  * Copies `source`'s KV cache (its first `upTo` tokens; default all) into the empty `target` inside
  * llama.cpp (`llama_memory_seq_cp`), through `LlamaContextSequence._copyStateFromOtherSequence`.
- * Resolves true when `target` then holds exactly those tokens and their cache, false when it could not copy (the internal is gone,
- * the model's memory cannot be copied this way, no room): `target` is then empty, and the caller
- * copies through a saved state instead.
+ * Resolves true when `target` then holds exactly those tokens and their cache, false when it
+ * could not copy (the internal is gone, the model's memory cannot be copied this way, no room):
+ * `target` is then empty, and the caller copies through a saved state instead.
  *
  * The one trap: with one KV stream per sequence (node-llama-cpp's layout), llama.cpp only records
  * a copy between streams and copies the buffers at the next decode of the context. A state saved
  * or loaded before that decode sees the old buffers (a saved fork would hold garbage, a loaded one
- * would be overwritten later). So the copy is completed here at once with a throwaway decode: one
- * token evaluated after the copied ones and erased again, which leaves every copied cell exactly
- * as the source holds it (re-evaluating a copied token instead would change its bits on some
- * models: llama.cpp's sums depend on the batch).
+ * would be overwritten later, and so would the copy if the source's buffers were loaded first).
+ * So by default the copy is completed here at once with a throwaway decode: one token evaluated
+ * after the copied ones and erased again, which leaves every copied cell exactly as the source
+ * holds it (re-evaluating a copied token instead would change its bits on some models: llama.cpp's
+ * sums depend on the batch). With `complete` false that decode is left out (a few milliseconds on
+ * a real model) and the caller keeps states away from both sequences until a decode has run.
  */
-export async function copySequenceKv(source: LlamaContextSequence, target: LlamaContextSequence, upTo = source.nextTokenIndex): Promise<boolean> {
+export async function copySequenceKv(
+  source: LlamaContextSequence,
+  target: LlamaContextSequence,
+  upTo = source.nextTokenIndex,
+  /** False: leave the copy to the context's next decode; the caller then guards the trap above (see PendingCopies). */
+  complete = true,
+): Promise<boolean> {
   const copy = (target as unknown as { _copyStateFromOtherSequence?: CopyFromOtherSequence })._copyStateFromOtherSequence;
   const length = source.nextTokenIndex;
   if (upTo === 0 && target.nextTokenIndex === 0) return true; // nothing in the cache to copy
@@ -69,7 +77,7 @@ export async function copySequenceKv(source: LlamaContextSequence, target: Llama
   }
   try {
     if (!copied) await target.clearHistory();
-    await completePendingCopy(target);
+    if (complete || !copied) await completePendingCopy(target);
   } catch {
     await target.clearHistory().catch(() => {});
     return false;
@@ -77,8 +85,11 @@ export async function copySequenceKv(source: LlamaContextSequence, target: Llama
   return copied;
 }
 
-/** Evaluates one throwaway token after `sequence`'s tokens and erases it: llama.cpp's pending buffer copies run first. */
-async function completePendingCopy(sequence: LlamaContextSequence): Promise<void> {
+/**
+ * Evaluates one throwaway token after `sequence`'s tokens and erases it: llama.cpp's pending
+ * buffer copies (every one in the context) run first. `sequence` must have nothing else running.
+ */
+export async function completePendingCopy(sequence: LlamaContextSequence): Promise<void> {
   const end = sequence.nextTokenIndex;
   const token = sequence.contextTokens.at(-1) ?? sequence.model.tokens.bos ?? (0 as Token);
   await sequence.evaluateWithoutGeneratingNewTokens([token]);

@@ -16,12 +16,17 @@ export interface SlotSnapshot {
 export class SlotStates {
   private readonly files: StateFiles;
 
-  constructor(stateDir: string | undefined) {
+  constructor(
+    stateDir: string | undefined,
+    /** Runs before llama.cpp reads or writes a sequence's state (copies not made yet are made first: see PendingCopies). */
+    private readonly beforeAccess: (sequence: LlamaContextSequence) => Promise<void> = async () => {},
+  ) {
     this.files = new StateFiles(stateDir);
   }
 
   /** A sequence's state file, as llama.cpp writes it. */
-  save(sequence: LlamaContextSequence): Promise<Uint8Array> {
+  async save(sequence: LlamaContextSequence): Promise<Uint8Array> {
+    await this.beforeAccess(sequence);
     return this.files.capture((file) => sequence.saveStateToFile(file));
   }
 
@@ -30,7 +35,8 @@ export class SlotStates {
   }
 
   /** Replaces the slot's KV cache with a state file's (already checked: see `assertStateFits`). */
-  loadKv(slot: Slot, kv: Uint8Array): Promise<void> {
+  async loadKv(slot: Slot, kv: Uint8Array): Promise<void> {
+    await this.beforeAccess(slot.sequence);
     return this.files.provide(kv, (file) => slot.sequence.loadStateFromFile(file, { acceptRisk: true }));
   }
 
