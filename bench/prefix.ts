@@ -77,8 +77,9 @@ async function started(options: ParentLoadOptions): Promise<LlamaParent> {
 
 /**
  * Eight chat scopes sharing a system prompt of ~`tokens` tokens, one after another: the first
- * evaluates and stores it, the next seven copy it from the first (resident and idle) or load it. Each round has a system prompt of its own, so
- * its first scope always misses. Then forks against re-evaluating the same history.
+ * evaluates and stores it, the next seven copy it from the first (resident and idle) or load it.
+ * Each round has a system prompt of its own, so its first scope always misses. Then forks against
+ * re-evaluating the same history.
  */
 export async function measurePrefix(modelPath: string, threads: number, rounds: number, tokens = 800): Promise<PrefixResult> {
   const load = testLoadOptions({ modelPath, threads, slots: SCOPES });
