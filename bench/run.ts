@@ -136,6 +136,8 @@ const budgets = [
   { name: "process ÷ thread isolation ≥ 0.95 (N = 1)", value: isolation.generation[0]!.ratio, ok: isolation.generation[0]!.ratio >= 0.95 },
   { name: "restore of 1,000+ tokens ≥ 5× faster than re-evaluation", value: longest.restoreSpeedup, ok: longest.historyTokens >= 1000 && longest.restoreSpeedup >= 5 },
   { name: "shared prefix: replies identical with and without the cache (1 = yes)", value: prefix.identicalReplies ? 1 : 0, ok: prefix.identicalReplies },
+  // Issue 13's goal, set for a model where evaluating the prefix dominates (the sized model).
+  ...(model.sized ? [{ name: "shared prefix: scopes 2–8 reach their first token ≥ 20× sooner than scope 1", value: prefix.ratio, ok: prefix.ratio >= 20 }] : []),
 ];
 console.log("\nBudgets");
 for (const b of budgets) console.log(`   ${b.ok ? "met   " : "MISSED"} ${b.name}: ${f(b.value, 3)}`);
