@@ -227,18 +227,23 @@ describe("copyPrefix", () => {
     const otherNext = await reply("other", " He", { maxTokens: 12 });
     await llama.freeSlot("other");
 
-    // Into the holder's sequence: the holder is freed and a new slot takes its sequence (the lowest free).
-    llama.createSlot("holder");
-    llama.setSlot("holder");
-    await llama.prefill(prefix);
-    llama.createSlot("copy");
-    llama.setSlot("copy");
-    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
-    await llama.freeSlot("holder");
-    llama.createSlot("reuser");
-    llama.setSlot("reuser");
-    await llama.loadState(other);
-    expect(await reply("reuser", " He", { maxTokens: 12 })).toBe(otherNext);
+    /** A copy not made yet; then slot `freed` goes and a new slot takes its sequence (the lowest free) and loads `other`. */
+    const copyThenReuse = async (freed: "holder" | "copy") => {
+      llama.createSlot("holder");
+      llama.setSlot("holder");
+      await llama.prefill(prefix);
+      llama.createSlot("copy");
+      llama.setSlot("copy");
+      expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+      await llama.freeSlot(freed);
+      llama.createSlot("reuser");
+      llama.setSlot("reuser");
+      await llama.loadState(other);
+      expect(await reply("reuser", " He", { maxTokens: 12 })).toBe(otherNext);
+    };
+
+    // Into the holder's sequence.
+    await copyThenReuse("holder");
     const copied = await reply("copy", " One day", { maxTokens: 24 });
     await freeAll();
     llama.createSlot("plain");
@@ -247,18 +252,8 @@ describe("copyPrefix", () => {
     expect(copied).toBe(await reply("plain", " One day", { maxTokens: 24 }));
     await freeAll();
 
-    // Into the copy's own sequence: the copy is freed before it decodes, and a new slot loads a state there.
-    llama.createSlot("holder");
-    llama.setSlot("holder");
-    await llama.prefill(prefix);
-    llama.createSlot("copy");
-    llama.setSlot("copy");
-    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
-    await llama.freeSlot("copy");
-    llama.createSlot("reuser");
-    llama.setSlot("reuser");
-    await llama.loadState(other);
-    expect(await reply("reuser", " He", { maxTokens: 12 })).toBe(otherNext);
+    // Into the copy's own sequence: the copy is freed before it decodes.
+    await copyThenReuse("copy");
     await freeAll();
   });
 });

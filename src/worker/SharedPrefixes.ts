@@ -12,9 +12,10 @@ export interface FilledPrefix {
 
 /**
  * Evaluates the start of a chat scope's first prompt in the pieces other scopes share with it
- * (its system prompt, its whole history before the turn), each in a call of its own, and with
- * a {@link PrefixCache} loads the longest piece stored instead of evaluating up to it, and stores
- * the pieces it evaluated.
+ * (its system prompt, its whole history before the turn), each in a call of its own. With a
+ * {@link PrefixCache} it takes the longest piece it can instead of evaluating up to it: copied
+ * inside llama.cpp from a resident slot it filled the same way (no file, no checks), or else
+ * loaded from the state stored; and it stores the pieces it evaluated.
  *
  * The pieces are cut where the history says, never where the cache happens to hold something,
  * and with the cache off too. That is what keeps replies byte-identical with and without it, hit
