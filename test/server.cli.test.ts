@@ -75,6 +75,7 @@ describe("llama-scope serve", () => {
       ["--api-key", "LLAMA_SCOPE_API_KEY"],
       ["--state-dir", "LLAMA_SCOPE_STATE_DIR"],
       ["--max-queue", "LLAMA_SCOPE_MAX_QUEUE"],
+      ["--max-sessions", "LLAMA_SCOPE_MAX_SESSIONS"],
     ] as const)
       expect(help.stdout).toMatch(new RegExp(`--${flag.slice(2)} [\\s\\S]*?\\[${variable}\\]`));
     const bad = await runCli(["serve", "--model", testModelPath(), "--slots", "many"]);

@@ -30,6 +30,7 @@ export async function serve(args: string[]): Promise<number> {
     parent = new LlamaParent(new LlamaLoad(load));
     server = new LlamaServer(parent, {
       maxQueue: options.maxQueue,
+      maxSessions: options.maxSessions,
       log,
       ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
       ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),

@@ -14,6 +14,7 @@ export interface ServeOptions {
   apiKey: string | undefined;
   stateDir: string | undefined;
   maxQueue: number;
+  maxSessions: number;
 }
 
 interface Flag {
@@ -37,6 +38,7 @@ export const SERVE_FLAGS: readonly Flag[] = [
   { name: "api-key", env: "LLAMA_SCOPE_API_KEY", value: "<key>", help: "require Authorization: Bearer <key> on /v1/ (default: no key)" },
   { name: "state-dir", env: "LLAMA_SCOPE_STATE_DIR", value: "<dir>", help: "save every session here on SIGTERM/SIGINT and revive them on the next start (created if missing; default: sessions end with the server)" },
   { name: "max-queue", env: "LLAMA_SCOPE_MAX_QUEUE", value: "<n>", help: "requests that may wait while every slot generates; more get 429 (default 64)" },
+  { name: "max-sessions", env: "LLAMA_SCOPE_MAX_SESSIONS", value: "<n>", help: "sessions kept at once; past it the least recently used idle one ends, written to --state-dir if set (default 1000)" },
 ];
 
 export const SERVE_HELP = [
@@ -93,6 +95,7 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     apiKey: read("api-key"),
     stateDir: read("state-dir"),
     maxQueue: integer("max-queue", read("max-queue"), 0) ?? 64,
+    maxSessions: integer("max-sessions", read("max-sessions"), 1) ?? 1000,
   };
 }
 

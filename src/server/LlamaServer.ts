@@ -56,7 +56,7 @@ export class LlamaServer {
     if (!(parent instanceof LlamaParent)) throw new InvalidArgumentError("LlamaServer takes a LlamaParent: new LlamaServer(parent, options).");
     this.options = resolveServerOptions(options);
     const slots = parent.load.slots;
-    this.sessions = new SessionStore(parent, this.options.stateDir, this.options.log);
+    this.sessions = new SessionStore(parent, this.options.stateDir, this.options.log, this.options.maxSessions);
     parent.on("error", this.engineFailed);
     const unavailable = () => this.unavailable();
     this.context = {

@@ -12,6 +12,11 @@ export interface ServerOptions {
   stateDir?: string;
   /** Requests that may wait for a turn while every slot generates; more get a 429. Default 64. */
   maxQueue?: number;
+  /**
+   * Sessions kept at once. Past it the least recently used idle session ends: written to
+   * `stateDir` when there is one (a later request revives it), else disposed. Default 1,000.
+   */
+  maxSessions?: number;
   /** The model's id in `/v1/models` and in replies. Default: the model file's name without `.gguf`. */
   modelId?: string;
   /** The largest request body, in bytes; a larger one gets a 413. Default 8 MiB. */
@@ -27,6 +32,7 @@ export interface ResolvedServerOptions {
   apiKey: string | undefined;
   stateDir: string | undefined;
   maxQueue: number;
+  maxSessions: number;
   modelId: string | undefined;
   bodyLimit: number;
   closeGraceMs: number;
@@ -34,16 +40,18 @@ export interface ResolvedServerOptions {
 }
 
 export const DEFAULT_MAX_QUEUE = 64;
+export const DEFAULT_MAX_SESSIONS = 1000;
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 const DEFAULT_CLOSE_GRACE_MS = 10_000;
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
-  const { apiKey, stateDir, maxQueue = DEFAULT_MAX_QUEUE, modelId, bodyLimit = DEFAULT_BODY_LIMIT, closeGraceMs = DEFAULT_CLOSE_GRACE_MS, log } = options;
+  const { apiKey, stateDir, maxQueue = DEFAULT_MAX_QUEUE, maxSessions = DEFAULT_MAX_SESSIONS, modelId, bodyLimit = DEFAULT_BODY_LIMIT, closeGraceMs = DEFAULT_CLOSE_GRACE_MS, log } = options;
   if (apiKey !== undefined && (typeof apiKey !== "string" || apiKey.length === 0)) throw new InvalidArgumentError("apiKey must be a non-empty string, or left out to accept every client.");
   if (stateDir !== undefined && (typeof stateDir !== "string" || stateDir.length === 0)) throw new InvalidArgumentError("stateDir must be the path of a directory.");
   if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) throw new InvalidArgumentError(`maxQueue must be a whole number of at least 0, not ${String(maxQueue)}.`);
+  if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) throw new InvalidArgumentError(`maxSessions must be a whole number of at least 1, not ${String(maxSessions)}.`);
   if (modelId !== undefined && (typeof modelId !== "string" || modelId.length === 0)) throw new InvalidArgumentError("modelId must be a non-empty string.");
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1024) throw new InvalidArgumentError(`bodyLimit must be a whole number of bytes, at least 1024, not ${String(bodyLimit)}.`);
   if (typeof closeGraceMs !== "number" || !(closeGraceMs >= 0)) throw new InvalidArgumentError(`closeGraceMs must be a number of milliseconds (0 or more), not ${String(closeGraceMs)}.`);
-  return { apiKey, stateDir, maxQueue, modelId, bodyLimit, closeGraceMs, log: log ?? ((line) => process.stderr.write(`llama-scope: ${line}\n`)) };
+  return { apiKey, stateDir, maxQueue, maxSessions, modelId, bodyLimit, closeGraceMs, log: log ?? ((line) => process.stderr.write(`llama-scope: ${line}\n`)) };
 }

@@ -15,6 +15,8 @@ class Session {
   tail: Promise<unknown> = Promise.resolve();
   /** Whether its file in the state directory has been looked for. */
   looked = false;
+  /** Requests of this session not settled yet: a session with none may be evicted. */
+  pending = 0;
 
   constructor(readonly id: string) {}
 }
@@ -40,11 +42,17 @@ export class SessionStore {
   private stored = 0;
   /** Sessions revived from the state directory since start. */
   revived = 0;
+  /** Sessions ended to stay within `maxSessions` since start (written to the state directory, if any). */
+  evicted = 0;
+  /** Sessions being ended, by id: a request for one waits until its file is written, then revives it. */
+  private readonly ending = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly parent: LlamaParent,
     private readonly stateDir: string | undefined,
     private readonly log: (line: string) => void,
+    /** Sessions kept at once; past it the least recently used idle ones end. */
+    private readonly maxSessions = Infinity,
   ) {}
 
   /** Counts the sessions stored in the state directory, for the metrics. */
@@ -69,7 +77,16 @@ export class SessionStore {
   /** Runs `use` with session `id` once the session's earlier requests are done. */
   use<T>(id: string, use: (turn: SessionTurn) => Promise<T>): Promise<T> {
     let session = this.sessions.get(id);
-    if (session === undefined) this.sessions.set(id, (session = new Session(id)));
+    if (session === undefined) {
+      session = new Session(id);
+      session.tail = this.ending.get(id) ?? session.tail;
+    }
+    // Most recently used last: eviction takes from the front.
+    this.sessions.delete(id);
+    this.sessions.set(id, session);
+    session.pending++;
+    // A new session past the limit makes room now, not after its request.
+    void this.evictOverLimit();
     const run = session.tail.then(async () => {
       await this.lookForFile(session);
       return use({
@@ -84,8 +101,33 @@ export class SessionStore {
         },
       });
     });
-    session.tail = run.catch(() => {});
+    session.tail = run
+      .catch(() => {})
+      .finally(() => {
+        session.pending--;
+        return this.evictOverLimit();
+      });
     return run;
+  }
+
+  /**
+   * Ends the least recently used idle sessions while there are more than `maxSessions`: each is
+   * written to the state directory when there is one (its next request revives it), else its
+   * scope is disposed. Sessions with requests under way are never ended.
+   */
+  private async evictOverLimit(): Promise<void> {
+    while (this.sessions.size > this.maxSessions) {
+      const oldest = [...this.sessions.values()].find((session) => session.pending === 0);
+      if (oldest === undefined) return;
+      this.sessions.delete(oldest.id);
+      this.evicted++;
+      const ended = this.writeAndDispose(oldest).then((written) => {
+        if (written) this.stored++;
+      });
+      this.ending.set(oldest.id, ended);
+      await ended;
+      if (this.ending.get(oldest.id) === ended) this.ending.delete(oldest.id);
+    }
   }
 
   /**
@@ -94,37 +136,37 @@ export class SessionStore {
    */
   async persist(): Promise<number> {
     const sessions = [...this.sessions.values()];
-    await Promise.all(sessions.map((session) => session.tail));
-    let written = 0;
-    await Promise.all(
-      sessions.map(async (session) => {
-        const scope = session.scope;
-        if (scope === undefined || scope.disposed) return;
-        try {
-          if (this.stateDir !== undefined) {
-            const file = this.fileOf(session.id);
-            // Written whole, then renamed: a stop mid-write never leaves a torn state behind.
-            await writeFile(`${file}.tmp`, await scope.saveState(), { mode: 0o600 });
-            await rename(`${file}.tmp`, file);
-            written++;
-          }
-        } catch (error) {
-          this.log(`could not persist session ${JSON.stringify(session.id)}: ${(error as Error).message}`);
-        } finally {
-          session.scope = undefined;
-          await scope.dispose();
-        }
-      }),
-    );
+    await Promise.all([...sessions.map((session) => session.tail), ...this.ending.values()]);
+    const written = await Promise.all(sessions.map((session) => this.writeAndDispose(session)));
     this.sessions.clear();
-    return written;
+    return written.filter(Boolean).length;
+  }
+
+  /** Writes the session's conversation to the state directory (if any), then disposes its scope; true when written. */
+  private async writeAndDispose(session: Session): Promise<boolean> {
+    const scope = session.scope;
+    if (scope === undefined || scope.disposed) return false;
+    try {
+      if (this.stateDir === undefined) return false;
+      const file = this.fileOf(session.id);
+      // Written whole, then renamed: a stop mid-write never leaves a torn state behind.
+      await writeFile(`${file}.tmp`, await scope.saveState(), { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+      return true;
+    } catch (error) {
+      this.log(`could not persist session ${JSON.stringify(session.id)}: ${(error as Error).message}`);
+      return false;
+    } finally {
+      session.scope = undefined;
+      await scope.dispose();
+    }
   }
 
   /** Disposes every session's scope without writing anything. */
   async dispose(): Promise<void> {
     const scopes = [...this.sessions.values()].map((session) => session.scope);
     this.sessions.clear();
-    await Promise.all(scopes.map((scope) => scope?.dispose()));
+    await Promise.all([...scopes.map((scope) => scope?.dispose()), ...this.ending.values()]);
   }
 
   /** A session's first request revives the conversation stored for it, if there is one. */

@@ -9,6 +9,7 @@ export function metricsRoute(app: FastifyInstance, context: ServerContext): void
       inFlight: context.admission.inFlight,
       sessions: context.sessions.counts,
       revived: context.sessions.revived,
+      evicted: context.sessions.evicted,
     });
     return reply.type("text/plain; version=0.0.4; charset=utf-8").send(page);
   });
