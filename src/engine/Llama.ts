@@ -494,7 +494,7 @@ export class Llama {
     return target.schedule(() =>
       source.schedule(async () => {
         if (!holds()) return false;
-        await this.copies.settle(source.sequence); // a source copied into itself just now: made first
+        await this.copies.settle(source.sequence); // a source whose own copy is still pending: made first
         // The throwaway decode that would make the copy now is left out: the slot's next decode
         // (its prompt's) makes it, and anything that reads or writes either state first waits.
         if (!(await copySequenceKv(source.sequence, target.sequence, tokens.length, false))) return false;
