@@ -1,5 +1,6 @@
 import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type Token } from "node-llama-cpp";
 import type { ContextShiftStrategy, TokenRange } from "../engine/index.js";
+import { systemRender } from "./systemRenders.js";
 
 /** One user turn and the model's reply to it; `user` is gone once a shift erased its start. */
 interface Exchange {
@@ -148,8 +149,11 @@ export class ChatSession {
     return { tokens: contextText.tokenize(this.model.tokenizer), stop };
   }
 
-  private render(items: ChatHistoryItem[]): Token[] {
-    return this.wrapper.generateContextState({ chatHistory: items }).contextText.tokenize(this.model.tokenizer);
+  private render(items: ChatHistoryItem[]): readonly Token[] {
+    const renderNow = () => this.wrapper.generateContextState({ chatHistory: items }).contextText.tokenize(this.model.tokenizer);
+    // The system prompt alone is the same render for every scope that has it.
+    const alone = items.length === 1 && items[0]!.type === "system" && this.system !== undefined;
+    return alone ? systemRender(this.model, this.system!, renderNow) : renderNow();
   }
 }
 
