@@ -1,4 +1,3 @@
-import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import {
@@ -10,8 +9,7 @@ import {
   SlotExistsError,
   SlotNotFoundError,
 } from "../errors/index.js";
-import { getBackend } from "./backend.js";
-import { checkContextShift, resolveContextShift, type SlotContextShift } from "./ContextShift.js";
+import { checkContextShift, resolveContextShift } from "./ContextShift.js";
 import { copySlot, slotCopier } from "./copySlot.js";
 import { copySequenceKv } from "./internals/nodeLlamaCppInternals.js";
 import { PendingCopies } from "./PendingCopies.js";
@@ -20,19 +18,17 @@ import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.
 import { generateReply } from "./generateReply.js";
 import type { GenerationResult } from "./GenerationResult.js";
 import { GrammarCache } from "./GrammarCache.js";
-import { PhaseProgress, type LoadProgress } from "./LoadProgress.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+import { checkLoadControl, type LoadControl, type PromptTokensOptions, type SaveStateOptions, type SlotOptions } from "./LlamaOptions.js";
+import { errorText, openModel } from "./openModel.js";
 import type { ModelTokenizer } from "./ModelTokenizer.js";
 import { prefillSlot } from "./prefill.js";
-import { fetchModel } from "./modelSource.js";
 import { maxPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
 import { SequencePool, type PooledSequence } from "./SequencePool.js";
 import { Slot } from "./Slot.js";
 import type { SlotCopy } from "./SlotCopy.js";
-import { modelFingerprint } from "./state/modelFingerprint.js";
 import { SlotStates } from "./state/SlotStates.js";
-import { StateFiles } from "./state/StateFiles.js";
 import { assertStateFits } from "./state/stateFit.js";
 import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.js";
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
@@ -41,49 +37,6 @@ import { StepBarrier } from "./StepBarrier.js";
 import { probeMinBatch } from "./batchPays.js";
 import { TextStream } from "./TextStream.js";
 import type { Token } from "./Token.js";
-import { assertKnownKeys } from "./validate.js";
-
-/** Options of {@link Llama.createSlot}. */
-export interface SlotOptions {
-  /**
-   * This slot's context shift, replacing the load option's: `false`, or `{ size?, strategy?,
-   * onShift? }` (see {@link SlotContextShift}).
-   */
-  contextShift?: SlotContextShift | false;
-}
-
-/** Options of {@link Llama.setPromptTokens}. */
-export interface PromptTokensOptions {
-  /**
-   * Keep only the first `keep` tokens of the slot's history and append the prompt after them (the
-   * rest leaves the KV cache when the generation starts). For a prompt that re-renders the end of
-   * the conversation, such as a chat template's view of the last reply. Default: keep everything.
-   */
-  keep?: number;
-}
-
-/** Options of {@link Llama.load} that are not load settings. */
-export interface LoadControl {
-  /**
-   * Aborting it stops the load (a download, or llama.cpp reading the model) and `load` rejects
-   * with the signal's reason. A `LlamaParent` disposed while its worker loads uses it.
-   */
-  signal?: AbortSignal;
-  /**
-   * Called as the model is downloaded (a URI not in the cache yet) and loaded: rising ratios per
-   * phase, then one `ratio: 1` when the phase is done; the load's comes once the slots are allocated.
-   */
-  onProgress?: (progress: LoadProgress) => void;
-}
-
-/** Options of {@link Llama.saveState}. */
-export interface SaveStateOptions {
-  /**
-   * A JSON object stored in the state's header (a user id, a title…) and returned by
-   * `readStateMeta(bytes)`. llama.cpp never sees it.
-   */
-  meta?: StateMeta | undefined;
-}
 
 /**
  * One model and one shared context whose sequences are slots: independent conversations that
@@ -137,26 +90,7 @@ export class Llama {
    * @throws the reason of `control.signal` when it is aborted before the load is done.
    */
   static async load(options: LlamaLoadOptions, control: LoadControl = {}): Promise<Llama> {
-    const resolved = resolveLoadOptions(options);
-    const { signal, onProgress } = checkLoadControl(control);
-    signal?.throwIfAborted();
-    const modelPath = await fetchModel(resolved.modelPath, { cacheDir: resolved.modelCacheDir, signal, onProgress });
-    const settings = { ...resolved, modelPath };
-    const modelBytes = await assertModelFile(modelPath);
-    const loading = new PhaseProgress("load", onProgress);
-    const onLoadProgress = onProgress === undefined ? undefined : (ratio: number) => loading.update(Math.round(ratio * modelBytes), modelBytes);
-    const [backend, fingerprint] = await Promise.all([
-      getBackend(settings).catch((cause: unknown) => {
-        throw new ModelLoadError(`Could not start llama.cpp (${errorText(cause)}). Check that node-llama-cpp's prebuilt binary is installed (npm ci).`, { cause });
-      }),
-      modelFingerprint(modelPath),
-      StateFiles.removeStale(settings.stateDir), // left by killed processes; never rejects
-    ]);
-    signal?.throwIfAborted();
-    const model = await backend.loadModel({ modelPath, ...(signal === undefined ? {} : { loadSignal: signal }), ...(onLoadProgress === undefined ? {} : { onLoadProgress }) }).catch((cause: unknown) => {
-      signal?.throwIfAborted();
-      throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
-    });
+    const { model, settings, fingerprint, modelBytes, loading, signal } = await openModel(resolveLoadOptions(options), checkLoadControl(control));
     const requestedSize = Math.min(settings.contextSize, model.trainContextSize);
     try {
       // The strategy is given before the context exists; it reads it when a batch is formed.
@@ -175,7 +109,7 @@ export class Llama {
       });
       // The prompt guard's figures, from one pass over the vocabulary: here, not in a first prompt.
       PromptTokenizer.of(model);
-      const name = model.fileInfo.metadata?.general?.name ?? path.basename(modelPath);
+      const name = model.fileInfo.metadata?.general?.name ?? path.basename(settings.modelPath);
       const barrier = settings.lockstep === false ? undefined : new StepBarrier();
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
       const llama = new Llama(model, context, SequencePool.take(context), barrier, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
@@ -665,27 +599,6 @@ function checkedMeta(meta: unknown): StateMeta {
 
 function assertSlotId(id: unknown): asserts id is string {
   if (typeof id !== "string" || id.length === 0) throw new InvalidArgumentError(`A slot id must be a non-empty string, not ${JSON.stringify(id)}.`);
-}
-
-/** Checks that a model file is there; resolves with its size. */
-async function assertModelFile(modelPath: string): Promise<number> {
-  const info = await stat(modelPath).catch(() => undefined);
-  if (info === undefined) throw new ModelLoadError(`No model file at "${modelPath}". Pass the path of a GGUF model file or a model URI.`);
-  if (!info.isFile()) throw new ModelLoadError(`"${modelPath}" is not a file. Pass the path of a GGUF model file or a model URI.`);
-  return info.size;
-}
-
-function checkLoadControl(control: LoadControl): LoadControl {
-  if (control === null || typeof control !== "object") throw new InvalidArgumentError("Llama.load's second argument must be an object: { signal?, onProgress? }.");
-  assertKnownKeys(control, ["signal", "onProgress"], "Llama.load control option", "Llama.load control options");
-  const { signal, onProgress } = control;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
-  if (onProgress !== undefined && typeof onProgress !== "function") throw new InvalidArgumentError("Llama.load's onProgress must be a function: (progress) => { … }.");
-  return control;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Whether `tokens` begins with `prefix`. */

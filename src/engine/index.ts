@@ -21,6 +21,6 @@ export { defaultThreads } from "./defaultThreads.js";
 export type { StateIdentity, StateMeta } from "./state/StateFormat.js";
 export type { KvLayout, StateLimits } from "./state/kvLayout.js";
 export { readStateMeta } from "./state/StateFormat.js";
-export type { LoadControl, SaveStateOptions, SlotOptions, PromptTokensOptions } from "./Llama.js";
+export type { LoadControl, SaveStateOptions, SlotOptions, PromptTokensOptions } from "./LlamaOptions.js";
 export type { ContextShiftOptions, ContextShiftStrategy, SlotContextShift, TokenRange } from "./ContextShift.js";
 export type { SlotCopy } from "./SlotCopy.js";

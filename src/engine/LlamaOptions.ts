@@ -1,0 +1,57 @@
+import { InvalidArgumentError } from "../errors/index.js";
+import type { SlotContextShift } from "./ContextShift.js";
+import type { LoadProgress } from "./LoadProgress.js";
+import type { StateMeta } from "./state/StateFormat.js";
+import { assertKnownKeys } from "./validate.js";
+
+/** Options of `Llama.createSlot`. */
+export interface SlotOptions {
+  /**
+   * This slot's context shift, replacing the load option's: `false`, or `{ size?, strategy?,
+   * onShift? }` (see {@link SlotContextShift}).
+   */
+  contextShift?: SlotContextShift | false;
+}
+
+/** Options of `Llama.setPromptTokens`. */
+export interface PromptTokensOptions {
+  /**
+   * Keep only the first `keep` tokens of the slot's history and append the prompt after them (the
+   * rest leaves the KV cache when the generation starts). For a prompt that re-renders the end of
+   * the conversation, such as a chat template's view of the last reply. Default: keep everything.
+   */
+  keep?: number;
+}
+
+/** Options of `Llama.load` that are not load settings. */
+export interface LoadControl {
+  /**
+   * Aborting it stops the load (a download, or llama.cpp reading the model) and `load` rejects
+   * with the signal's reason. A `LlamaParent` disposed while its worker loads uses it.
+   */
+  signal?: AbortSignal;
+  /**
+   * Called as the model is downloaded (a URI not in the cache yet) and loaded: rising ratios per
+   * phase, then one `ratio: 1` when the phase is done; the load's comes once the slots are allocated.
+   */
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+/** Options of `Llama.saveState`. */
+export interface SaveStateOptions {
+  /**
+   * A JSON object stored in the state's header (a user id, a title…) and returned by
+   * `readStateMeta(bytes)`. llama.cpp never sees it.
+   */
+  meta?: StateMeta | undefined;
+}
+
+/** Checks `Llama.load`'s second argument. */
+export function checkLoadControl(control: LoadControl): LoadControl {
+  if (control === null || typeof control !== "object") throw new InvalidArgumentError("Llama.load's second argument must be an object: { signal?, onProgress? }.");
+  assertKnownKeys(control, ["signal", "onProgress"], "Llama.load control option", "Llama.load control options");
+  const { signal, onProgress } = control;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
+  if (onProgress !== undefined && typeof onProgress !== "function") throw new InvalidArgumentError("Llama.load's onProgress must be a function: (progress) => { … }.");
+  return control;
+}
