@@ -1,4 +1,4 @@
-import { rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Worker } from "node:worker_threads";
@@ -9,7 +9,7 @@ import type { LoadProgress } from "../engine/index.js";
 import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
 import { notifyProgress } from "../engine/LoadProgress.js";
 import { fetchModel } from "../engine/modelSource.js";
-import { makeOwnedDirectorySync, removeStaleDirectories } from "../engine/state/ownedDirectories.js";
+import { removeStaleDirectories } from "../engine/state/ownedDirectories.js";
 import { assertPromptLength } from "../engine/promptLength.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
@@ -28,6 +28,8 @@ import { FrozenStore } from "./FrozenStore.js";
 import { resolveInitOptions, type InitOptions } from "./InitOptions.js";
 import { LlamaLoad } from "./LlamaLoad.js";
 import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
+import { ScopeMemories } from "./ScopeMemories.js";
+import { ScratchDirectory } from "./ScratchDirectory.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./SlotScheduler.js";
 
 /** What {@link LlamaParent.stats} reports. */
@@ -58,14 +60,6 @@ export interface EngineInfo {
 export interface PersistedScope {
   scopeId: string;
   file: string;
-}
-
-/** What the parent keeps of each live scope to rebuild it after the engine died. */
-interface ScopeMemory {
-  /** How the worker runs the scope, with a chat scope's history as of its last call. */
-  config: ScopeConfig;
-  /** Every token of its conversation as of its last call. */
-  tokens: number[];
 }
 
 /** One context shift, as reported by `scopeShifted`. */
@@ -137,14 +131,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
   /** Each live scope's config and history, kept when restarts are on. */
-  private readonly memory = new Map<string, ScopeMemory>();
-  /**
-   * The worker's state scratch directory (the engine makes its own private one inside it), made
-   * by this parent inside `stateDir` or the OS temporary directory: removed once the parent is
-   * disposed, even after engine crashes.
-   */
-  private scratchDir: string | undefined;
-  private scratchRemoval: Promise<void> | undefined;
+  private readonly memories: ScopeMemories;
+  private readonly scratch = new ScratchDirectory();
   /** The local model file the engine loads: `modelPath`, or its download. Set before the engine starts. */
   private modelFile: string | undefined;
   /** Stops a download or load in progress when the parent is disposed. */
@@ -157,7 +145,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       this.scheduler.tokenCount(
         scopeId,
         () => this.call((api) => api.tokenCount(scopeId)),
-        () => this.memory.get(scopeId)?.tokens.length ?? 0,
+        () => this.memories.tokens(scopeId).length,
       ),
     nextRequestId: () => ++this.requestCounter,
     trackHistory: () => this.load.restart !== false,
@@ -168,9 +156,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     },
     promptDone: (scopeId, result) => {
       this.tokensGenerated += result.tokenCount;
-      const memory = this.memory.get(scopeId);
-      if (memory !== undefined && result.history !== undefined) memory.tokens = result.history;
-      if (memory !== undefined && result.chatHistory !== undefined) memory.config = { ...memory.config, chatHistory: result.chatHistory };
+      this.memories.updated(scopeId, result);
       if (result.prefixCache !== undefined) this.countPrefixCache(result.prefixCache);
       if (result.slotCreated) this.emit("slotCreated", scopeId);
       for (const erasedTokens of result.shifts) {
@@ -179,9 +165,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       }
     },
     fork: (scopeId, config) => this.fork(scopeId, config),
-    stateLoaded: (scopeId, state) => this.remember(scopeId, this.memory.get(scopeId)?.config, state),
+    stateLoaded: (scopeId, state) => this.memories.stateLoaded(scopeId, state),
     disposeScope: async (scopeId) => {
-      this.memory.delete(scopeId);
+      this.memories.forget(scopeId);
       const freedSlot = await this.scheduler.remove(scopeId);
       if (freedSlot) this.emit("slotFreed", scopeId);
       this.emit("scopeDisposed", scopeId);
@@ -192,6 +178,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     super();
     if (!(load instanceof LlamaLoad)) throw new InvalidArgumentError("LlamaParent takes a LlamaLoad: new LlamaParent(new LlamaLoad({ modelPath })).");
     const { swap } = load;
+    this.memories = new ScopeMemories(load.restart !== false, load.options.stateKey);
     // Without swapping the store only holds revived states until their first prompt.
     this.store = swap === false ? new FrozenStore(Number.MAX_SAFE_INTEGER) : new FrozenStore(swap.maxRamBytes, swap.dir);
     this.supervisor = new EngineSupervisor(load.isolation, load.restart, {
@@ -201,11 +188,11 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
         const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
         // A new engine starts with an empty prefix cache; its counts go on adding up.
         Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
-        return { ...this.load.options, modelPath: this.modelFile!, stateDir: this.scratchDir!, prefixCache: prefixes };
+        return { ...this.load.options, modelPath: this.modelFile!, stateDir: this.scratch.path!, prefixCache: prefixes };
       },
       engineLost: () => this.scheduler.engineLost(),
       reopen: async (api, send) => {
-        await Promise.all([...this.memory].map(([scopeId, { config }]) => send(() => api.openScope(scopeId, config))));
+        await Promise.all(this.memories.configs().map(([scopeId, config]) => send(() => api.openScope(scopeId, config))));
       },
       restarted: (report) => {
         this.scheduler.resume();
@@ -220,7 +207,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       {
         freeze: (scopeId) => this.call((api) => api.freeze(scopeId)),
         restore: (scopeId, state) => this.call((api) => api.restore(scopeId, state)),
-        rebuild: (scopeId) => this.call((api) => api.rebuild(scopeId, this.memory.get(scopeId)?.tokens ?? [])),
+        rebuild: (scopeId) => this.call((api) => api.rebuild(scopeId, this.memories.tokens(scopeId))),
         free: (scopeId) => this.call((api) => api.freeScope(scopeId)),
       },
       {
@@ -291,7 +278,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const state = options?.state;
     const config = resolveScopeOptions(options, state === undefined ? undefined : this.checkedState(state));
     const scope = new createScope(this.host, config);
-    this.remember(scope.id, config, state);
+    this.memories.opened(scope.id, config, state);
     this.scheduler.add(scope.id, state?.slice());
     // Sent before any call of the scope can be: the worker learns how to run it first.
     this.call((api) => api.openScope(scope.id, config)).catch(() => {});
@@ -341,7 +328,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       const disposed = new DisposedError("The LlamaParent was disposed while this call was in flight.");
       this.scheduler.failAll(disposed);
       await this.supervisor.stop(disposed);
-      await Promise.all([this.store.dispose(), this.removeScratchDir()]);
+      await Promise.all([this.store.dispose(), this.scratch.remove()]);
       this.emit("disposed");
     })();
     return this.disposal;
@@ -376,7 +363,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const scratchParent = options.stateDir ?? os.tmpdir();
     const sweep = this.removeStaleDirectories(scratchParent);
     // Made before anything is awaited, so a dispose() during init always finds it to remove.
-    this.scratchDir = makeOwnedDirectorySync(scratchParent, "scratch");
+    this.scratch.make(scratchParent);
     const progress = (update: LoadProgress) => notifyProgress((value) => this.emit("loadProgress", value), update);
     const [modelFile] = await Promise.all([fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }), sweep]);
     signal.throwIfAborted(); // disposed meanwhile: no engine may start
@@ -395,7 +382,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private fail(crash: WorkerCrashedError): void {
     this.crash = crash;
     this.scheduler.failAll(crash);
-    void this.removeScratchDir();
+    void this.scratch.remove();
     this.emit("error", crash);
   }
 
@@ -412,8 +399,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const made = await this.scheduler.fork(originId, fork.id, {
       copy: async () => {
         const copied = await this.call((api) => api.forkScope(originId, fork.id, this.host.trackHistory()));
-        if (this.load.restart !== false)
-          this.memory.set(fork.id, { config: { ...settings, chatHistory: copied.chatHistory ?? [] }, tokens: copied.history ?? [] });
+        this.memories.copied(fork.id, settings, copied);
       },
       save: () => this.call((api) => api.saveState(originId)),
     });
@@ -421,7 +407,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       // Like getScope: a state brings its chat history; an empty origin's is the one it was created with.
       const chatHistory = made.how === "state" ? savedChatOf(readStateMeta(made.state) as ScopeStateMeta | undefined) : origin.chatHistory;
       const config: ScopeConfig = settings.mode === "chat" ? { ...settings, chatHistory: chatHistory ?? [] } : settings;
-      this.remember(fork.id, config, made.how === "state" ? made.state : undefined);
+      this.memories.opened(fork.id, config, made.how === "state" ? made.state : undefined);
       this.call((api) => api.openScope(fork.id, config)).catch(() => {});
     }
     this.emit("scopeCreated", fork.id);
@@ -439,19 +425,6 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.prefixCache.entries = report.entries;
   }
 
-  /** Keeps what a restart needs of a scope: its config and the tokens of a state it took. */
-  private remember(scopeId: string, config: ScopeConfig | undefined, state?: Uint8Array): void {
-    if (this.load.restart === false || config === undefined) return;
-    const memory: ScopeMemory = { config, tokens: this.memory.get(scopeId)?.tokens ?? [] };
-    if (state !== undefined) {
-      const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
-      memory.tokens = [...decoded.tokens, ...decoded.pending];
-      const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
-      if (config.mode === "chat") memory.config = { ...config, chatHistory: chatHistory ?? [] };
-    }
-    this.memory.set(scopeId, memory);
-  }
-
   /**
    * Removes what killed processes left where this parent keeps its files: scratch directories
    * beside its own and spill directories in the swap directory (see `ownedDirectories`). Only
@@ -463,12 +436,6 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       removeStaleDirectories(scratchParent, "scratch"),
       removeStaleDirectories((swap === false ? undefined : swap.dir) ?? os.tmpdir(), "swap"),
     ]);
-  }
-
-  private removeScratchDir(): Promise<void> {
-    const directory = this.scratchDir;
-    if (directory !== undefined) this.scratchRemoval ??= rm(directory, { recursive: true, force: true }).catch(() => {});
-    return this.scratchRemoval ?? Promise.resolve();
   }
 
   /**
