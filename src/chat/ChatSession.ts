@@ -1,5 +1,6 @@
 import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type Token } from "node-llama-cpp";
 import type { ContextShiftStrategy, TokenRange } from "../engine/index.js";
+import { commonPrefix } from "../engine/tokenRuns.js";
 import { systemRender } from "./systemRenders.js";
 
 /** One user turn and the model's reply to it; `user` is gone once a shift erased its start. */
@@ -181,10 +182,4 @@ function toExchanges(items: readonly ChatHistoryItem[]): Exchange[] {
     }
   }
   return exchanges;
-}
-
-function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  return i;
 }

@@ -34,6 +34,7 @@ import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.
 import { toSingleStream, toStreams } from "./state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
 import { StepBarrier } from "./StepBarrier.js";
+import { startsWith } from "./tokenRuns.js";
 import { probeMinBatch } from "./batchPays.js";
 import { TextStream } from "./TextStream.js";
 import type { Token } from "./Token.js";
@@ -599,9 +600,4 @@ function checkedMeta(meta: unknown): StateMeta {
 
 function assertSlotId(id: unknown): asserts id is string {
   if (typeof id !== "string" || id.length === 0) throw new InvalidArgumentError(`A slot id must be a non-empty string, not ${JSON.stringify(id)}.`);
-}
-
-/** Whether `tokens` begins with `prefix`. */
-function startsWith(tokens: readonly Token[], prefix: readonly Token[]): boolean {
-  return tokens.length >= prefix.length && prefix.every((token, i) => tokens[i] === token);
 }

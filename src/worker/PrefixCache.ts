@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Token } from "node-llama-cpp";
+import { startsWith } from "../engine/tokenRuns.js";
 import type { PrefixCacheStats } from "../protocol/index.js";
 
 /** One stored prefix: its exact tokens and the engine's saved state of a slot holding just them. */
@@ -49,7 +50,7 @@ export class PrefixCache {
     const key = this.keyOf(tokens);
     const entry = this.entries.get(key);
     // The tokens are compared too: a key is a digest, the promise is the exact tokens.
-    if (entry === undefined || entry.tokens.length !== tokens.length || !entry.tokens.every((token, i) => token === tokens[i])) return undefined;
+    if (entry === undefined || entry.tokens.length !== tokens.length || !startsWith(entry.tokens, tokens)) return undefined;
     this.entries.delete(key);
     this.entries.set(key, entry);
     return entry.state;

@@ -1,5 +1,6 @@
 import type { Token } from "node-llama-cpp";
 import type { Llama } from "../engine/index.js";
+import { startsWith } from "../engine/tokenRuns.js";
 import type { PrefixCache } from "./PrefixCache.js";
 
 /** What {@link SharedPrefixes.fill} left in the slot. */
@@ -115,7 +116,7 @@ export class SharedPrefixes {
    * last one `piece`'s end), if one holds it unshifted and idle.
    */
   private async copyFromHolder(use: () => Llama, slotId: string, piece: readonly Token[], cuts: readonly number[]): Promise<boolean> {
-    const sameCuts = (held: Held) => cuts.every((cut, i) => held.cuts[i] === cut);
+    const sameCuts = (held: Held) => startsWith(held.cuts, cuts);
     for (const [holderId, held] of this.holders) {
       if (holderId === slotId || !sameCuts(held) || !startsWith(held.tokens, piece)) continue;
       try {
@@ -132,8 +133,4 @@ export class SharedPrefixes {
 interface Held {
   tokens: readonly Token[];
   cuts: readonly number[];
-}
-
-function startsWith(tokens: readonly Token[], prefix: readonly Token[]): boolean {
-  return tokens.length >= prefix.length && prefix.every((token, i) => tokens[i] === token);
 }
