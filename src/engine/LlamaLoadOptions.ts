@@ -2,7 +2,7 @@ import { statSync } from "node:fs";
 import { InvalidArgumentError } from "../errors/index.js";
 import { checkContextShift, type ContextShiftOptions } from "./ContextShift.js";
 import { defaultThreads } from "./defaultThreads.js";
-import { assertKnownKeys, positiveInteger } from "./validate.js";
+import { assertKnownKeys, optionalBoolean, positiveInteger } from "./validate.js";
 
 /** Options of {@link Llama.load}. */
 export interface LlamaLoadOptions {
@@ -166,11 +166,6 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     stateKey: stateKeyBytes(options.stateKey),
     lockstep: checkLockstep(options.lockstep),
   };
-}
-
-function optionalBoolean(name: string, value: unknown): boolean | undefined {
-  if (value !== undefined && typeof value !== "boolean") throw new InvalidArgumentError(`${name} must be true or false, not ${String(value)}.`);
-  return value;
 }
 
 function checkLockstep(lockstep: unknown): ResolvedLoadOptions["lockstep"] {

@@ -41,3 +41,9 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length] ?? 0;
 }
+
+/** `value` when it is a boolean or undefined; otherwise an InvalidArgumentError naming `name`. */
+export function optionalBoolean(name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== "boolean") throw new InvalidArgumentError(`${name} must be true or false, not ${String(value)}.`);
+  return value;
+}
