@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "@jest/globals";
 import { Llama } from "../src/index.js";
 import { CONVERSATIONS, manyConversations, runTurn, type Conversation } from "./support/conversations.js";
-import { startParent } from "./support/parents.js";
+import { scratchDirOf, startParent } from "./support/parents.js";
 import { runFixture } from "./support/runFixture.js";
 import { testLoadOptions } from "./support/testModel.js";
 
@@ -151,7 +151,7 @@ describe("a process killed with frozen scopes", () => {
       expect(existsSync(deadSpill)).toBe(false);
       for (const kept of [live, ownerless, notADirectory]) expect(existsSync(kept)).toBe(true);
       expect((await lstat(notADirectory)).isFile()).toBe(true);
-      const own = (next as unknown as { scratchDir: string }).scratchDir;
+      const own = scratchDirOf(next)!;
       expect(path.dirname(own)).toBe(stateDir);
       expect(path.basename(own)).toMatch(new RegExp(`^llama-scope-${process.pid}-`));
     } finally {

@@ -17,7 +17,7 @@ import {
 } from "../src/index.js";
 import { decodeState, encodeState } from "../src/engine/state/StateFormat.js";
 import { manyConversations, shuffled, soloReplies, type Conversation } from "./support/conversations.js";
-import { startParent } from "./support/parents.js";
+import { scratchDirOf, startParent } from "./support/parents.js";
 import { runFixture } from "./support/runFixture.js";
 import { otherModelPath, testLoadOptions } from "./support/testModel.js";
 
@@ -364,7 +364,7 @@ describe("scopes that outlive their parent", () => {
     await resident.sendPrompt("Once upon a time", OPTIONS);
     expect(swaps.frozen.map(([id]) => id)).toEqual([frozenScope.id]);
 
-    const scratchDir = (parent as unknown as { scratchDir: string }).scratchDir; // the worker's state files
+    const scratchDir = scratchDirOf(parent)!; // the worker's state files
     expect(existsSync(scratchDir)).toBe(true);
     const crashed = new Promise((resolve) => parent.once("error", resolve));
     await parent.worker!.terminate();

@@ -533,28 +533,17 @@ export class Llama {
    * Saves a one-token state from a sequence of its own and reads the KV layout off it: states are
    * checked against what this very context writes, not against what they say of themselves.
    */
-  private async probeKvLayout(): Promise<KvLayout | undefined> {
-    const pooled = this.pool.acquire();
-    if (pooled === undefined) return undefined;
-    const { sequence } = pooled;
-    try {
+  private probeKvLayout(): Promise<KvLayout | undefined> {
+    return this.pool.borrow(async (sequence) => {
       await sequence.evaluateWithoutGeneratingNewTokens([this.nodeModel.tokens.bos ?? (0 as Token)]);
-      const probe = await this.states.save(sequence);
-      return readKvLayout(toSingleStream(probe));
-    } finally {
-      await this.pool.release(pooled);
-    }
+      return readKvLayout(toSingleStream(await this.states.save(sequence)));
+    });
   }
 
   /** Times batches on a free sequence to learn from how many slots a batch pays (see `batchPays.ts`). */
   private async probeMinBatch(): Promise<number> {
-    const pooled = this.pool.acquire();
-    if (pooled === undefined) return 2;
-    try {
-      return await probeMinBatch(pooled.sequence, this.nodeModel.tokens.bos ?? (0 as Token), this.settings.slots);
-    } finally {
-      await this.pool.release(pooled);
-    }
+    const bos = this.nodeModel.tokens.bos ?? (0 as Token);
+    return (await this.pool.borrow((sequence) => probeMinBatch(sequence, bos, this.settings.slots))) ?? 2;
   }
 
   /** Ends the slot's work, then clears its sequence and gives it back to the pool. */

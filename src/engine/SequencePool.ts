@@ -44,6 +44,20 @@ export class SequencePool {
   }
 
   /**
+   * Runs `work` on a free sequence (for a probe at load), then takes it back cleared; resolves
+   * undefined, without running it, when every sequence is lent.
+   */
+  async borrow<T>(work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T | undefined> {
+    const pooled = this.acquire();
+    if (pooled === undefined) return undefined;
+    try {
+      return await work(pooled.sequence);
+    } finally {
+      await this.release(pooled);
+    }
+  }
+
+  /**
    * Takes a sequence back once nothing runs on it any more: its history is cleared (tokens, KV
    * cache, node-llama-cpp's checkpoints). A sequence that is not empty afterwards is replaced by
    * a fresh one, so a slot never inherits another conversation.

@@ -17,3 +17,8 @@ export async function startParent(overrides: Partial<ParentLoadOptions> = {}): P
   await parent.init();
   return parent;
 }
+
+/** The parent's engine scratch directory (a private field: the tests check it is made and removed). */
+export function scratchDirOf(parent: LlamaParent): string | undefined {
+  return (parent as unknown as { scratch: { path: string | undefined } }).scratch.path;
+}
