@@ -1,4 +1,4 @@
-// The chat page at /, in Debian's Chromium driven by playwright-core: two windows, each its own
+// The chat page at /, in a real Chromium (Debian's, else the npm package's) driven by playwright-core: two windows, each its own
 // session, stream their replies at the same time, and each reply is what one chat scope of the
 // library says to that window's messages. A screenshot is saved in test-artifacts/.
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -8,9 +8,9 @@ import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { chromium, type BrowserContext } from "playwright-core";
 import type { ChatHistoryItem } from "../src/index.js";
 import { metric, readMetrics, startTestServer, type TestServer } from "./support/servers.js";
+import { chromiumExecutable } from "./support/chromium.js";
 import { projectRoot } from "./support/testModel.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -32,7 +32,7 @@ beforeAll(async () => {
   t = await startTestServer({ slots: 2, contextSize: 1024 });
   profile = await mkdtemp(path.join(os.tmpdir(), "llama-scope-chromium-"));
   // A persistent context on a fresh profile directory: Chromium's --user-data-dir, never a shared one.
-  browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await chromium.launchPersistentContext(profile, { executablePath: await chromiumExecutable(), headless: true, args: CHROMIUM_ARGS });
 });
 afterAll(async () => {
   await browser?.close();
