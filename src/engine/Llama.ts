@@ -11,32 +11,28 @@ import {
 } from "../errors/index.js";
 import { checkContextShift, resolveContextShift } from "./ContextShift.js";
 import { copySlot, slotCopier } from "./copySlot.js";
-import { copySequenceKv } from "./internals/nodeLlamaCppInternals.js";
 import { PendingCopies } from "./PendingCopies.js";
 import { sequenceOrderStrategy } from "./batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
-import { generateReply } from "./generateReply.js";
 import type { GenerationResult } from "./GenerationResult.js";
 import { GrammarCache } from "./GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
 import { checkLoadControl, type LoadControl, type PromptTokensOptions, type SaveStateOptions, type SlotOptions } from "./LlamaOptions.js";
 import { errorText, openModel } from "./openModel.js";
 import type { ModelTokenizer } from "./ModelTokenizer.js";
-import { prefillSlot } from "./prefill.js";
 import { maxPromptLength } from "./promptLength.js";
 import { PromptTokenizer } from "./PromptTokenizer.js";
 import { SequencePool, type PooledSequence } from "./SequencePool.js";
 import { Slot } from "./Slot.js";
 import type { SlotCopy } from "./SlotCopy.js";
 import { SlotStates } from "./state/SlotStates.js";
-import { assertStateFits } from "./state/stateFit.js";
 import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.js";
-import { toSingleStream, toStreams } from "./state/kvStreams.js";
-import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "./state/StateFormat.js";
+import { toSingleStream } from "./state/kvStreams.js";
+import type { StateIdentity } from "./state/StateFormat.js";
 import { StepBarrier } from "./StepBarrier.js";
-import { startsWith } from "./tokenRuns.js";
 import { probeMinBatch } from "./batchPays.js";
-import { TextStream } from "./TextStream.js";
+import { SlotById, type SlotEngine } from "./SlotById.js";
+import type { SlotHandle } from "./SlotHandle.js";
 import type { Token } from "./Token.js";
 
 /**
@@ -67,6 +63,8 @@ export class Llama {
   private readonly copies = new PendingCopies();
   /** Slots being freed: `dispose` waits for their native work too. */
   private readonly closing = new Set<Promise<void>>();
+  /** What slot handles use of this engine. */
+  private readonly slotEngine: SlotEngine;
 
   private constructor(
     private readonly nodeModel: LlamaModel,
@@ -80,6 +78,25 @@ export class Llama {
   ) {
     this.states = new SlotStates(settings.stateDir, (sequence) => this.copies.settle(sequence));
     this.grammars = new GrammarCache(nodeModel.llama);
+    const llama = this;
+    this.slotEngine = {
+      slot: (id) => {
+        this.assertUsable();
+        return this.requireSlot(id);
+      },
+      states: this.states,
+      copies: this.copies,
+      grammars: this.grammars,
+      // Read at each call: the KV layout is learned after construction.
+      get stateIdentity() {
+        return llama.stateIdentity;
+      },
+      get stateLimits() {
+        return llama.stateLimits;
+      },
+      stateKey: settings.stateKey,
+      totalSequences: context.totalSequences,
+    };
   }
 
   /**
@@ -209,8 +226,7 @@ export class Llama {
 
   /** How many tokens the slot's history holds (prompts and replies, evaluated or not). */
   tokenCount(id: string): number {
-    this.assertUsable();
-    return this.requireSlot(id).tokens.length;
+    return this.slot(id).tokenCount();
   }
 
   get disposed(): boolean {
@@ -219,8 +235,7 @@ export class Llama {
 
   /** The tokens of the slot's history (prompts and replies, evaluated or not), oldest first. */
   historyTokens(id: string): Token[] {
-    this.assertUsable();
-    return this.requireSlot(id).tokens;
+    return this.slot(id).historyTokens();
   }
 
   /**
@@ -230,17 +245,7 @@ export class Llama {
    * @throws {InvalidArgumentError} for ids outside the vocabulary or more tokens than a slot holds.
    */
   async setHistory(tokens: readonly Token[]): Promise<void> {
-    this.assertUsable();
-    const slot = this.requireActive();
-    const { vocabularySize, contextSize } = this.stateLimits;
-    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabularySize))
-      throw new InvalidArgumentError("setHistory takes an array of token ids of this model (see llama.model.tokenize).");
-    if (tokens.length >= contextSize) throw new InvalidArgumentError(`setHistory takes fewer than ${contextSize} tokens (a slot's size), not ${tokens.length}.`);
-    await slot.schedule(async () => {
-      await slot.sequence.clearHistory();
-      slot.pendingTokens = tokens;
-      slot.erasedTokens = 0;
-    });
+    return this.activeHandle().setHistory(tokens);
   }
 
   /**
@@ -275,13 +280,24 @@ export class Llama {
   }
 
   /**
+   * A handle on slot `id` whose calls work on that slot whatever slot is active: for code that
+   * serves several conversations at once, where one caller's `setSlot` must not redirect
+   * another's call. The active-slot methods (`setPrompt`, `generate`, `saveState`, …) are the
+   * same calls on the active slot's handle.
+   * @throws {SlotNotFoundError} when no slot has this id.
+   */
+  slot(id: string): SlotHandle {
+    this.assertUsable();
+    this.requireSlot(id);
+    return new SlotById(this.slotEngine, id);
+  }
+
+  /**
    * Sets the text the next generate call on the active slot appends to its history before
    * generating. Calling it again before generating replaces the text.
    */
   setPrompt(text: string): void {
-    this.assertUsable();
-    if (typeof text !== "string") throw new InvalidArgumentError(`setPrompt takes a string, not ${typeof text}.`);
-    this.requireActive().prompt = text;
+    this.activeHandle().setPrompt(text);
   }
 
   /**
@@ -289,13 +305,7 @@ export class Llama {
    * is re-tokenized. For prompts already rendered by a chat template (see `model`).
    */
   setPromptTokens(tokens: readonly Token[], options: PromptTokensOptions = {}): void {
-    this.assertUsable();
-    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0))
-      throw new InvalidArgumentError("setPromptTokens takes an array of token ids of this model (see llama.model.tokenize).");
-    const keep = options?.keep;
-    if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 0))
-      throw new InvalidArgumentError(`keep must be a whole number of tokens of at least 0, not ${String(keep)}.`);
-    this.requireActive().prompt = { tokens: [...tokens], keep };
+    this.activeHandle().setPromptTokens(tokens, options);
   }
 
   /**
@@ -319,23 +329,10 @@ export class Llama {
 
   /** Like {@link generateCompleteText}, but also says how many tokens were generated and why it ended. */
   // Everything before the first await runs at call time: the call binds to the slot active now.
-  async generate(options?: GenerateOptions, onText: (text: string) => void = () => {}): Promise<GenerationResult> {
+  async generate(options?: GenerateOptions, onText?: (text: string) => void): Promise<GenerationResult> {
     this.assertUsable();
-    const resolved = resolveGenerateOptions(options);
-    const slot = this.requireActive();
-    const prompt = slot.prompt;
-    slot.prompt = undefined;
-    return slot.schedule(async ({ close, stop }) => {
-      const signal = resolved.signal === undefined ? stop : AbortSignal.any([resolved.signal, stop]);
-      // Compiled when the call runs: a grammar llama.cpp refuses fails this call alone, like an overflow.
-      const grammar = await this.grammars.get(resolved.grammar);
-      const evaluated = slot.sequence.nextTokenIndex;
-      const result = await generateReply(slot, prompt, { ...resolved, signal }, onText, close, grammar);
-      // Grown: tokens were decoded, which made a copy into this slot still pending (shrunk by a
-      // shift, it may or may not have decoded: a copy left pending only costs a throwaway decode).
-      if (slot.sequence.nextTokenIndex > evaluated) this.copies.decoded(slot.sequence);
-      return result;
-    });
+    resolveGenerateOptions(options); // an unusable option is reported before a missing slot
+    return this.activeHandle().generate(options, onText);
   }
 
   /**
@@ -344,8 +341,7 @@ export class Llama {
    * @throws {SlotNotFoundError} when no slot has this id.
    */
   stopGeneration(id: string): void {
-    this.assertUsable();
-    this.requireSlot(id).stop();
+    this.slot(id).stopGeneration();
   }
 
   /**
@@ -353,20 +349,8 @@ export class Llama {
    * the loop early ends the generation; what was generated until then stays in the history.
    */
   generateText(options?: GenerateOptions): AsyncIterableIterator<string> {
-    const cancel = new AbortController();
-    const stream = new TextStream(() => cancel.abort());
-    try {
-      resolveGenerateOptions(options); // as given: the copy below would turn a class instance into a plain object
-    } catch (error) {
-      stream.fail(error);
-      return stream;
-    }
-    const signal = options?.signal === undefined ? cancel.signal : AbortSignal.any([options.signal, cancel.signal]);
-    this.generate(options === undefined ? { signal } : { ...options, signal }, (text) => stream.push(text)).then(
-      () => stream.end(),
-      (error: unknown) => stream.fail(error),
-    );
-    return stream;
+    this.assertUsable();
+    return this.activeHandle().generateText(options);
   }
 
   /**
@@ -397,16 +381,7 @@ export class Llama {
    * @throws {ContextOverflowError} when they do not fit in the slot (prefill never shifts).
    */
   async prefill(tokens: readonly Token[]): Promise<number> {
-    this.assertUsable();
-    const slot = this.requireActive();
-    const { vocabularySize } = this.stateLimits;
-    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabularySize))
-      throw new InvalidArgumentError("prefill takes an array of token ids of this model (see llama.model.tokenize).");
-    return slot.schedule(async () => {
-      const evaluated = await prefillSlot(slot, tokens);
-      if (evaluated > 0) this.copies.decoded(slot.sequence);
-      return evaluated;
-    });
+    return this.activeHandle().prefill(tokens);
   }
 
   /**
@@ -420,23 +395,7 @@ export class Llama {
    * @throws {SlotNotFoundError} when `fromId` does not exist.
    */
   async copyPrefix(fromId: string, tokens: readonly Token[]): Promise<boolean> {
-    this.assertUsable();
-    const target = this.requireActive();
-    const source = this.requireSlot(fromId);
-    if (!Array.isArray(tokens)) throw new InvalidArgumentError("copyPrefix takes an array of token ids of this model.");
-    const holds = () => target.tokens.length === 0 && source.erasedTokens === 0 && startsWith(source.sequence.contextTokens, tokens);
-    if (source === target || source.busy || !holds()) return false;
-    return target.schedule(() =>
-      source.schedule(async () => {
-        if (!holds()) return false;
-        await this.copies.settle(source.sequence); // a source whose own copy is still pending: made first
-        // The throwaway decode that would make the copy now is left out: the slot's next decode
-        // (its prompt's) makes it, and anything that reads or writes either state first waits.
-        if (!(await copySequenceKv(source.sequence, target.sequence, tokens.length, false))) return false;
-        this.copies.add(source.sequence, target.sequence);
-        return true;
-      }),
-    );
+    return this.activeHandle().copyPrefix(fromId, tokens);
   }
 
   /**
@@ -473,14 +432,7 @@ export class Llama {
    * after the calls already queued on it have finished.
    */
   async saveState(options?: SaveStateOptions): Promise<Uint8Array> {
-    this.assertUsable();
-    const slot = this.requireActive();
-    const meta = options?.meta;
-    const header = { ...this.stateIdentity, ...(meta === undefined ? {} : { meta: checkedMeta(meta) }) };
-    return slot.schedule(async () => {
-      const { kv, pending } = await this.states.snapshot(slot);
-      return encodeState({ header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) }, this.settings.stateKey);
-    });
+    return this.activeHandle().saveState(options);
   }
 
   /**
@@ -490,15 +442,7 @@ export class Llama {
    * @throws {StateMismatchError} for a state from another model or one this slot cannot hold.
    */
   async loadState(state: Uint8Array): Promise<void> {
-    this.assertUsable();
-    const slot = this.requireActive();
-    const decoded = decodeState(state, this.settings.stateKey);
-    assertStateFits(decoded, this.stateIdentity, this.stateLimits);
-    const kv = toStreams(decoded.kv, this.context.totalSequences);
-    return slot.schedule(async () => {
-      await this.states.restore(slot, kv, decoded.pending);
-      slot.erasedTokens = decoded.erasedTokens;
-    });
+    return this.activeHandle().loadState(state);
   }
 
   /**
@@ -564,6 +508,12 @@ export class Llama {
     return slot;
   }
 
+  /** The active slot's handle. @throws {NoActiveSlotError} when no slot is active. */
+  private activeHandle(): SlotHandle {
+    this.assertUsable();
+    return new SlotById(this.slotEngine, this.requireActive().id);
+  }
+
   private requireActive(): Slot {
     if (this.active === undefined) throw new NoActiveSlotError("No slot is active: call createSlot(id) and setSlot(id) first.");
     return this.active;
@@ -572,19 +522,6 @@ export class Llama {
   private assertUsable(): void {
     if (this.disposal !== undefined) throw new DisposedError("This Llama was disposed. Load a new one with Llama.load().");
   }
-}
-
-/** Meta must survive the JSON header unchanged: a plain object of JSON values. */
-function checkedMeta(meta: unknown): StateMeta {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(meta);
-  } catch {
-    // a cycle or a BigInt: refused below
-  }
-  if (!isJsonObject(meta) || text === undefined)
-    throw new InvalidArgumentError("saveState's meta must be a plain JSON object, e.g. { userId: \"42\" }.");
-  return JSON.parse(text) as StateMeta;
 }
 
 function assertSlotId(id: unknown): asserts id is string {

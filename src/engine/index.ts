@@ -1,4 +1,5 @@
 export { Llama } from "./Llama.js";
+export type { SlotHandle } from "./SlotHandle.js";
 export type { LlamaLoadOptions, LockstepOptions } from "./LlamaLoadOptions.js";
 export type { LoadProgress } from "./LoadProgress.js";
 export type { GenerateOptions, RepeatPenalty } from "./GenerateOptions.js";

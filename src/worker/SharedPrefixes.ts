@@ -1,5 +1,5 @@
 import type { Token } from "node-llama-cpp";
-import type { Llama } from "../engine/index.js";
+import type { Llama, SlotHandle } from "../engine/index.js";
 import { startsWith } from "../engine/tokenRuns.js";
 import type { PrefixCache } from "./PrefixCache.js";
 
@@ -68,21 +68,19 @@ export class SharedPrefixes {
   private async fillPieces(llama: Llama, slotId: string, prompt: readonly Token[], pieces: readonly number[]): Promise<FilledPrefix> {
     const { cache } = this;
     const whole = pieces.at(-1)!;
-    // Every engine call binds to the active slot when it is made, and other scopes' calls set
-    // theirs while this one awaits: the slot is made active again right before each call.
-    const use = (): Llama => (llama.setSlot(slotId), llama);
     try {
+      const slot = llama.slot(slotId);
       let start = 0;
       for (const cut of [...pieces].reverse()) {
         if (cache === undefined) break;
-        if (await this.copyFromHolder(use, slotId, prompt.slice(0, cut), pieces.filter((piece) => piece <= cut))) {
+        if (await this.copyFromHolder(slot, prompt.slice(0, cut), pieces.filter((piece) => piece <= cut))) {
           cache.copied();
           start = cut;
           break;
         }
         const stored = cache.get(prompt.slice(0, cut));
         if (stored === undefined) continue;
-        await use().loadState(stored);
+        await slot.loadState(stored);
         start = cut;
         break;
       }
@@ -91,8 +89,8 @@ export class SharedPrefixes {
       else {
         cache?.miss();
         for (const cut of pieces.filter((cut) => cut > start)) {
-          evaluated += await use().prefill(prompt.slice(start, cut));
-          if (cache?.worthStoring(cut)) cache.put(prompt.slice(0, cut), await use().saveState());
+          evaluated += await slot.prefill(prompt.slice(start, cut));
+          if (cache?.worthStoring(cut)) cache.put(prompt.slice(0, cut), await slot.saveState());
           start = cut;
         }
       }
@@ -115,12 +113,12 @@ export class SharedPrefixes {
    * Copies `piece` into the slot from another slot filled with it in the same pieces (`cuts`, the
    * last one `piece`'s end), if one holds it unshifted and idle.
    */
-  private async copyFromHolder(use: () => Llama, slotId: string, piece: readonly Token[], cuts: readonly number[]): Promise<boolean> {
+  private async copyFromHolder(slot: SlotHandle, piece: readonly Token[], cuts: readonly number[]): Promise<boolean> {
     const sameCuts = (held: Held) => startsWith(held.cuts, cuts);
     for (const [holderId, held] of this.holders) {
-      if (holderId === slotId || !sameCuts(held) || !startsWith(held.tokens, piece)) continue;
+      if (holderId === slot.id || !sameCuts(held) || !startsWith(held.tokens, piece)) continue;
       try {
-        if (await use().copyPrefix(holderId, piece)) return true;
+        if (await slot.copyPrefix(holderId, piece)) return true;
       } catch {
         this.holders.delete(holderId); // its slot is gone (the engine says so): the scope was freed
       }
