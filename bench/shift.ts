@@ -101,10 +101,16 @@ async function chatShifts(llama: Llama, turns: number): Promise<ShiftResult["cha
   let reEvaluatedTokens = 0;
   for (let i = 0; i < turns; i++) {
     const slotTokens: Token[] = llama.historyTokens("chat");
+    // A turn that does not fit is planned with its shift (the oldest exchanges erased) before it goes.
+    const start = performance.now();
     const turn = session.userTurn(`Tell me about ${["a cat", "a dog", "the sea", "a tree", "the moon"][i % 5]}.`, slotTokens);
-    reEvaluatedTokens += slotTokens.length - turn.keep;
-    llama.setPromptTokens(turn.tokens, { keep: turn.keep });
-    session.modelReplied((await llama.generate({ maxTokens: 48, stop: turn.stop })).text);
+    if (turn.erase !== undefined) planMs.push(performance.now() - start);
+    const erased = turn.erase === undefined ? 0 : turn.erase.end - turn.erase.start;
+    reEvaluatedTokens += slotTokens.length - erased - turn.keep;
+    llama.setPromptTokens(turn.tokens, { keep: turn.keep, ...(turn.erase === undefined ? {} : { erase: turn.erase }) });
+    const result = await llama.generate({ maxTokens: 48, stop: turn.stop });
+    const history = llama.historyTokens("chat");
+    session.modelReplied(result.text, history.slice(history.length - result.tokenCount));
   }
   await llama.freeSlot("chat");
   return { turns, shifts: planMs.length, planMs: median(planMs), reEvaluatedTokens };

@@ -96,7 +96,8 @@ describe("chat sessions that never hit the context wall", () => {
     const history = await scope.getChatHistory();
     expect(history[0]).toEqual({ type: "system", text: SYSTEM });
     expect(history.length).toBeLessThan(long.length + 3);
-    expect(history.slice(-2)).toEqual([{ type: "user", text: "And then?" }, { type: "model", response: [result.text] }]);
+    expect(history.slice(-2)).toEqual([{ type: "user", text: "And then?" }, { type: "model", response: [result.text], tokens: expect.any(Array) }]);
+    expect((history.at(-1) as { tokens: number[] }).tokens).toHaveLength(result.tokenCount);
     expect(history.slice(1, -2)).toEqual(long.slice(long.length - (history.length - 3))); // the newest exchanges, whole
     await scope.dispose();
   });

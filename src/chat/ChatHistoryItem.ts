@@ -26,6 +26,13 @@ export type ChatUserMessage = {
 export type ChatModelResponse = {
   type: "model";
   response: Array<string | ChatModelFunctionCall | ChatModelSegment>;
+  /**
+   * llama-scope's own: the reply's tokens as the model generated them (a chat scope's history
+   * carries them). A scope started from a history with them holds exactly these tokens, so it
+   * continues exactly as the scope it came from; tokens that do not spell the reply's text (of
+   * another model, or of an edited reply) are left out, and the text is tokenized.
+   */
+  tokens?: number[];
 };
 
 /** A function call in a model's reply (node-llama-cpp's function calling). */

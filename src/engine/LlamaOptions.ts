@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../errors/index.js";
-import type { SlotContextShift } from "./ContextShift.js";
+import type { SlotContextShift, TokenRange } from "./ContextShift.js";
 import type { LoadProgress } from "./LoadProgress.js";
 import type { StateMeta } from "./state/StateFormat.js";
 import { assertKnownKeys } from "./validate.js";
@@ -21,6 +21,28 @@ export interface PromptTokensOptions {
    * the conversation, such as a chat template's view of the last reply. Default: keep everything.
    */
   keep?: number;
+  /**
+   * Erase this range of the slot's history first (`keep` then counts the tokens left after it):
+   * the tokens after it keep their cache and move down, as in a context shift, and it is reported
+   * as one (`erasedTokens`, the slot's `onShift`). For a chat template whose oldest exchanges
+   * leave the conversation. Default: erase nothing.
+   */
+  erase?: TokenRange;
+}
+
+/** Checks `setPromptTokens`' options. */
+export function checkPromptTokensOptions(options: PromptTokensOptions): { keep: number | undefined; erase: TokenRange | undefined } {
+  if (options === null || typeof options !== "object") throw new InvalidArgumentError("setPromptTokens' options must be an object, e.g. { keep: 12 }.");
+  assertKnownKeys(options, ["keep", "erase"], "setPromptTokens option", "setPromptTokens options");
+  const { keep, erase } = options;
+  if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 0))
+    throw new InvalidArgumentError(`keep must be a whole number of tokens of at least 0, not ${String(keep)}.`);
+  if (erase !== undefined) {
+    const valid = erase !== null && typeof erase === "object" && Number.isSafeInteger(erase.start) && Number.isSafeInteger(erase.end);
+    if (!valid || erase.start < 1 || erase.end < erase.start)
+      throw new InvalidArgumentError(`erase must be a range { start, end } of token indices with 1 ≤ start ≤ end, not ${JSON.stringify(erase)}.`);
+  }
+  return { keep, erase: erase === undefined ? undefined : { start: erase.start, end: erase.end } };
 }
 
 /** Options of `Llama.load` that are not load settings. */

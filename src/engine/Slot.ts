@@ -1,13 +1,14 @@
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
-import type { ResolvedContextShift } from "./ContextShift.js";
+import type { ResolvedContextShift, TokenRange } from "./ContextShift.js";
 import { SerialQueue } from "./SerialQueue.js";
 import type { LockStep } from "./StepBarrier.js";
 
 /**
  * What the next generate call appends: text (tokenized then), or exact tokens, optionally after
- * cutting the history back to its first `keep` tokens (a chat turn re-rendered by its template).
+ * erasing a range of the history (as a context shift does) and cutting what is left back to its
+ * first `keep` tokens (a chat turn re-rendered by its template).
  */
-export type SlotPrompt = string | { tokens: readonly Token[]; keep: number | undefined };
+export type SlotPrompt = string | { tokens: readonly Token[]; keep: number | undefined; erase: TokenRange | undefined };
 
 /**
  * One conversation's memory: a sequence of the shared context plus the tokens that belong to the

@@ -33,10 +33,13 @@ export async function generateReply(
   if (options.signal?.aborted) throw abortedBeforeStart();
   const { sequence } = slot;
   const model = sequence.model;
-  const history = slot.tokens;
+  // Everything is decided before the slot changes: a prompt that is refused leaves it as it was.
+  const erase = typeof prompt === "object" && prompt.erase !== undefined ? clampRange(prompt.erase, slot.tokens.length) : undefined;
+  const history = without(slot.tokens, erase);
+  const evaluatedAfterErase = sequence.nextTokenIndex - overlap(erase, sequence.nextTokenIndex);
   const keep = Math.min(typeof prompt === "object" ? (prompt.keep ?? history.length) : history.length, history.length);
   const added = await promptTokens(slot, prompt, keep, closeSignal);
-  const keptEvaluated = Math.min(keep, sequence.nextTokenIndex);
+  const keptEvaluated = Math.min(keep, evaluatedAfterErase);
   let input = [...history.slice(keptEvaluated, keep), ...added];
   // node-llama-cpp decodes only while the sequence holds fewer than contextSize - 1 tokens.
   const capacity = sequence.contextSize - 1;
@@ -52,9 +55,14 @@ export async function generateReply(
       `This prompt is ${added.length} tokens; a conversation holds at most ${capacity - 1} with its start token. ` +
         `Shorten the prompt or load with a larger contextSize.`,
     );
+  const shift = slot.shift === false ? [] : rangesToFit(slot, slot.shift, history.slice(0, keptEvaluated), input.length);
 
+  if (erase !== undefined) await eraseHistory(slot, erase);
   await truncateHistory(slot, keep);
-  if (slot.shift !== false) await shiftToFit(slot, slot.shift, input.length);
+  if (shift.length > 0) {
+    await sequence.eraseContextTokenRanges(shift);
+    recordShift(slot, slot.shift, rangeLength(shift));
+  }
   if (input.length === 0) input = await takeBackLastToken(slot);
 
   slot.pendingTokens = [];
@@ -128,21 +136,50 @@ async function truncateHistory(slot: Slot, keep: number): Promise<void> {
   } else slot.pendingTokens = slot.pendingTokens.slice(0, keep - sequence.nextTokenIndex);
 }
 
-/** Before a prompt: erases old tokens until the prompt fits, freeing at least `size` at once. */
-async function shiftToFit(slot: Slot, shift: ResolvedContextShift, inputLength: number): Promise<void> {
+/**
+ * Before a prompt: the ranges to erase from the `evaluated` tokens the slot keeps so that
+ * `inputLength` more fit, at least the shift's size at once; none when they fit already. The
+ * strategy is asked once, for enough room; when it cannot free that much, the prompt is refused
+ * before anything is erased.
+ */
+function rangesToFit(slot: Slot, shift: ResolvedContextShift, evaluated: readonly Token[], inputLength: number): TokenRange[] {
+  const needed = evaluated.length + inputLength - (slot.sequence.contextSize - 1);
+  if (needed <= 0) return [];
+  const ranges = rangesToErase(shift.strategy({ tokens: evaluated, size: Math.max(shift.size, needed) }), evaluated.length);
+  if (rangeLength(ranges) < needed)
+    throw new ContextOverflowError(
+      `This prompt does not fit in conversation "${slot.id}" beside what it must keep (its start or system prompt): ` +
+        `shorten the prompt or the system prompt, or load with a larger contextSize. The conversation is unchanged.`,
+    );
+  return ranges;
+}
+
+/** A range of a history of `length` tokens, clamped to `[1, length)`; undefined when that is empty. */
+function clampRange(range: TokenRange, length: number): TokenRange | undefined {
+  const start = Math.max(1, range.start);
+  const end = Math.min(length, range.end);
+  return start < end ? { start, end } : undefined;
+}
+
+/** The tokens less the range. */
+function without(tokens: readonly Token[], range: TokenRange | undefined): Token[] {
+  return range === undefined ? [...tokens] : [...tokens.slice(0, range.start), ...tokens.slice(range.end)];
+}
+
+/** How many tokens of the range are among the first `count`. */
+function overlap(range: TokenRange | undefined, count: number): number {
+  return range === undefined ? 0 : Math.max(0, Math.min(range.end, count) - range.start);
+}
+
+/** Erases a range of the history (cells and tokens waiting alike), as a shift: reported as one. */
+async function eraseHistory(slot: Slot, range: TokenRange): Promise<void> {
   const { sequence } = slot;
-  const capacity = sequence.contextSize - 1;
-  while (sequence.nextTokenIndex + inputLength > capacity) {
-    const size = Math.max(shift.size, sequence.nextTokenIndex + inputLength - capacity);
-    const ranges = plannedRanges(shift, sequence, size);
-    if (ranges.length === 0)
-      throw new ContextOverflowError(
-        `This prompt does not fit in conversation "${slot.id}" beside what it must keep (its start or system prompt): ` +
-          `shorten the prompt or the system prompt, or load with a larger contextSize.`,
-      );
-    await sequence.eraseContextTokenRanges(ranges);
-    recordShift(slot, shift, rangeLength(ranges));
-  }
+  const evaluated = sequence.nextTokenIndex;
+  // Waiting tokens by their place in the history, before the cells move down.
+  const pending = slot.pendingTokens.filter((_, i) => evaluated + i < range.start || evaluated + i >= range.end);
+  if (range.start < evaluated) await sequence.eraseContextTokenRanges([{ start: range.start, end: Math.min(range.end, evaluated) }]);
+  slot.pendingTokens = pending;
+  recordShift(slot, slot.shift, range.end - range.start);
 }
 
 /**
@@ -163,9 +200,9 @@ function plannedRanges(shift: ResolvedContextShift, sequence: LlamaContextSequen
   return rangesToErase(shift.strategy({ tokens: sequence.contextTokens, size }), sequence.nextTokenIndex);
 }
 
-function recordShift(slot: Slot, shift: ResolvedContextShift, erasedTokens: number): void {
+function recordShift(slot: Slot, shift: ResolvedContextShift | false, erasedTokens: number): void {
   slot.erasedTokens += erasedTokens;
-  shift.onShift?.(erasedTokens);
+  if (shift !== false) shift.onShift?.(erasedTokens);
 }
 
 /**

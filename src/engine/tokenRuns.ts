@@ -9,3 +9,24 @@ export function commonPrefix<T>(a: readonly T[], b: readonly T[]): number {
 export function startsWith<T>(items: readonly T[], prefix: readonly T[]): boolean {
   return items.length >= prefix.length && commonPrefix(items, prefix) === prefix.length;
 }
+
+/**
+ * The length of the longest end of `a` that `b` begins with (at most the shorter length). Linear:
+ * the prefix function (Knuth–Morris–Pratt) of `b`, run over `a`.
+ */
+export function suffixPrefixOverlap<T>(a: readonly T[], b: readonly T[]): number {
+  if (a.length === 0 || b.length === 0) return 0;
+  const pattern = b.slice(0, a.length);
+  const border = new Array<number>(pattern.length).fill(0);
+  for (let i = 1, k = 0; i < pattern.length; i++) {
+    while (k > 0 && pattern[i] !== pattern[k]) k = border[k - 1]!;
+    if (pattern[i] === pattern[k]) k++;
+    border[i] = k;
+  }
+  let matched = 0;
+  for (const item of a) {
+    while (matched > 0 && (matched === pattern.length || item !== pattern[matched])) matched = border[matched - 1]!;
+    if (item === pattern[matched]) matched++;
+  }
+  return matched;
+}

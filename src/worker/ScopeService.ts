@@ -1,6 +1,6 @@
 import { transfer } from "comlink";
 import type { Token } from "node-llama-cpp";
-import { Llama, readStateMeta, type ContextShiftOptions, type ContextShiftStrategy, type LoadProgress, type SlotContextShift } from "../engine/index.js";
+import { Llama, readStateMeta, type SlotHandle, type ContextShiftOptions, type ContextShiftStrategy, type LoadProgress, type SlotContextShift } from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
 import { nodeModelOf } from "../engine/nodeModel.js";
 import { assertPromptLength } from "../engine/promptLength.js";
@@ -118,24 +118,32 @@ export class ScopeService implements WorkerApi {
       if (chat !== undefined)
         assertPromptLength(request.text.length + chat.systemPromptLength, { tokens: llama.contextSize, charsPerToken: llama.maxPromptLength / llama.contextSize });
       const slotCreated = this.ensureSlot(llama, scopeId, record);
+      const slot = llama.slot(scopeId);
       let stop = request.options.stop ?? [];
       /** Tokens of shared prefixes this prompt evaluated before its own. */
       let prefilled = 0;
-      if (chat === undefined) llama.setPrompt(request.text);
+      /** The turn's shared prefixes went into the empty slot before the turn itself. */
+      let filled = false;
+      if (chat === undefined) slot.setPrompt(request.text);
       else {
-        const turn = await this.setUserTurn(llama, scopeId, chat, request.text);
+        const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal);
+        ({ prefilled, filled } = turn);
         stop = [...stop, ...turn.stop];
-        prefilled = turn.prefilled;
       }
-      const result = await llama
+      const result = await slot
         .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text) => stream.push(text))
-        .catch((error: unknown) => {
+        .catch(async (error: unknown) => {
           chat?.abandonTurn();
+          // A refused turn leaves the conversation as it was: empty, without the prefixes.
+          if (filled) await this.emptySlot(slot);
           throw error;
         });
-      chat?.modelReplied(result.text);
+      if (chat !== undefined) {
+        const history = slot.historyTokens();
+        chat.modelReplied(result.text, history.slice(history.length - result.tokenCount));
+      }
       stream?.end();
-      const memory = request.trackHistory ? { history: llama.historyTokens(scopeId), ...(chat === undefined ? {} : { chatHistory: chat.items() }) } : {};
+      const memory = request.trackHistory ? { history: slot.historyTokens(), ...(chat === undefined ? {} : { chatHistory: chat.items() }) } : {};
       const cache = this.prefixes?.cache;
       const prefixCache = cache === undefined ? {} : { prefixCache: cache.report() };
       return { ...result, promptTokenCount: result.promptTokenCount + prefilled, slotCreated, shifts: record.shifts.splice(0), ...memory, ...prefixCache };
@@ -177,14 +185,14 @@ export class ScopeService implements WorkerApi {
     const llama = this.requireLlama();
     const record = this.requireScope(scopeId);
     this.ensureSlot(llama, scopeId, record);
-    return movedToParent(await llama.saveState({ meta: metaOf(record) }));
+    return movedToParent(await llama.slot(scopeId).saveState({ meta: metaOf(record) }));
   }
 
   async loadState(scopeId: string, state: Uint8Array): Promise<void> {
     const llama = this.requireLlama();
     const record = this.requireScope(scopeId);
     this.ensureSlot(llama, scopeId, record);
-    await llama.loadState(state);
+    await llama.slot(scopeId).loadState(state);
     if (record.chat !== undefined) {
       record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state) as ScopeStateMeta | undefined) ?? []);
     }
@@ -195,7 +203,7 @@ export class ScopeService implements WorkerApi {
     this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
     this.prefixes?.forget(scopeId); // evaluated in one piece now, not as the shared pieces
     try {
-      await llama.setHistory(tokens as Token[]);
+      await llama.slot(scopeId).setHistory(tokens as Token[]);
     } catch (error) {
       await llama.freeSlot(scopeId);
       throw error;
@@ -232,8 +240,7 @@ export class ScopeService implements WorkerApi {
   async freeze(scopeId: string): Promise<Uint8Array | null> {
     const llama = this.requireLlama();
     if (!llama.slots.includes(scopeId)) return null;
-    llama.setSlot(scopeId);
-    const state = await llama.saveState({ meta: metaOf(this.requireScope(scopeId)) });
+    const state = await llama.slot(scopeId).saveState({ meta: metaOf(this.requireScope(scopeId)) });
     await llama.freeSlot(scopeId);
     return movedToParent(state);
   }
@@ -242,7 +249,7 @@ export class ScopeService implements WorkerApi {
     const llama = this.requireLlama();
     this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
     try {
-      await llama.loadState(state);
+      await llama.slot(scopeId).loadState(state);
     } catch (error) {
       await llama.freeSlot(scopeId);
       throw error;
@@ -282,31 +289,42 @@ export class ScopeService implements WorkerApi {
   /**
    * Sets a chat turn as the slot's prompt: the template's render of the history with it, less
    * what the slot holds already. A first turn on an empty slot first gets its shared prefixes
-   * (evaluated apart, or loaded from the cache). The slot is the active one afterwards.
+   * (evaluated apart, or loaded from the cache).
    */
-  private async setUserTurn(llama: Llama, scopeId: string, chat: ChatSession, text: string): Promise<{ stop: string[]; prefilled: number }> {
-    const turn = chat.userTurn(text, llama.historyTokens(scopeId));
+  private async setUserTurn(
+    llama: Llama,
+    slot: SlotHandle,
+    chat: ChatSession,
+    text: string,
+    signal: AbortSignal,
+  ): Promise<{ stop: string[]; prefilled: number; filled: boolean }> {
+    // Planned before anything changes: a turn that cannot fit is refused here, the slot untouched.
+    const turn = chat.userTurn(text, slot.historyTokens());
     let { tokens, keep } = turn;
     let prefilled = 0;
-    if (this.prefixes !== undefined && keep === 0 && llama.tokenCount(scopeId) === 0) {
+    if (this.prefixes !== undefined && keep === 0 && slot.tokenCount() === 0 && !signal.aborted) {
       try {
-        const shared = await this.prefixes.fill(llama, scopeId, tokens, chat.sharedPrefixes());
+        const shared = await this.prefixes.fill(llama, slot.id, tokens, chat.sharedPrefixes());
         ({ tokens, keep, prefilled } = { tokens: tokens.slice(shared.held), keep: shared.held, prefilled: shared.evaluated });
-        llama.setSlot(scopeId); // other scopes' calls made theirs active meanwhile
       } catch (error) {
         chat.abandonTurn(); // the slot was freed meanwhile
         throw error;
       }
     }
-    llama.setPromptTokens(tokens, { keep });
-    return { stop: turn.stop, prefilled };
+    slot.setPromptTokens(tokens, { keep, ...(turn.erase === undefined ? {} : { erase: turn.erase }) });
+    return { stop: turn.stop, prefilled, filled: keep > 0 && turn.keep === 0 };
   }
 
-  /** Creates the scope's slot on first use (the parent has reserved it); the next engine call binds to it. */
+  /** Puts a slot that held nothing before a refused turn back to holding nothing. */
+  private async emptySlot(slot: SlotHandle): Promise<void> {
+    this.prefixes?.forget(slot.id);
+    await slot.setHistory([]).catch(() => {}); // freed meanwhile: nothing to put back
+  }
+
+  /** Creates the scope's slot on first use (the parent has reserved it). */
   private ensureSlot(llama: Llama, scopeId: string, record: ScopeRecord): boolean {
     const created = !llama.slots.includes(scopeId);
     if (created) llama.createSlot(scopeId, { contextShift: this.slotShift(record) });
-    llama.setSlot(scopeId);
     return created;
   }
 
