@@ -1,3 +1,4 @@
+// Runs under its own isolations.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -5,6 +6,7 @@ import { expect, test } from "@jest/globals";
 import type { Token } from "node-llama-cpp";
 import { Llama, WorkerCrashedError, type LlamaParent, type LlamaScope, type RestartReport } from "../src/index.js";
 import { decodeState } from "../src/engine/state/StateFormat.js";
+import { soloReplies } from "./support/conversations.js";
 import { startParent } from "./support/parents.js";
 import { testLoadOptions } from "./support/testModel.js";
 
@@ -99,7 +101,8 @@ test("a crash loop stops the restarts and leaves the parent failed", async () =>
     const waiting = scope.sendPrompt("\nThen", OPTIONS);
     expect(parent.engine.restarts).toBe(0);
     await restarted;
-    expect((await waiting).length).toBeGreaterThan(0);
+    const [alone] = (await soloReplies([{ id: "alone", turns: ["Once upon a time", "\nThen"] }], OPTIONS)).values();
+    expect(await waiting).toBe(alone![1]); // as a scope that was never killed
     const failed = new Promise<WorkerCrashedError>((resolve) => parent.once("error", resolve));
     process.kill(parent.engine.pid!, "SIGKILL");
     expect(await failed).toBeInstanceOf(WorkerCrashedError);
@@ -112,7 +115,7 @@ test("a crash loop stops the restarts and leaves the parent failed", async () =>
 });
 
 test("thread isolation with restart: a JS-level death of the worker restarts it, and scopes go on", async () => {
-  const parent = await startParent({ slots: 1, restart: true });
+  const parent = await startParent({ slots: 1, restart: true, isolation: "thread" });
   try {
     const [a, b] = [parent.getScope(), parent.getScope()];
     await a.sendPrompt("Once upon a time", OPTIONS);
@@ -123,8 +126,16 @@ test("thread isolation with restart: a JS-level death of the worker restarts it,
     await parent.worker!.terminate(); // idle: no native work to cut into
     await restarted;
     expect([await a.tokenCount(), await b.tokenCount()]).toEqual(counts);
-    expect((await a.sendPrompt("\nThen", OPTIONS)).length).toBeGreaterThan(0);
-    expect((await b.sendPrompt("\nThen", OPTIONS)).length).toBeGreaterThan(0);
+    // Each goes on as a scope that ran alone, never killed.
+    const alone = await soloReplies(
+      [
+        { id: "a", turns: ["Once upon a time", "\nThen"] },
+        { id: "b", turns: ["One day", "\nThen"] },
+      ],
+      OPTIONS,
+    );
+    expect(await a.sendPrompt("\nThen", OPTIONS)).toBe(alone.get("a")![1]);
+    expect(await b.sendPrompt("\nThen", OPTIONS)).toBe(alone.get("b")![1]);
   } finally {
     await parent.dispose();
   }
@@ -147,5 +158,40 @@ test("persistAll writes every scope to files a new parent revives exactly", asyn
   } finally {
     await Promise.all([first.dispose(), second.dispose()]);
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("kill -9 during a chat generation: the scope goes on exactly as a copy that was never killed (case 7); lostCalls counts the calls callers saw fail", async () => {
+  const turns = ["Tell me about a cat.", "What did the cat eat?", "Where did it sleep?"];
+  const system = "You tell short stories about animals.";
+  const control = await startParent({ slots: 1, isolation: "thread" });
+  const parent = await startParent({ slots: 2, isolation: "process" });
+  try {
+    const alone = control.getScope({ mode: "chat", systemPrompt: system });
+    const killed = parent.getScope({ mode: "chat", systemPrompt: system });
+    for (const turn of turns.slice(0, 2)) {
+      await alone.sendPrompt(turn, OPTIONS);
+      await killed.sendPrompt(turn, OPTIONS);
+    }
+    const restarted = nextRestart(parent);
+    const stream = killed.streamPrompt(turns[2]!, { maxTokens: 2000 });
+    const other = parent.getScope().streamPrompt("Once upon a time", { maxTokens: 2000 });
+    await Promise.all([stream.next(), other.next()]); // both generating
+    const pulls = [stream.next(), other.next()].map((pull) => pull.catch(() => undefined)); // and both readers waiting for more
+    process.kill(parent.engine.pid!, "SIGKILL");
+    await Promise.all(pulls);
+    await expect(stream.result).rejects.toBeInstanceOf(WorkerCrashedError);
+    // The other reply may have reached its end of text before the kill.
+    const otherLost = await other.result.then(
+      () => 0,
+      (error: unknown) => (expect(error).toBeInstanceOf(WorkerCrashedError), 1),
+    );
+    expect((await restarted).lostCalls).toBe(1 + otherLost); // the prompts (not the streams' pulls, which no caller sees)
+    // The turn in flight is lost; the conversation is as before it, and goes on as the control's.
+    expect(await killed.getChatHistory()).toEqual(await alone.getChatHistory());
+    expect(await killed.tokenCount()).toBe(await alone.tokenCount());
+    for (const turn of [turns[2]!, "Why?"]) expect(await killed.sendPrompt(turn, OPTIONS)).toBe(await alone.sendPrompt(turn, OPTIONS));
+  } finally {
+    await Promise.all([parent.dispose(), control.dispose()]);
   }
 });

@@ -1,3 +1,4 @@
+// Runs under its own isolations.
 // `llama-scope serve` as a user runs it: a real child process running the CLI, configured by
 // flags and LLAMA_SCOPE_* variables. SIGTERM saves every session to the state directory; the
 // next start revives a session at its next request, and it continues exactly where it stopped.

@@ -127,6 +127,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private requestCounter = 0;
   private tokensGenerated = 0;
   private shifts = 0;
+  /** Scope calls rejected by the engine's death since the last restart report. */
+  private lostCalls = 0;
   private readonly prefixCache: PrefixCacheStats = { hits: 0, misses: 0, copies: 0, evictions: 0, bytes: 0, entries: 0 };
   private readonly store: FrozenStore;
   private readonly scheduler: SlotScheduler;
@@ -164,6 +166,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
         this.emit("scopeShifted", scopeId, { erasedTokens });
       }
     },
+    callFailed: (error) => {
+      if (error instanceof WorkerCrashedError) this.lostCalls++;
+    },
     fork: (scopeId, config) => this.fork(scopeId, config),
     stateLoaded: (scopeId, state) => this.memories.stateLoaded(scopeId, state),
     disposeScope: async (scopeId) => {
@@ -196,7 +201,9 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       },
       restarted: (report) => {
         this.scheduler.resume();
-        this.emit("engineRestarted", report);
+        // The restart takes a model load: every call the death rejected has been counted by now.
+        this.emit("engineRestarted", { ...report, lostCalls: this.lostCalls });
+        this.lostCalls = 0;
       },
       failed: (crash) => this.fail(crash),
     });

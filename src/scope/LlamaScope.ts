@@ -211,6 +211,7 @@ export class LlamaScope {
       return await call();
     } catch (error) {
       if (this.disposed) throw new DisposedError(`Scope ${this.id} was disposed while this call was in flight.`, { cause: error });
+      this.host.callFailed(error);
       throw error;
     }
   }

@@ -21,6 +21,8 @@ export interface ScopeHost {
   /** Whether prompts report the scope's history back (the parent rebuilds scopes after a crash). */
   trackHistory(): boolean;
   promptDone(scopeId: string, result: PromptResult): void;
+  /** A call of the scope failed with `error` (the parent counts the calls an engine's death rejected). */
+  callFailed(error: unknown): void;
   /** The scope's conversation was replaced by these (already loaded) state bytes. */
   stateLoaded(scopeId: string, state: Uint8Array): void;
   /**

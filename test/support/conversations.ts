@@ -1,4 +1,5 @@
 import { Llama, type GenerateOptions } from "../../src/index.js";
+import { seededRandom } from "./randomText.js";
 import { testLoadOptions } from "./testModel.js";
 
 /** A conversation for equivalence tests: the prompts of its turns, in order. */
@@ -24,16 +25,9 @@ export function manyConversations(count: number): Conversation[] {
   }));
 }
 
-/** A deterministic shuffle (mulberry32), so a failing order can be replayed from its seed. */
+/** A deterministic shuffle, so a failing order can be replayed from its seed. */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

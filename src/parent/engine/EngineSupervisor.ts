@@ -17,7 +17,7 @@ export interface SupervisorHooks {
   engineLost(): Promise<void>;
   /** A new engine loaded the model: tell it about every live scope (through `send`). */
   reopen(api: Remote<WorkerApi>, send: <T>(call: () => Promise<T>) => Promise<T>): Promise<void>;
-  restarted(report: RestartReport): void;
+  restarted(report: Omit<RestartReport, "lostCalls">): void;
   /** The engine died and no other will start: every call now and later fails with `crash`. */
   failed(crash: WorkerCrashedError): void;
 }
@@ -111,17 +111,17 @@ export class EngineSupervisor {
         (this.policy === false ? "; create a new LlamaParent to go on." : "; the parent starts a new engine and every scope goes on."),
       cause === undefined ? undefined : { cause },
     );
-    const lostCalls = this.inFlight.failAll(crash);
+    this.inFlight.failAll(crash);
     this.deaths.push(performance.now());
     if (this.restarting) return; // the restart under way sees its launch fail and tries again
-    this.ready = this.restart(crash, lostCalls, performance.now());
+    this.ready = this.restart(crash, performance.now());
   }
 
   /**
    * Starts new engines until one is ready, unless the engine dies more often than the policy
    * allows: then every call fails, as with restarts off.
    */
-  private async restart(crash: WorkerCrashedError, lostCalls: number, started: number): Promise<void> {
+  private async restart(crash: WorkerCrashedError, started: number): Promise<void> {
     this.restarting = true;
     try {
       if (this.policy !== false) await this.hooks.engineLost();
@@ -145,7 +145,7 @@ export class EngineSupervisor {
       }
       this.restarts++;
       this.usable = true;
-      this.hooks.restarted({ attempt: this.restarts, ms: performance.now() - started, lostCalls });
+      this.hooks.restarted({ attempt: this.restarts, ms: performance.now() - started });
     } finally {
       this.restarting = false;
     }

@@ -4,6 +4,10 @@ export interface RestartReport {
   attempt: number;
   /** Milliseconds from the death to the new engine being ready (model loaded, scopes known). */
   ms: number;
-  /** Calls in flight that the death rejected with `WorkerCrashedError`. */
+  /**
+   * Scope calls (prompts and streams, `saveState`, `fork`, …) that the death rejected with
+   * `WorkerCrashedError`: those the engine was running or had been sent. Calls still waiting for
+   * a slot were not lost: they run on the new engine.
+   */
   lostCalls: number;
 }
