@@ -170,7 +170,7 @@ describe("parent lifecycle", () => {
   });
 
   test("a worker terminated from outside fails every pending call at once with WorkerCrashedError", async () => {
-    const parent = await startParent({ slots: 2 });
+    const parent = await startParent({ slots: 2, isolation: "thread" }); // it terminates the worker thread
     const errors: Error[] = [];
     parent.on("error", (error) => errors.push(error));
     const a = parent.getScope();
