@@ -176,39 +176,47 @@ export class ChatSession {
   /**
    * The fewest oldest exchanges to leave out so that the history and `turn` fit, with a shift's
    * worth of room for the reply when leaving out more allows it, and the render without them.
-   * Renders O(log n) times: leaving out more exchanges never makes the render longer.
+   * Renders O(log k) times, each of at most the k exchanges kept (about a slot's worth), however
+   * long the history: keeping more exchanges never makes the render shorter.
    */
   private fit(turn: Exchange): { dropped: number; render: ChatRender } {
+    const all = this.exchanges.length;
     const renders = new Map<number, ChatRender>();
-    const without = (dropped: number): ChatRender => {
-      let render = renders.get(dropped);
-      if (render === undefined) renders.set(dropped, (render = this.render([...this.exchanges.slice(dropped), turn])));
+    const keeping = (kept: number): ChatRender => {
+      let render = renders.get(kept);
+      if (render === undefined) renders.set(kept, (render = this.render([...this.exchanges.slice(all - kept), turn])));
       return render;
     };
-    const whole = without(0);
     const { limits } = this;
+    if (limits === undefined) return { dropped: 0, render: keeping(all) };
     // The engine takes a prompt of at most capacity - 1 tokens (one cell stays for the reply).
-    if (limits === undefined || whole.tokens.length < limits.capacity) return { dropped: 0, render: whole };
-    const all = this.exchanges.length;
-    const alone = without(all);
+    // Every exchange takes a token at least: more of them than that cannot all fit, unrendered.
+    if (all < limits.capacity && keeping(all).tokens.length < limits.capacity) return { dropped: 0, render: keeping(all) };
+    const alone = keeping(0);
     if (alone.tokens.length >= limits.capacity)
       throw new ContextOverflowError(
         `This message takes ${alone.tokens.length - this.systemAlone().length} tokens in the chat template and the system prompt ` +
           `${this.systemAlone().length}, and a conversation holds at most ${limits.capacity - 1} of them with room for a reply: ` +
           `shorten the message or the system prompt, or load with a larger contextSize. The conversation is unchanged.`,
       );
-    const roomy = (dropped: number) => without(dropped).tokens.length <= limits.capacity - limits.shiftSize;
-    if (!roomy(all)) return { dropped: all, render: alone };
-    // The fewest that leave room: gallop, then halve.
-    let lo = 0;
-    let hi = 1;
-    while (hi < all && !roomy(hi)) [lo, hi] = [hi, Math.min(all, hi * 2)];
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (roomy(mid)) hi = mid;
-      else lo = mid;
+    const roomy = (kept: number) => keeping(kept).tokens.length <= limits.capacity - limits.shiftSize;
+    if (!roomy(0)) return { dropped: all, render: alone };
+    // The most exchanges that leave room (all of them do not): gallop up from none, then halve.
+    let good = 0;
+    let bad = all;
+    for (let step = 1; good + step < bad; step *= 2) {
+      if (!roomy(good + step)) {
+        bad = good + step;
+        break;
+      }
+      good += step;
     }
-    return { dropped: hi, render: without(hi) };
+    while (bad - good > 1) {
+      const mid = (good + bad) >> 1;
+      if (roomy(mid)) good = mid;
+      else bad = mid;
+    }
+    return { dropped: all - good, render: keeping(good) };
   }
 
   private render(exchanges: readonly Exchange[]): ChatRender {
