@@ -28,12 +28,14 @@ export class EngineKiller {
     private readonly parent: LlamaParent,
     private readonly ledger: Ledger,
     private readonly seed: number,
+    /** When the operations started, for the times in messages. */
+    private readonly started: number,
   ) {
     this.rememberPid();
     parent.on("engineRestarted", ({ attempt, ms, lostCalls }) => {
       this.restarts++;
       this.rememberPid();
-      console.log(`engine restarted (attempt ${attempt}, ${ms.toFixed(0)} ms, ${lostCalls} calls lost), pid ${parent.engine.pid}`);
+      console.log(`at ${this.elapsed()}: engine restarted (attempt ${attempt}, ${ms.toFixed(0)} ms, ${lostCalls} calls lost), pid ${parent.engine.pid}`);
       if (this.restarts > this.kills) this.ledger.violation("engine", `seed ${seed}: the engine restarted without being killed (restart ${attempt}, ${lostCalls} calls lost)`);
       for (const resume of this.waiting.splice(0)) resume();
     });
@@ -78,8 +80,12 @@ export class EngineKiller {
     const pid = this.parent.engine.pid;
     if (this.stopped || pid === undefined || this.parent.disposed) return;
     this.kills++;
-    console.log(`killing the engine (kill ${this.kills}), pid ${pid}`);
+    console.log(`at ${this.elapsed()}: killing the engine (kill ${this.kills}), pid ${pid}`);
     process.kill(pid, "SIGKILL");
+  }
+
+  private elapsed(): string {
+    return `${((performance.now() - this.started) / 1000).toFixed(1)} s`;
   }
 
   private rememberPid(): void {

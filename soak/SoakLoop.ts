@@ -1,10 +1,10 @@
 import type { GenerationResult, LlamaScope, PromptStream, ScopeOptions } from "../src/index.js";
-import { compareCopy, replayAlone, type Replay } from "./copies.js";
+import { compareCopy, replayAlone, stateDifferences, type Replay } from "./copies.js";
 import { recent, where, type OperationRun, type PooledScope, type SoakContext } from "./context.js";
 import { Invariants } from "./invariants.js";
 import { nextOperation, newScope, type NewScope, type Operation, type Turn } from "./operations.js";
 import { Random } from "./random.js";
-import { clip, describeSnapshot, type Snapshot } from "./snapshots.js";
+import { clip, describeSnapshot, snapshotDifference, type Snapshot } from "./snapshots.js";
 
 /** Scopes a loop makes before its random operations start. */
 const INITIAL_SCOPES = 3;
@@ -59,15 +59,18 @@ export class SoakLoop {
     const run = this.nextRun(operation.kind);
     this.context.ledger.operation(operation.kind);
     const entry = this.pool[target];
-    let timer: NodeJS.Timeout | undefined;
-    const hung = new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), HANG_MS)));
-    const outcome = await Promise.race([this.context.gate.runShared(() => this.execute(run, entry, operation)), hung]);
-    clearTimeout(timer);
-    if (outcome === "hung") {
+    // A hung operation leaves the gate (it goes on in the background), so replays of other loops are not stuck behind it.
+    const outcome = await this.context.gate.runShared(() => settledWithin(this.execute(run, entry, operation), HANG_MS));
+    if (outcome === HUNG) {
       this.context.ledger.violation("hung operation", `${where(this.context, run, entry)}: not settled after ${HANG_MS / 1000} s: ${describe(operation)}${entry === undefined ? "" : recent(entry)}`);
       return false;
     }
-    if (outcome !== undefined) await this.context.gate.runExclusive(() => replayAlone(this.context, this.invariants, outcome));
+    if (outcome === undefined) return true;
+    const replayed = await this.context.gate.runExclusive(() => settledWithin(replayAlone(this.context, this.invariants, outcome), HANG_MS));
+    if (replayed === HUNG) {
+      this.context.ledger.violation("hung operation", `${outcome.description}: its replay alone did not settle after ${HANG_MS / 1000} s`);
+      return false;
+    }
     return true;
   }
 
@@ -87,6 +90,9 @@ export class SoakLoop {
         await this.turn(run, entry, operation.turn, operation.via, before);
         return undefined;
       }
+      case "burst":
+        await this.burst(run, entry, operation.turns);
+        return undefined;
       case "longTurns": {
         let before = await this.invariants.checkIdle(run, entry);
         for (const turn of operation.turns) {
@@ -104,6 +110,9 @@ export class SoakLoop {
       case "fork":
       case "revive":
         return this.copy(run, entry, operation.kind, operation.during, operation.probe);
+      case "loadState":
+        await this.loadState(run, entry, this.pool[operation.source]!);
+        return undefined;
       case "dispose":
         await this.invariants.checkIdle(run, entry);
         await this.invariants.attempt(run, entry, "dispose()", () => entry.scope.dispose());
@@ -156,6 +165,25 @@ export class SoakLoop {
     if (result.ok && result.value.finishReason === "contextFull") entry.full = true;
     await this.invariants.settle(run, entry, `${label} → ${outcome(result)}`);
     return result.ok;
+  }
+
+  /**
+   * Short turns sent to one scope at once. Every one must be taken (a strict scope may refuse
+   * some once full); afterwards a chat scope's history holds one exchange more per turn taken,
+   * less what shifts erased.
+   */
+  private async burst(run: OperationRun, entry: PooledScope, turns: Turn[]): Promise<void> {
+    const before = await this.invariants.checkIdle(run, entry);
+    const mayNotFit = entry.kind === "strict" && (before === undefined || before.tokens + turns.reduce((sum, turn) => sum + tokenBound(turn.text), 0) >= this.context.contextSize);
+    const results = await Promise.all(
+      turns.map((turn, i) =>
+        this.invariants.attempt(run, entry, `generate(${describeTurn(turn)}), turn ${i + 1} of ${turns.length} sent at once`, () => entry.scope.generate(turn.text, { maxTokens: turn.maxTokens }), {
+          overflow: mayNotFit,
+        }),
+      ),
+    );
+    if (results.some((result) => !result.ok) && entry.kind === "strict") entry.full = true;
+    await this.invariants.settle(run, entry, `${turns.length} turns at once → ${results.map(outcome).join(", ")}`);
   }
 
   /**
@@ -246,6 +274,32 @@ export class SoakLoop {
     return this.invariants.attempt(run, entry, "getScope({ state })", async () => this.context.parent.getScope(entry.kind === "strict" ? { state, contextShift: false } : { state }));
   }
 
+  /**
+   * `loadState` of another scope's state (or its own): afterwards the target holds exactly what
+   * was saved, as a copy (the same token ids, erased count and chat turns in its next saved
+   * state; the same tokenCount() and getChatHistory() as the source when it was saved).
+   */
+  private async loadState(run: OperationRun, target: PooledScope, source: PooledScope): Promise<void> {
+    const targetBefore = await this.invariants.checkIdle(run, target);
+    const sourceView = source === target ? targetBefore : await this.invariants.checkIdle(run, source);
+    const saved = await this.invariants.attempt(run, source, "saveState() to load it elsewhere", () => source.scope.saveState());
+    if (source !== target) await this.invariants.settle(run, source, `saved for ${target.name}`);
+    if (!saved.ok) return;
+    const loaded = await this.invariants.attempt(run, target, `loadState() of ${source.name}'s state`, () => target.scope.loadState(saved.value));
+    if (loaded.ok) {
+      target.full = source.full;
+      const after = await this.invariants.attempt(run, target, "saveState() after loadState()", () => target.scope.saveState());
+      const view = await this.invariants.observe(run, target);
+      const differences = after.ok ? stateDifferences(saved.value, after.value, !this.context.killer?.hitSince(run.started)) : [];
+      const change = view === undefined || sourceView === undefined ? undefined : snapshotDifference(sourceView, view);
+      if (change !== undefined) differences.push(`source when saved → target after loading: ${change}`);
+      this.context.ledger.copiesChecked++;
+      if (differences.length > 0)
+        this.context.ledger.violation("copy differs", `${where(this.context, run, target)}: after loadState() of ${source.name}'s state it does not hold it: ${differences.join("; ")}${recent(target)}`);
+    }
+    await this.invariants.settle(run, target, `loadState(${source.name}'s state) → ${loaded.ok ? "loaded" : (loaded.error as Error).name}`);
+  }
+
   /** Disposes a scope after `afterChunks` chunks of its stream: the stream ends, or rejects with DisposedError. */
   private async disposeMidStream(run: OperationRun, entry: PooledScope, turn: Turn, afterChunks: number): Promise<void> {
     const before = await this.invariants.checkIdle(run, entry);
@@ -270,6 +324,19 @@ export class SoakLoop {
  */
 function tokenBound(text: string): number {
   return 2 * text.split(/\s+/).length + 6;
+}
+
+const HUNG = Symbol("hung");
+
+/** The promise's value, or HUNG if it has not settled after `ms`. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | typeof HUNG> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<typeof HUNG>((resolve) => (timer = setTimeout(() => resolve(HUNG), ms)));
+  try {
+    return await Promise.race([promise, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function drain(stream: PromptStream): Promise<GenerationResult> {

@@ -15,6 +15,13 @@ export interface SoakContext {
   seed: number;
   contextSize: number;
   maxPromptLength: number;
+  /** When the random operations started (performance.now()), for the times in messages. */
+  started: number;
+}
+
+/** Seconds since the operations started, for messages: "at 63.2 s". */
+export function elapsed(context: SoakContext): string {
+  return `${((performance.now() - context.started) / 1000).toFixed(1)} s`;
 }
 
 /** One scope of a loop, with what the soak remembers of it. */
@@ -42,10 +49,10 @@ export interface OperationRun {
   started: EngineMark;
 }
 
-/** "seed 42, loop 2, op 57 (prompt), scope L2.S5 (chat, fork of L2.S1 during a prompt)". */
+/** "seed 42, at 63.2 s, loop 2, op 57 (prompt), scope L2.S5 (chat, fork of L2.S1 during a prompt)". */
 export function where(context: SoakContext, run: OperationRun, entry?: PooledScope): string {
   const scope = entry === undefined ? "" : `, scope ${entry.name} (${entry.kind}, ${entry.origin}, id ${entry.scope.id})`;
-  return `seed ${context.seed}, loop ${run.loop}, op ${run.index} (${run.kind})${scope}`;
+  return `seed ${context.seed}, at ${elapsed(context)}, loop ${run.loop}, op ${run.index} (${run.kind})${scope}`;
 }
 
 /** Appends to a scope's log, keeping the last few. */

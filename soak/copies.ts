@@ -42,7 +42,8 @@ export async function compareCopy(
   run: OperationRun,
   origin: PooledScope,
   copy: PooledScope,
-  probe: Turn,
+  /** The next prompt to compare their replies with; undefined compares their states only. */
+  probe: Turn | undefined,
   how: string,
 ): Promise<Replay | undefined> {
   const { ledger, killer } = context;
@@ -52,7 +53,8 @@ export async function compareCopy(
   const copyView = await invariants.observe(run, copy);
   if (!originState.ok || !copyState.ok || originView === undefined || copyView === undefined) return undefined;
   ledger.copiesChecked++;
-  const differences = stateDifferences(originState.value, copyState.value);
+  // A scope rebuilt after a kill is re-evaluated from its tokens: its count of erased tokens starts again at 0.
+  const differences = stateDifferences(originState.value, copyState.value, !killer?.hitSince(run.started));
   if (originView.tokens !== copyView.tokens) differences.push(`tokenCount(): origin ${originView.tokens}, copy ${copyView.tokens}`);
   const history = historyDifference(originView.history, copyView.history);
   if (history !== undefined) differences.push(`getChatHistory() origin → copy: ${history}`);
@@ -61,6 +63,7 @@ export async function compareCopy(
     ledger.violation("copy differs", `${description} does not hold the origin's conversation: ${differences.join("; ")}${recent(origin)}`);
     return undefined;
   }
+  if (probe === undefined) return undefined;
   if (killer?.hitSince(run.started)) {
     ledger.copiesUndetermined++;
     return undefined;
@@ -116,8 +119,8 @@ async function reply(invariants: Invariants, run: OperationRun, entry: PooledSco
   return result.expected ? `<${(result.error as Error).name}>` : undefined;
 }
 
-/** Where two saved states' conversations differ: token ids, erased count, chat turns. */
-function stateDifferences(originBytes: Uint8Array, copyBytes: Uint8Array): string[] {
+/** Where two saved states' conversations differ: token ids, erased count (unless `compareErased` is false), chat turns. */
+export function stateDifferences(originBytes: Uint8Array, copyBytes: Uint8Array, compareErased = true): string[] {
   const origin = decodeState(originBytes);
   const copy = decodeState(copyBytes);
   const differences: string[] = [];
@@ -126,7 +129,7 @@ function stateDifferences(originBytes: Uint8Array, copyBytes: Uint8Array): strin
   const firstDifference = a.findIndex((token, i) => token !== b[i]);
   if (a.length !== b.length || firstDifference >= 0)
     differences.push(`saved tokens: origin ${a.length} (${origin.pending.length} pending), copy ${b.length} (${copy.pending.length} pending), first different at ${firstDifference >= 0 ? firstDifference : Math.min(a.length, b.length)}`);
-  if (origin.erasedTokens !== copy.erasedTokens) differences.push(`erased tokens: origin ${origin.erasedTokens}, copy ${copy.erasedTokens}`);
+  if (compareErased && origin.erasedTokens !== copy.erasedTokens) differences.push(`erased tokens: origin ${origin.erasedTokens}, copy ${copy.erasedTokens}`);
   const turns = (bytes: typeof origin) => JSON.stringify((bytes.header.meta as { chatTurns?: unknown } | undefined)?.chatTurns ?? null);
   if (turns(origin) !== turns(copy)) differences.push(`saved chat turns differ: origin ${clip(turns(origin), 120)}, copy ${clip(turns(copy), 120)}`);
   return differences;

@@ -27,6 +27,8 @@ export type Operation =
   | { kind: "prompt"; turn: Turn; via: "send" | "stream" }
   /** A streamed prompt stopped after `afterChunks` chunks, by its signal or by leaving the loop. */
   | { kind: "abortedStream"; turn: Turn; afterChunks: number; how: "signal" | "break" }
+  /** 2–4 short turns sent to one scope at once (a completion scope sends them at once, a chat scope one after another). */
+  | { kind: "burst"; turns: Turn[] }
   /** Several long turns in a row: they fill the 256-token slot and make it shift. */
   | { kind: "longTurns"; turns: Turn[] }
   /** A prompt that can never fit: refused by the engine ("engine") or by the parent's length bound ("parent"). */
@@ -35,6 +37,8 @@ export type Operation =
   | { kind: "fork"; during: Turn | undefined; probe: Turn }
   /** saveState, then getScope({ state }); taken while idle or while a prompt runs; checked with `probe`. */
   | { kind: "revive"; during: Turn | undefined; probe: Turn }
+  /** saveState() of scope `source` of the loop (the same mode; maybe the target itself), then loadState() into the target. */
+  | { kind: "loadState"; source: number }
   /** Dispose an idle scope. */
   | { kind: "dispose" }
   /** Dispose a scope while it streams a reply. */
@@ -44,7 +48,7 @@ export type Operation =
 
 export type OperationKind = Operation["kind"];
 
-export const OPERATION_KINDS: readonly OperationKind[] = ["prompt", "abortedStream", "longTurns", "oversized", "fork", "revive", "dispose", "disposeMidStream", "newScope"];
+export const OPERATION_KINDS: readonly OperationKind[] = ["prompt", "burst", "abortedStream", "longTurns", "oversized", "fork", "revive", "loadState", "dispose", "disposeMidStream", "newScope"];
 
 /** What the generator needs to know of a loop's scopes. */
 export interface PoolView {
@@ -59,11 +63,13 @@ export const POOL = { min: 2, max: 4 };
 /** How often each operation is drawn on a scope, relative to the others. */
 const WEIGHTS = {
   prompt: 40,
+  burst: 6,
   abortedStream: 10,
   longTurns: 6,
   oversized: 4,
   fork: 9,
   revive: 9,
+  loadState: 4,
   dispose: 3,
   disposeMidStream: 3,
 } as const;
@@ -86,6 +92,8 @@ export function nextOperation(random: Random, pool: PoolView, maxPromptLength: n
   switch (chosen) {
     case "prompt":
       return { target, operation: { kind: "prompt", turn: turn(4, 60), via: random.chance(0.3) ? "stream" : "send" } };
+    case "burst":
+      return { target, operation: { kind: "burst", turns: Array.from({ length: random.int(2, 4) }, () => turn(4, 16)) } };
     case "abortedStream":
       return { target, operation: { kind: "abortedStream", turn: turn(20, 60), afterChunks: random.int(0, 3), how: random.chance(0.6) ? "signal" : "break" } };
     case "longTurns":
@@ -97,6 +105,11 @@ export function nextOperation(random: Random, pool: PoolView, maxPromptLength: n
     case "fork":
     case "revive":
       return { target, operation: { kind: chosen, during: random.chance(0.5) ? turn(20, 60) : undefined, probe: turn(8, 32) } };
+    case "loadState": {
+      // A chat scope takes a chat scope's state (with its turns), a completion scope a completion scope's.
+      const sameMode = pool.kinds.flatMap((other, i) => ((other === "chat") === (kind === "chat") ? [i] : []));
+      return { target, operation: { kind: "loadState", source: random.pick(sameMode) } };
+    }
     case "dispose":
       return { target, operation: { kind: "dispose" } };
     case "disposeMidStream":

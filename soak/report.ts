@@ -5,7 +5,8 @@ import type { SoakResult } from "./runSoak.js";
 export function formatReport(result: SoakResult): string {
   const { ledger, options, resources, files } = result;
   const lines: string[] = [];
-  lines.push("", `llama-scope soak: isolation ${options.isolation}, seed ${options.seed}, ${options.minutes} min (${result.seconds.toFixed(0)} s with load and dispose)`);
+  lines.push("", `llama-scope soak: isolation ${options.isolation}, seed ${options.seed}, ${options.minutes} min (${result.seconds.toFixed(0)} s with load and dispose); ` +
+      `lock-step batches from ${result.lockstepMinBatch ?? "-"} generating slots (probed at load)`);
 
   lines.push("", table(["operation", "count", "expected errors", "unexpected errors"], [...ledger.operations].map(([kind, tally]) => [kind, tally.count, tally.expectedErrors, tally.unexpectedErrors])));
 

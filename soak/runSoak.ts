@@ -28,6 +28,8 @@ export interface SoakResult {
   kills: number;
   restarts: number;
   stats: ParentStats;
+  /** From how many generating slots the engine decodes one batch (fewer take turns, decoded as alone); see docs/api.md. */
+  lockstepMinBatch: number | undefined;
 }
 
 /** Runs the soak: random operations for `options.minutes`, then the end-of-run checks. */
@@ -51,9 +53,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (storage === "disk") ledger.spills++;
   });
   const durationMs = options.minutes * 60_000;
-  const killer = options.isolation === "process" ? new EngineKiller(parent, ledger, options.seed) : undefined;
+  const operationsStarted = performance.now();
+  const killer = options.isolation === "process" ? new EngineKiller(parent, ledger, options.seed, operationsStarted) : undefined;
   const monitor = new ResourceMonitor(Math.max(10_000, durationMs / 4), () => parent.engine.pid);
-  const context: SoakContext = { parent, ledger, gate: new Gate(), killer, seed: options.seed, contextSize: ready.contextSize, maxPromptLength: ready.maxPromptLength };
+  const context: SoakContext = { parent, ledger, gate: new Gate(), killer, seed: options.seed, contextSize: ready.contextSize, maxPromptLength: ready.maxPromptLength, started: operationsStarted };
   killer?.start(options.killEngine, durationMs);
 
   const deadline = performance.now() + durationMs;
@@ -82,6 +85,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     kills: killer?.kills ?? 0,
     restarts: parent.engine.restarts,
     stats,
+    lockstepMinBatch: ready.lockstepMinBatch,
   };
 }
 
