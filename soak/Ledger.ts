@@ -43,6 +43,10 @@ export class Ledger {
   expectedRefusals = 0;
   /** Prompts refused that should have been taken (also counted as unexpected errors). */
   unexpectedRefusals = 0;
+  /** Idle checks made: a scope's snapshot compared with the one its last operation left. */
+  idleChecks = 0;
+  /** Refusals and aborts before sending checked for changes. */
+  rejectionsChecked = 0;
   /** Copies (forks, revivals) compared with their origin, by state and by reply. */
   copiesChecked = 0;
   /** Copies not compared by reply because the engine was killed meanwhile (a rebuilt slot is evaluated anew). */

@@ -106,7 +106,9 @@ export async function replayAlone(context: SoakContext, invariants: Invariants, 
   } else if (originAlone !== copyAlone) {
     ledger.violation("copy reply differs", `${replay.description} replies differently: ${detail}`);
   } else {
-    ledger.batchMismatches.push({ where: `${replay.description}: ${detail}`, replay: "same alone" });
+    // Which one the batch changed: always the copy would point at the copy's live state, not at batches.
+    const changed = [replay.originReply === originAlone ? undefined : "origin", replay.copyReply === copyAlone ? undefined : "copy"].filter(Boolean).join(" and ");
+    ledger.batchMismatches.push({ where: `${replay.description}: ${detail}`, replay: `same alone; together, the ${changed} replied otherwise` });
     console.log(`NOTE [batch-dependent reply] ${replay.description}: ${detail}`);
   }
 }

@@ -49,6 +49,7 @@ export class Invariants {
     const now = await this.observe(run, entry);
     const { baseline } = entry;
     if (now !== undefined && baseline !== undefined) {
+      this.context.ledger.idleChecks++;
       const change = snapshotDifference(baseline, now);
       if (change !== undefined) this.context.ledger.violation("idle change", `${where(this.context, run, entry)}: changed while idle, before this operation: ${change}${recent(entry)}`);
     }
@@ -68,6 +69,7 @@ export class Invariants {
   async checkUnchanged(run: OperationRun, entry: PooledScope, before: Snapshot | undefined, what: string): Promise<void> {
     const after = await this.observe(run, entry);
     if (before === undefined || after === undefined) return;
+    this.context.ledger.rejectionsChecked++;
     const change = snapshotDifference(before, after);
     if (change !== undefined) this.context.ledger.violation("rejection changed", `${where(this.context, run, entry)}: ${what} changed the conversation: ${change}${recent(entry)}`);
   }

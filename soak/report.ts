@@ -18,10 +18,10 @@ export function formatReport(result: SoakResult): string {
   const rows: Array<[string, string | number, string]> = [
     ["unexpected errors", count("unexpected error"), names(ledger.unexpectedErrorNames)],
     ["expected errors", "-", names(ledger.expectedErrorNames)],
-    ["idle changes", count("idle change"), "tokenCount()/getChatHistory() changed between two operations"],
-    ["copies differing (state)", count("copy differs"), `${ledger.copiesChecked} forks and revivals compared, ${ledger.copiesUndetermined} not compared by reply (engine killed)`],
+    ["idle changes", count("idle change"), `${ledger.idleChecks} checks of tokenCount()/getChatHistory() between two operations`],
+    ["copies differing (state)", count("copy differs"), `${ledger.copiesChecked} forks, revivals and loaded states compared, ${ledger.copiesUndetermined} not compared by reply (engine killed)`],
     ["copies differing (reply, alone)", count("copy reply differs"), `${batch} differed only while decoded beside others (not violations, listed below)`],
-    ["refusals that changed something", count("rejection changed"), `${ledger.expectedRefusals} expected refusals, ${ledger.unexpectedRefusals} unexpected (in unexpected errors)`],
+    ["refusals that changed something", count("rejection changed"), `${ledger.rejectionsChecked} checked; ${ledger.expectedRefusals} expected refusals, ${ledger.unexpectedRefusals} unexpected (in unexpected errors)`],
     ["oversized prompts taken", count("not refused"), ""],
     ["hung operations", count("hung operation"), ""],
     ["engine", count("engine"), `kills ${result.kills}, restarts ${result.restarts}`],
