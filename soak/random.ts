@@ -1,0 +1,55 @@
+/**
+ * A seeded pseudo-random generator (mulberry32): the soak's choices depend only on `--seed`, so a
+ * run's operations can be replayed. Each loop, and the engine killer, get a stream of their own
+ * (`derive`), so what one loop draws never depends on how the loops interleave in time.
+ */
+export class Random {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** A generator of its own for `label` (a loop's index, "killer"), fixed by this one's seed. */
+  static derive(seed: number, label: string): Random {
+    // FNV-1a over the label, mixed with the seed: distinct labels give unrelated streams.
+    let hash = 0x811c9dc5 ^ (seed >>> 0);
+    for (const char of label) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193);
+    return new Random(hash >>> 0);
+  }
+
+  /** A float in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** A whole number in [min, max], both included. */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  chance(probability: number): boolean {
+    return this.next() < probability;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new Error("pick from an empty list");
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+
+  /** One key of `weights`, each as likely as its weight. */
+  weighted<K extends string>(weights: Readonly<Record<K, number>>): K {
+    const entries = Object.entries(weights) as Array<[K, number]>;
+    const total = entries.reduce((sum, [, weight]) => sum + weight, 0);
+    let draw = this.next() * total;
+    for (const [key, weight] of entries) {
+      draw -= weight;
+      if (draw < 0) return key;
+    }
+    return entries[entries.length - 1]![0];
+  }
+}
