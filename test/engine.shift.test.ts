@@ -111,6 +111,46 @@ describe("context shift (on by default)", () => {
     expect(llama.historyTokens("custom").slice(0, 20)).toEqual(head); // the beginning was never erased
     await llama.freeSlot("custom");
   });
+
+  test("a strategy that cannot free enough room refuses the prompt before it erases anything", async () => {
+    const shifts: number[] = [];
+    let small = false;
+    llama.createSlot("stingy", {
+      contextShift: { size: 30, strategy: ({ size }) => [{ start: 1, end: 1 + (small ? 2 : size) }], onShift: (erased) => shifts.push(erased) },
+    });
+    llama.setSlot("stingy");
+    try {
+      for (const prompt of TURNS) if (llama.tokenCount("stingy") < 230) await turn(llama, prompt);
+      const [before, count] = [llama.historyTokens("stingy"), shifts.length];
+      small = true; // from now on it frees 2 tokens, and the prompt needs more
+      await expect(turn(llama, TURNS[0]!.repeat(3))).rejects.toBeInstanceOf(ContextOverflowError);
+      expect(llama.historyTokens("stingy")).toEqual(before);
+      expect(shifts.length).toBe(count);
+    } finally {
+      await llama.freeSlot("stingy");
+    }
+  });
+
+  test("a conversation rebuilt from its tokens (all waiting to be evaluated) makes room for a prompt like any other", async () => {
+    shiftingSlot(llama, "rebuilt");
+    try {
+      for (const prompt of TURNS) if (llama.tokenCount("rebuilt") < 230) await turn(llama, prompt);
+      const history = llama.historyTokens("rebuilt");
+      await llama.freeSlot("rebuilt");
+      // The same tokens as history only, none evaluated: a restarted engine rebuilds scopes so.
+      const shifts = shiftingSlot(llama, "rebuilt");
+      await llama.setHistory(history);
+      const prompt = TURNS[0]!.repeat(3);
+      const result = await turn(llama, prompt);
+      expect(history.length + result.promptTokenCount).toBeGreaterThan(llama.contextSize - 1); // it did not fit as it was
+      expect(shifts.length).toBeGreaterThan(0); // before the prompt, and maybe again during the reply
+      const erased = shifts.reduce((sum, n) => sum + n, 0);
+      expect(llama.tokenCount("rebuilt")).toBe(history.length - erased + result.promptTokenCount + result.tokenCount);
+      expect(llama.historyTokens("rebuilt")[0]).toBe(llama.model.tokens.bos);
+    } finally {
+      await llama.freeSlot("rebuilt");
+    }
+  });
 });
 
 describe("results and usage", () => {

@@ -36,33 +36,35 @@ export async function generateReply(
   // Everything is decided before the slot changes: a prompt that is refused leaves it as it was.
   const erase = typeof prompt === "object" && prompt.erase !== undefined ? clampRange(prompt.erase, slot.tokens.length) : undefined;
   const history = without(slot.tokens, erase);
-  const evaluatedAfterErase = sequence.nextTokenIndex - overlap(erase, sequence.nextTokenIndex);
   const keep = Math.min(typeof prompt === "object" ? (prompt.keep ?? history.length) : history.length, history.length);
   const added = await promptTokens(slot, prompt, keep, closeSignal);
-  const keptEvaluated = Math.min(keep, evaluatedAfterErase);
-  let input = [...history.slice(keptEvaluated, keep), ...added];
   // node-llama-cpp decodes only while the sequence holds fewer than contextSize - 1 tokens.
   const capacity = sequence.contextSize - 1;
-  const room = capacity + 1 - keptEvaluated - input.length;
+  const room = capacity + 1 - keep - added.length;
   if (slot.shift === false && room < 1)
     throw new ContextOverflowError(
       `Conversation "${slot.id}" holds ${keep} of ${sequence.contextSize} tokens and the prompt adds ${added.length}, ` +
         `leaving no room for a reply, and contextShift is off. Turn contextShift on to erase the oldest tokens, ` +
         `start a new conversation, or load with a larger contextSize.`,
     );
-  if (slot.shift !== false && input.length >= capacity)
+  if (slot.shift !== false && added.length >= capacity)
     throw new ContextOverflowError(
       `This prompt is ${added.length} tokens; a conversation holds at most ${capacity - 1} with its start token. ` +
         `Shorten the prompt or load with a larger contextSize.`,
     );
-  const shift = slot.shift === false ? [] : rangesToFit(slot, slot.shift, history.slice(0, keptEvaluated), input.length);
+  // The history kept, evaluated or still waiting (a conversation rebuilt from its tokens), makes room.
+  const shift = slot.shift === false ? [] : rangesToFit(slot, slot.shift, history.slice(0, keep), added.length);
 
-  if (erase !== undefined) await eraseHistory(slot, erase);
+  if (erase !== undefined) {
+    await eraseHistory(slot, erase);
+    recordShift(slot, slot.shift, erase.end - erase.start);
+  }
   await truncateHistory(slot, keep);
   if (shift.length > 0) {
-    await sequence.eraseContextTokenRanges(shift);
+    for (const range of [...shift].reverse()) await eraseHistory(slot, range); // the last first: the earlier ones stay in place
     recordShift(slot, slot.shift, rangeLength(shift));
   }
+  let input = [...slot.pendingTokens, ...added];
   if (input.length === 0) input = await takeBackLastToken(slot);
 
   slot.pendingTokens = [];
@@ -137,15 +139,15 @@ async function truncateHistory(slot: Slot, keep: number): Promise<void> {
 }
 
 /**
- * Before a prompt: the ranges to erase from the `evaluated` tokens the slot keeps so that
- * `inputLength` more fit, at least the shift's size at once; none when they fit already. The
- * strategy is asked once, for enough room; when it cannot free that much, the prompt is refused
- * before anything is erased.
+ * Before a prompt: the ranges to erase from the `kept` history (evaluated or waiting) so that
+ * `inputLength` more tokens fit, at least the shift's size at once; none when they fit already.
+ * The strategy is asked once, for enough room; when it cannot free that much, the prompt is
+ * refused before anything is erased.
  */
-function rangesToFit(slot: Slot, shift: ResolvedContextShift, evaluated: readonly Token[], inputLength: number): TokenRange[] {
-  const needed = evaluated.length + inputLength - (slot.sequence.contextSize - 1);
+function rangesToFit(slot: Slot, shift: ResolvedContextShift, kept: readonly Token[], inputLength: number): TokenRange[] {
+  const needed = kept.length + inputLength - (slot.sequence.contextSize - 1);
   if (needed <= 0) return [];
-  const ranges = rangesToErase(shift.strategy({ tokens: evaluated, size: Math.max(shift.size, needed) }), evaluated.length);
+  const ranges = rangesToErase(shift.strategy({ tokens: kept, size: Math.max(shift.size, needed) }), kept.length);
   if (rangeLength(ranges) < needed)
     throw new ContextOverflowError(
       `This prompt does not fit in conversation "${slot.id}" beside what it must keep (its start or system prompt): ` +
@@ -166,12 +168,7 @@ function without(tokens: readonly Token[], range: TokenRange | undefined): Token
   return range === undefined ? [...tokens] : [...tokens.slice(0, range.start), ...tokens.slice(range.end)];
 }
 
-/** How many tokens of the range are among the first `count`. */
-function overlap(range: TokenRange | undefined, count: number): number {
-  return range === undefined ? 0 : Math.max(0, Math.min(range.end, count) - range.start);
-}
-
-/** Erases a range of the history (cells and tokens waiting alike), as a shift: reported as one. */
+/** Erases a range of the history: its cells, and its tokens still waiting to be evaluated. */
 async function eraseHistory(slot: Slot, range: TokenRange): Promise<void> {
   const { sequence } = slot;
   const evaluated = sequence.nextTokenIndex;
@@ -179,7 +176,6 @@ async function eraseHistory(slot: Slot, range: TokenRange): Promise<void> {
   const pending = slot.pendingTokens.filter((_, i) => evaluated + i < range.start || evaluated + i >= range.end);
   if (range.start < evaluated) await sequence.eraseContextTokenRanges([{ start: range.start, end: Math.min(range.end, evaluated) }]);
   slot.pendingTokens = pending;
-  recordShift(slot, slot.shift, range.end - range.start);
 }
 
 /**
