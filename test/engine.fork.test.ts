@@ -256,4 +256,25 @@ describe("copyPrefix", () => {
     await copyThenReuse("copy");
     await freeAll();
   });
+
+  test("a slot emptied by setHistory before its copy was made holds nothing afterwards: the copy does not land later", async () => {
+    const prefix = prefixOf();
+    llama.createSlot("holder");
+    llama.setSlot("holder");
+    await llama.prefill(prefix);
+    llama.createSlot("copy");
+    llama.setSlot("copy");
+    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+    await llama.setHistory([]); // as a refused first turn puts its slot back
+    await reply("holder", " One day", { maxTokens: 8 }); // the context decodes: a copy still recorded would land now
+    llama.setSlot("copy");
+    const state = await llama.saveState();
+    expect(decodeState(state)).toMatchObject({ tokens: [], pending: [] });
+    // The bytes are an intact empty conversation: they load, and the slot replies like a fresh one.
+    llama.createSlot("revived");
+    llama.setSlot("revived");
+    await llama.loadState(state);
+    expect(await reply("revived", STORY, { maxTokens: 12 })).toBe(await reply("copy", STORY, { maxTokens: 12 }));
+    await freeAll();
+  });
 });

@@ -216,6 +216,8 @@ export class SlotById implements SlotHandle {
       throw new InvalidArgumentError("setHistory takes an array of token ids of this model (see llama.model.tokenize).");
     if (tokens.length >= contextSize) throw new InvalidArgumentError(`setHistory takes fewer than ${contextSize} tokens (a slot's size), not ${tokens.length}.`);
     await slot.schedule(async () => {
+      // A copy into the slot that llama.cpp has not made yet would land after the clear: made first.
+      await this.engine.copies.settle(slot.sequence);
       await slot.sequence.clearHistory();
       slot.pendingTokens = tokens;
       slot.erasedTokens = 0;
