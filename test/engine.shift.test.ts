@@ -135,7 +135,10 @@ describe("context shift (on by default)", () => {
     shiftingSlot(llama, "rebuilt");
     try {
       for (const prompt of TURNS) if (llama.tokenCount("rebuilt") < 230) await turn(llama, prompt);
+      // Full to the last token (its cells and the reply's last token, waiting): a rebuild takes that too.
+      await turn(llama, "", { maxTokens: llama.contextSize - llama.tokenCount("rebuilt") });
       const history = llama.historyTokens("rebuilt");
+      expect(history.length).toBe(llama.contextSize);
       await llama.freeSlot("rebuilt");
       // The same tokens as history only, none evaluated: a restarted engine rebuilds scopes so.
       const shifts = shiftingSlot(llama, "rebuilt");

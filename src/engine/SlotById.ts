@@ -214,7 +214,8 @@ export class SlotById implements SlotHandle {
     const { vocabularySize, contextSize } = this.engine.stateLimits;
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabularySize))
       throw new InvalidArgumentError("setHistory takes an array of token ids of this model (see llama.model.tokenize).");
-    if (tokens.length >= contextSize) throw new InvalidArgumentError(`setHistory takes fewer than ${contextSize} tokens (a slot's size), not ${tokens.length}.`);
+    // A full slot holds contextSize tokens: its cells and a reply's last token, not evaluated yet.
+    if (tokens.length > contextSize) throw new InvalidArgumentError(`setHistory takes at most ${contextSize} tokens (a slot's size), not ${tokens.length}.`);
     await slot.schedule(async () => {
       // A copy into the slot that llama.cpp has not made yet would land after the clear: made first.
       await this.engine.copies.settle(slot.sequence);
