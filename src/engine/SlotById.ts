@@ -43,30 +43,20 @@ export class SlotById implements SlotHandle {
     readonly id: string,
   ) {}
 
-  /** How many tokens the slot's history holds (prompts and replies, evaluated or not). */
   tokenCount(): number {
     return this.engine.slot(this.id).tokens.length;
   }
 
-  /** The tokens of the slot's history (prompts and replies, evaluated or not), oldest first. */
   historyTokens(): Token[] {
     return this.engine.slot(this.id).tokens;
   }
 
-  /**
-   * Sets the text the slot's next generate call appends to its history before generating.
-   * Calling it again before generating replaces the text.
-   */
   setPrompt(text: string): void {
     const slot = this.engine.slot(this.id);
     if (typeof text !== "string") throw new InvalidArgumentError(`setPrompt takes a string, not ${typeof text}.`);
     slot.prompt = text;
   }
 
-  /**
-   * Like {@link setPrompt}, but appends exactly these tokens: no start token is added and nothing
-   * is re-tokenized. For prompts already rendered by a chat template.
-   */
   setPromptTokens(tokens: readonly Token[], options: PromptTokensOptions = {}): void {
     const slot = this.engine.slot(this.id);
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0))
@@ -75,16 +65,11 @@ export class SlotById implements SlotHandle {
     slot.prompt = { tokens: [...tokens], keep, erase };
   }
 
-  /** Appends the slot's prompt to its history and generates a reply; resolves with the whole reply. */
   async generateCompleteText(options?: GenerateOptions): Promise<string> {
     return (await this.generate(options)).text;
   }
 
-  /**
-   * Like {@link generateCompleteText}, but also says how many tokens were generated and why it
-   * ended; `onText` receives the reply in pieces as it is decoded.
-   */
-  // Everything before the first await runs at call time: the call takes the slot's prompt now.
+  // Not async: the slot and its prompt are taken when the call is made, failures still reject.
   generate(options?: GenerateOptions, onText: (text: string) => void = () => {}): Promise<GenerationResult> {
     try {
       const slot = this.engine.slot(this.id);
@@ -107,10 +92,6 @@ export class SlotById implements SlotHandle {
     }
   }
 
-  /**
-   * Like {@link generateCompleteText}, but yields the reply in pieces as it is decoded. Leaving
-   * the loop early ends the generation; what was generated until then stays in the history.
-   */
   generateText(options?: GenerateOptions): AsyncIterableIterator<string> {
     const cancel = new AbortController();
     const stream = new TextStream(() => cancel.abort());
@@ -128,18 +109,10 @@ export class SlotById implements SlotHandle {
     return stream;
   }
 
-  /**
-   * Ends the generation running now on the slot, as its own AbortSignal would: the call resolves
-   * with the reply so far, which stays in the history. Calls queued behind it still run.
-   */
   stopGeneration(): void {
     this.engine.slot(this.id).stop();
   }
 
-  /**
-   * Appends `tokens` to the slot's history and evaluates them into its KV cache without
-   * generating, after the calls queued on the slot. See `Llama.prefill`.
-   */
   async prefill(tokens: readonly Token[]): Promise<number> {
     const slot = this.engine.slot(this.id);
     const { vocabularySize } = this.engine.stateLimits;
@@ -152,10 +125,6 @@ export class SlotById implements SlotHandle {
     });
   }
 
-  /**
-   * Fills the slot, which must be empty, with the start of slot `fromId`'s conversation, copied
-   * inside llama.cpp. See `Llama.copyPrefix`.
-   */
   async copyPrefix(fromId: string, tokens: readonly Token[]): Promise<boolean> {
     const target = this.engine.slot(this.id);
     const source = this.engine.slot(fromId);
@@ -176,10 +145,6 @@ export class SlotById implements SlotHandle {
     );
   }
 
-  /**
-   * Freezes the slot's conversation into self-describing bytes (see docs/state-format.md) after
-   * the calls already queued on it have finished.
-   */
   async saveState(options?: SaveStateOptions): Promise<Uint8Array> {
     const slot = this.engine.slot(this.id);
     const meta = options?.meta;
@@ -190,10 +155,6 @@ export class SlotById implements SlotHandle {
     });
   }
 
-  /**
-   * Replaces the slot's memory with a saved state. The bytes are checked (format, checksum, model,
-   * context) before llama.cpp sees them; on any failure the slot is left as it was.
-   */
   async loadState(state: Uint8Array): Promise<void> {
     const slot = this.engine.slot(this.id);
     const decoded = decodeState(state, this.engine.stateKey);
@@ -205,10 +166,6 @@ export class SlotById implements SlotHandle {
     });
   }
 
-  /**
-   * Replaces the slot's memory with these tokens, not evaluated yet: the next generate call
-   * evaluates them together with its prompt. See `Llama.setHistory`.
-   */
   async setHistory(tokens: readonly Token[]): Promise<void> {
     const slot = this.engine.slot(this.id);
     const { vocabularySize, contextSize } = this.engine.stateLimits;
