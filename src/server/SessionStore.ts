@@ -169,11 +169,9 @@ export class SessionStore {
   async persist(): Promise<number> {
     const sessions = [...this.sessions.values()];
     await Promise.all([...sessions.map((session) => session.tail), ...this.ending.values()]);
-    // One after another, least recently used first: if the directory's bounds cut, the oldest go.
-    let written = 0;
-    for (const session of sessions) if (await this.writeAndDispose(session)) written++;
+    const written = await Promise.all(sessions.map((session) => this.writeAndDispose(session)));
     this.sessions.clear();
-    return written;
+    return written.filter(Boolean).length;
   }
 
   /** Writes the session's conversation to the state directory (if any), then disposes its scope; true when written. */
