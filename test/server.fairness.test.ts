@@ -59,7 +59,7 @@ describe("many requests on one session", () => {
   test("80 requests on one id: its queue takes 8 at a time, the rest get the session's own 429, and three other sessions wait for at most one of its replies", async () => {
     const finished: string[] = [];
     const busy = Array.from({ length: 80 }, () =>
-      chat({ messages: [{ role: "user", content: "Tell me a story." }], max_tokens: 48, temperature: 0 }, "busy").then((response) => {
+      chat({ messages: [{ role: "user", content: "Tell me a story." }], max_tokens: 160, temperature: 0 }, "busy").then((response) => {
         if (response.status === 200) finished.push("busy");
         return response;
       }),
