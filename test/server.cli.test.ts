@@ -85,6 +85,9 @@ describe("llama-scope serve", () => {
     const bad = await runCli(["serve", "--model", testModelPath(), "--slots", "many"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--slots must be a whole number from 1 to');
+    const noRoom = await runCli(["serve", "--model", testModelPath(), "--max-state-size", "0"]);
+    expect(noRoom.code).toBe(2);
+    expect(noRoom.stderr).toContain("--max-state-size must be a size");
     const unknown = await runCli(["serve", "--modle", "x"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("--help");

@@ -108,7 +108,7 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     maxSessionQueue: integer("max-session-queue", read("max-session-queue"), 0) ?? 8,
     maxMessages: integer("max-messages", read("max-messages"), 1) ?? 256,
     maxSavedSessions: integer("max-saved-sessions", read("max-saved-sessions"), 1) ?? 1000,
-    maxStateBytes: maxStateSize === undefined ? 4 * 1024 ** 3 : byteSize(maxStateSize, "max-state-size"),
+    maxStateBytes: maxStateSize === undefined ? 4 * 1024 ** 3 : byteSize(maxStateSize, "max-state-size", 1),
   };
 }
 
@@ -122,9 +122,9 @@ function integer(name: string, text: string | undefined, min: number, max = Numb
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** `512M`, `2G`, `1.5GiB`, `1048576`: binary units, as `free -h` shows memory. */
-export function byteSize(text: string, flag = "max-ram"): number {
+export function byteSize(text: string, flag = "max-ram", min = 0): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
   const bytes = match === null ? NaN : Math.floor(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
-  if (!Number.isSafeInteger(bytes)) throw new CliUsageError(`--${flag} must be a size such as 512M, 2G or a number of bytes, not "${text}".`);
+  if (!Number.isSafeInteger(bytes) || bytes < min) throw new CliUsageError(`--${flag} must be a size such as 512M, 2G or a number of bytes, not "${text}".`);
   return bytes;
 }
