@@ -64,11 +64,6 @@ export class StateDirectory {
     return this.files.has(nameOf(id));
   }
 
-  /** Files and bytes counted now. */
-  get usage(): { files: number; bytes: number } {
-    return { files: this.files.size, bytes: this.bytes };
-  }
-
   /** A session's saved state, or undefined when there is none. */
   async read(id: string): Promise<Uint8Array | undefined> {
     return readFile(path.join(this.dir, nameOf(id))).catch((error: NodeJS.ErrnoException) => {
