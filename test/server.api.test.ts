@@ -159,12 +159,12 @@ describe("sessions", () => {
 
   test("a session sent its whole history (as OpenAI clients do) continues its scope; another history starts a new one", async () => {
     const expected = await libraryChat(TURNS.slice(0, 3));
-    const user = "whole-history";
+    const session = { headers: { "X-Session-Id": "whole-history" } };
     const messages: ChatCompletionMessageParam[] = [{ role: "system", content: SYSTEM }];
     const before = await readMetrics(t.url);
     for (const [i, turn] of TURNS.slice(0, 3).entries()) {
       messages.push({ role: "user", content: turn });
-      const completion = await t.client.chat.completions.create({ model, messages, user, ...GREEDY });
+      const completion = await t.client.chat.completions.create({ model, messages, ...GREEDY }, session);
       expect(completion.choices[0]!.message.content).toBe(expected[i]!.text);
       expect(completion.usage!.prompt_tokens).toBe(expected[i]!.promptTokenCount);
       messages.push({ role: "assistant", content: completion.choices[0]!.message.content! });
@@ -172,7 +172,7 @@ describe("sessions", () => {
     // An edited earlier reply is another conversation: a new scope evaluates it whole.
     messages[2] = { role: "assistant", content: "A different reply." };
     messages.push({ role: "user", content: "And then?" });
-    const edited = await t.client.chat.completions.create({ model, messages, user, ...GREEDY });
+    const edited = await t.client.chat.completions.create({ model, messages, ...GREEDY }, session);
     expect(edited.usage!.prompt_tokens).toBeGreaterThan(expected[2]!.promptTokenCount * 3);
     const after = await readMetrics(t.url);
     const count = (session: string) =>

@@ -77,11 +77,18 @@ describe("llama-scope serve", () => {
       ["--state-dir", "LLAMA_SCOPE_STATE_DIR"],
       ["--max-queue", "LLAMA_SCOPE_MAX_QUEUE"],
       ["--max-sessions", "LLAMA_SCOPE_MAX_SESSIONS"],
+      ["--max-session-queue", "LLAMA_SCOPE_MAX_SESSION_QUEUE"],
+      ["--max-messages", "LLAMA_SCOPE_MAX_MESSAGES"],
+      ["--max-saved-sessions", "LLAMA_SCOPE_MAX_SAVED_SESSIONS"],
+      ["--max-state-size", "LLAMA_SCOPE_MAX_STATE_SIZE"],
     ] as const)
       expect(help.stdout).toMatch(new RegExp(`--${flag.slice(2)} [\\s\\S]*?\\[${variable}\\]`));
     const bad = await runCli(["serve", "--model", testModelPath(), "--slots", "many"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--slots must be a whole number from 1 to');
+    const noRoom = await runCli(["serve", "--model", testModelPath(), "--max-state-size", "0"]);
+    expect(noRoom.code).toBe(2);
+    expect(noRoom.stderr).toContain("--max-state-size must be a size");
     const unknown = await runCli(["serve", "--modle", "x"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("--help");
@@ -104,7 +111,7 @@ describe("llama-scope serve", () => {
     expect(opening.choices[0]!.message.content).toBe(expected[0]!.text);
     const second = await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: TURNS[1]! }], ...GREEDY }, alice);
     expect(second.choices[0]!.message.content).toBe(expected[1]!.text);
-    await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "Hello" }], user: "bob", ...GREEDY });
+    await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "Hello" }], ...GREEDY }, { headers: { "X-Session-Id": "bob" } });
     expect(metric(await readMetrics(first.url), 'llama_scope_slots{state="total"}')).toBe(2);
 
     first.child.kill("SIGTERM");
@@ -129,5 +136,29 @@ describe("llama-scope serve", () => {
     }
     // Bob was never revived: his file stays; Alice's was written again.
     expect((await readdir(stateDir)).filter((name) => name.endsWith(".llstate"))).toHaveLength(2);
+  });
+
+  test("SIGTERM while a 5,001-message request and a long streamed reply are in flight: the process exits 0", async () => {
+    const cli = await startCli(["--model", testModelPath(), "--port", "0", "--slots", "2", "--context-size", String(CONTEXT_SIZE), "--threads", "1"]);
+    const messages = Array.from({ length: 5001 }, (_, i) => ({ role: i % 2 === 0 ? "user" : "assistant", content: "a" }));
+    const post = (body: object, sessionId: string) =>
+      fetch(`${cli.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-session-id": sessionId }, body: JSON.stringify(body) })
+        .then(async (response) => ({ status: response.status, text: await response.text() }))
+        .catch((error: Error) => ({ status: 0, text: error.message }));
+    try {
+      const many = post({ messages, max_tokens: 4 }, "many");
+      const long = post({ messages: [{ role: "user", content: "A long story." }], max_tokens: 100_000, stream: true }, "long");
+      await waitFor(async () => metric(await readMetrics(cli.url), 'llama_scope_slots{state="generating"}') >= 1, 20_000, "a generation to start");
+      const signalled = Date.now();
+      cli.child.kill("SIGTERM");
+      expect(await cli.exited).toBe(0);
+      // Within the 10 s grace for requests in flight, and well before the 60 s limit.
+      expect(Date.now() - signalled).toBeLessThan(30_000);
+      expect(cli.output()).not.toContain("terminate called");
+      expect((await many).status).toBe(413);
+      expect((await long).status).toBe(200);
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill("SIGKILL");
+    }
   });
 });

@@ -2,6 +2,7 @@
 // status codes (400 bad body, 401 key, 404, 413 too large, 415, 429 queue full, 503 not ready),
 // and it goes on serving afterwards.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import http from "node:http";
 import OpenAI from "openai";
 import { LlamaLoad, LlamaParent } from "../src/index.js";
 import { LlamaServer } from "../src/server/index.js";
@@ -54,9 +55,40 @@ describe("400: bodies the server cannot use", () => {
     ["an unknown response_format", { ...hello, response_format: { type: "xml" } }, { param: "response_format.type" }],
     ["a json_schema without a schema", { ...hello, response_format: { type: "json_schema", json_schema: { name: "x" } } }, { param: "response_format.json_schema.schema" }],
     ["stream: \"yes\"", { ...hello, stream: "yes" }, { param: "stream" }],
-    ["a session id too long", { ...hello, user: "x".repeat(300) }, { code: "invalid_session_id" }],
+    ["a user that is not a string", { ...hello, user: 42 }, { param: "user" }],
   ])("%s", async (_, body, fields) => {
     expectError(await chat(body), 400, { type: "invalid_request_error", ...fields });
+  });
+
+  test("a session id too long, and two X-Session-Id headers (Node would join them into a third id, \"one, two\")", async () => {
+    expectError(await chat(hello, { ...AUTH, "x-session-id": "x".repeat(300) }), 400, { code: "invalid_session_id" });
+    // fetch would send one header "one, two"; node:http sends the two headers a client may send.
+    const twice = await rawPost("/v1/chat/completions", JSON.stringify(hello), { ...AUTH, "content-type": "application/json", "x-session-id": ["one", "two"] });
+    expectError(twice, 400, { code: "invalid_session_id" });
+    expect(twice.body.error.message).toContain("2 X-Session-Id headers");
+  });
+
+  test("a body with a __proto__ key is refused as such, not called \"not valid JSON\"", async () => {
+    const body = '{"__proto__": {"admin": true}, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}';
+    const refused = await chat(body);
+    expectError(refused, 400, { code: "invalid_body" });
+    expect(refused.body.error.message).toContain('"__proto__" in body');
+    expect(refused.body.error.message).not.toContain("not valid JSON");
+    const nested = await chat({ messages: [JSON.parse('{"role": "user", "content": "Hi", "constructor": {"prototype": {}}}')], max_tokens: 4 });
+    expect(nested.body.error.message).toContain('"constructor.prototype" in body.messages[0]');
+    // Still told apart: a body that is not JSON.
+    expect((await chat("{ messages: [")).body.error.message).toContain("not valid JSON");
+  });
+
+  test("a json_schema with a type that is no JSON type is refused, naming it and where it is", async () => {
+    const at = (schema: object) => chat({ ...hello, response_format: { type: "json_schema", json_schema: { name: "x", schema } } });
+    const top = await at({ type: "frobnicate" });
+    expectError(top, 400, { param: "response_format.json_schema.schema" });
+    expect(top.body.error.message).toContain('"frobnicate"');
+    const deep = await at({ type: "object", properties: { pet: { type: "array", items: { type: ["string", "kitten"] } } } });
+    expectError(deep, 400, { param: "response_format.json_schema.schema" });
+    expect(deep.body.error.message).toContain("response_format.json_schema.schema.properties.pet.items.type");
+    expect((await at({ type: "object", properties: { name: { type: ["string", "null"] } } })).status).toBe(200);
   });
 
   test("POST /v1/completions: a prompt of token ids, and echo", async () => {
@@ -76,6 +108,29 @@ describe("400: bodies the server cannot use", () => {
   });
 });
 
+/** A POST with node:http, for what fetch cannot send (a header twice: an array of values). */
+function rawPost(route: string, body: string, headers: Record<string, string | string[]>): Promise<{ status: number; body: any }> {
+  const { hostname, port } = new URL(t.url);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: hostname, port, method: "POST", path: route }, (response) => {
+      let text = "";
+      response.on("data", (data: Buffer) => (text += data.toString()));
+      response.on("end", () => {
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // not JSON: the test sees the text
+        }
+        resolve({ status: response.statusCode!, body: parsed });
+      });
+    });
+    for (const [name, value] of Object.entries(headers)) request.setHeader(name, value);
+    request.on("error", reject);
+    request.end(body);
+  });
+}
+
 describe("401: the API key", () => {
   test("a wrong key and no key are refused; /health and /metrics need none", async () => {
     const wrong = await openaiClient(t.url, "wrong-key").chat.completions.create({ model: "m", messages: [{ role: "user", content: "a" }] }).catch((e: unknown) => e);
@@ -88,6 +143,16 @@ describe("401: the API key", () => {
     expect((await fetch(`${t.url}/health`)).status).toBe(200);
     expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
     expect((await chat(hello)).status).toBe(200);
+  });
+
+  test("the scheme is case-insensitive (bearer, BEARER); a 401 says which scheme to use in WWW-Authenticate", async () => {
+    for (const scheme of ["bearer", "BEARER", "Bearer"]) expect((await chat(hello, { authorization: `${scheme} ${KEY}` })).status).toBe(200);
+    const missing = await chat(hello, {});
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer\b/);
+    const wrong = await chat(hello, { authorization: "bearer nope" });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toMatch(/^Bearer\b.*error="invalid_token"/);
   });
 });
 
@@ -118,6 +183,15 @@ describe("413: prompts too large", () => {
     const words = "cat dog sun ".repeat(Math.floor(maxPromptLength() / 12));
     expect(words.length).toBeLessThanOrEqual(maxPromptLength());
     expectError(await chat({ messages: [{ role: "user", content: words }], max_tokens: 4 }), 413, { code: "context_length_exceeded" });
+  });
+
+  test("more messages than maxMessages (default 256) is refused at once, naming the limit and its flag", async () => {
+    const messages = Array.from({ length: 257 }, (_, i) => ({ role: i % 2 === 0 ? "user" : "assistant", content: "a" }));
+    const refused = await chat({ messages, max_tokens: 4 });
+    expectError(refused, 413, { code: "too_many_messages", param: "messages" });
+    expect(refused.body.error.message).toContain("at most 256");
+    expect(refused.body.error.message).toContain("--max-messages");
+    expect((await chat({ messages: messages.slice(1), max_tokens: 4 })).status).toBe(200);
   });
 
   test("a body over the server's limit", async () => {

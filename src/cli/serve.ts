@@ -31,6 +31,10 @@ export async function serve(args: string[]): Promise<number> {
     server = new LlamaServer(parent, {
       maxQueue: options.maxQueue,
       maxSessions: options.maxSessions,
+      maxSessionQueue: options.maxSessionQueue,
+      maxMessages: options.maxMessages,
+      maxSavedSessions: options.maxSavedSessions,
+      maxStateBytes: options.maxStateBytes,
       log,
       ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
       ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),

@@ -15,6 +15,10 @@ export interface ServeOptions {
   stateDir: string | undefined;
   maxQueue: number;
   maxSessions: number;
+  maxSessionQueue: number;
+  maxMessages: number;
+  maxSavedSessions: number;
+  maxStateBytes: number;
 }
 
 interface Flag {
@@ -39,6 +43,10 @@ export const SERVE_FLAGS: readonly Flag[] = [
   { name: "state-dir", env: "LLAMA_SCOPE_STATE_DIR", value: "<dir>", help: "save every session here on SIGTERM/SIGINT and revive them on the next start (created if missing; default: sessions end with the server)" },
   { name: "max-queue", env: "LLAMA_SCOPE_MAX_QUEUE", value: "<n>", help: "requests that may wait while every slot generates; more get 429 (default 64)" },
   { name: "max-sessions", env: "LLAMA_SCOPE_MAX_SESSIONS", value: "<n>", help: "sessions kept at once; past it the least recently used idle one ends, written to --state-dir if set (default 1000)" },
+  { name: "max-session-queue", env: "LLAMA_SCOPE_MAX_SESSION_QUEUE", value: "<n>", help: "requests of one session that may wait while its current one runs; more get 429 (default 8)" },
+  { name: "max-messages", env: "LLAMA_SCOPE_MAX_MESSAGES", value: "<n>", help: "messages a chat completion request may have; more get 413 (default 256)" },
+  { name: "max-saved-sessions", env: "LLAMA_SCOPE_MAX_SAVED_SESSIONS", value: "<n>", help: "files kept in --state-dir; past it the oldest are removed (default 1000)" },
+  { name: "max-state-size", env: "LLAMA_SCOPE_MAX_STATE_SIZE", value: "<size>", help: "bytes the files in --state-dir may take, e.g. 512M, 20G; past it the oldest are removed (default 4G)" },
 ];
 
 export const SERVE_HELP = [
@@ -82,6 +90,7 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
   const isolation = read("isolation") ?? "thread";
   if (isolation !== "thread" && isolation !== "process") throw new CliUsageError(`--isolation must be "thread" or "process", not "${isolation}".`);
   const maxRam = read("max-ram");
+  const maxStateSize = read("max-state-size");
   return {
     help,
     model: model ?? "",
@@ -91,11 +100,15 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     contextSize: integer("context-size", read("context-size"), 1),
     threads: integer("threads", read("threads"), 1),
     isolation,
-    maxRamBytes: maxRam === undefined ? undefined : byteSize(maxRam),
+    maxRamBytes: maxRam === undefined ? undefined : byteSize(maxRam, "max-ram"),
     apiKey: read("api-key"),
     stateDir: read("state-dir"),
     maxQueue: integer("max-queue", read("max-queue"), 0) ?? 64,
     maxSessions: integer("max-sessions", read("max-sessions"), 1) ?? 1000,
+    maxSessionQueue: integer("max-session-queue", read("max-session-queue"), 0) ?? 8,
+    maxMessages: integer("max-messages", read("max-messages"), 1) ?? 256,
+    maxSavedSessions: integer("max-saved-sessions", read("max-saved-sessions"), 1) ?? 1000,
+    maxStateBytes: maxStateSize === undefined ? 4 * 1024 ** 3 : byteSize(maxStateSize, "max-state-size", 1),
   };
 }
 
@@ -109,9 +122,9 @@ function integer(name: string, text: string | undefined, min: number, max = Numb
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** `512M`, `2G`, `1.5GiB`, `1048576`: binary units, as `free -h` shows memory. */
-export function byteSize(text: string): number {
+export function byteSize(text: string, flag = "max-ram", min = 0): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
   const bytes = match === null ? NaN : Math.floor(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
-  if (!Number.isSafeInteger(bytes)) throw new CliUsageError(`--max-ram must be a size such as 512M, 2G or a number of bytes, not "${text}".`);
+  if (!Number.isSafeInteger(bytes) || bytes < min) throw new CliUsageError(`--${flag} must be a size such as 512M, 2G or a number of bytes, not "${text}".`);
   return bytes;
 }

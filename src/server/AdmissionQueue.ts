@@ -5,9 +5,10 @@ interface Waiter {
 }
 
 /**
- * Lets at most `running` generations run at once (one per slot) and `waiting` more wait their
- * turn, first come first served. A request beyond both is refused at once with a 429, so a burst
- * of requests cannot pile up without bound in front of the model.
+ * Lets at most `running` requests run at once and `waiting` more wait their turn, first come
+ * first served. A request beyond both is refused at once (`refusal()`, a 429), so a burst of
+ * requests cannot pile up without bound. The server has one for the slots (a place per running
+ * generation) and one per session (its requests run one at a time).
  */
 export class AdmissionQueue {
   private active = 0;
@@ -16,6 +17,8 @@ export class AdmissionQueue {
   constructor(
     private readonly running: number,
     private readonly waiting: number,
+    private readonly refusal: () => ApiError = () =>
+      new ApiError(429, `The server is busy: ${running} requests are being answered and ${waiting} are waiting. Retry in a moment.`, { code: "queue_full" }),
   ) {}
 
   /** Requests waiting for their turn. */
@@ -23,7 +26,7 @@ export class AdmissionQueue {
     return this.waiters.length;
   }
 
-  /** Generations admitted and not yet done. */
+  /** Requests admitted and not yet done. */
   get inFlight(): number {
     return this.active;
   }
@@ -35,10 +38,7 @@ export class AdmissionQueue {
   enter(signal: AbortSignal): Promise<() => void> {
     signal.throwIfAborted();
     if (this.active < this.running) return Promise.resolve(this.admitted());
-    if (this.waiters.length >= this.waiting)
-      return Promise.reject(
-        new ApiError(429, `The server is busy: ${this.running} requests are being answered and ${this.waiting} are waiting. Retry in a moment.`, { code: "queue_full" }),
-      );
+    if (this.waiters.length >= this.waiting) return Promise.reject(this.refusal());
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         admit: () => {

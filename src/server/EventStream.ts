@@ -8,14 +8,20 @@ import type { ServerResponse } from "node:http";
 export class EventStream {
   constructor(private readonly response: ServerResponse) {}
 
-  open(headers: Record<string, string>): void {
-    this.response.writeHead(200, {
-      ...headers,
+  /** Sends the status and headers; `extra` ones a header cannot carry are left out rather than failing the stream. */
+  open(extra: Record<string, string>): void {
+    const headers = {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
       connection: "keep-alive",
       "x-accel-buffering": "no", // a proxy in front must not hold the chunks back
-    });
+    };
+    try {
+      this.response.writeHead(200, { ...extra, ...headers });
+    } catch {
+      // writeHead checks every header before it sends any: nothing went out, so it can start again.
+      this.response.writeHead(200, headers);
+    }
     this.response.flushHeaders();
   }
 

@@ -1,9 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import { fastify, type FastifyInstance } from "fastify";
 import { InvalidArgumentError, LlamaParent } from "../index.js";
 import { AdmissionQueue } from "./AdmissionQueue.js";
 import { ApiError, apiErrorOf } from "./ApiError.js";
+import { requireApiKey } from "./apiKey.js";
+import { parseJsonBodies } from "./jsonBody.js";
 import { chatCompletionsRoute } from "./routes/chatCompletions.js";
 import { completionsRoute } from "./routes/completions.js";
 import { healthRoute } from "./routes/health.js";
@@ -14,6 +15,7 @@ import type { ServerContext } from "./ServerContext.js";
 import { ServerMetrics } from "./ServerMetrics.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./ServerOptions.js";
 import { SessionStore } from "./SessionStore.js";
+import { StateDirectory } from "./StateDirectory.js";
 
 /** Where a {@link LlamaServer} listens. */
 export interface ListenOptions {
@@ -56,7 +58,9 @@ export class LlamaServer {
     if (!(parent instanceof LlamaParent)) throw new InvalidArgumentError("LlamaServer takes a LlamaParent: new LlamaServer(parent, options).");
     this.options = resolveServerOptions(options);
     const slots = parent.load.slots;
-    this.sessions = new SessionStore(parent, this.options.stateDir, this.options.log, this.options.maxSessions);
+    const { stateDir, maxSavedSessions, maxStateBytes, maxSessions, maxSessionQueue, log } = this.options;
+    const directory = stateDir === undefined ? undefined : new StateDirectory(stateDir, { maxFiles: maxSavedSessions, maxBytes: maxStateBytes }, log);
+    this.sessions = new SessionStore(parent, directory, log, { maxSessions, maxSessionQueue });
     parent.on("error", this.engineFailed);
     const unavailable = () => this.unavailable();
     this.context = {
@@ -129,18 +133,8 @@ export class LlamaServer {
 
   private createApp(): FastifyInstance {
     const app = fastify({ bodyLimit: this.options.bodyLimit, logger: false, forceCloseConnections: true, return503OnClosing: true });
-    const { apiKey } = this.options;
-    const expected = apiKey === undefined ? undefined : digest(apiKey);
-    app.addHook("onRequest", async (request) => {
-      // By the route matched, not the raw URL: no spelling of a /v1/ path gets past the key.
-      if (expected === undefined || !request.routeOptions.url?.startsWith("/v1/")) return;
-      const header = request.headers.authorization;
-      const given = typeof header === "string" && header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : undefined;
-      if (given === undefined)
-        throw new ApiError(401, "This server needs an API key: send the header Authorization: Bearer <key>.", { code: "missing_api_key" });
-      // Compared as digests of equal length, in constant time: the key's length and prefix leak nothing.
-      if (!timingSafeEqual(digest(given), expected)) throw new ApiError(401, "The API key is wrong: send the key the server was started with.", { code: "invalid_api_key" });
-    });
+    parseJsonBodies(app);
+    if (this.options.apiKey !== undefined) requireApiKey(app, this.options.apiKey);
     app.addHook("onResponse", async (request, reply) => {
       this.context.metrics.request(request.routeOptions.url ?? "unknown", reply.statusCode);
     });
@@ -160,10 +154,6 @@ export class LlamaServer {
     pageRoute(app);
     return app;
   }
-}
-
-function digest(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
 }
 
 /** `models/stories260K.gguf` → `stories260K`; a URI's last part likewise. */

@@ -49,7 +49,7 @@ export class ServerMetrics {
   }
 
   /** The whole page for `GET /metrics`. */
-  render(server: { queueDepth: number; inFlight: number; sessions: { live: number; stored: number }; revived: number; evicted: number }): string {
+  render(server: { queueDepth: number; sessionQueueDepth: number; inFlight: number; sessions: { live: number; stored: number }; revived: number; evicted: number }): string {
     const stats = this.parent.stats();
     const ready = this.parent.modelInfo !== undefined && !this.parent.disposed;
     return new PrometheusText()
@@ -68,7 +68,8 @@ export class ServerMetrics {
         [{ storage: "ram" }, stats.frozenBytes.ram],
         [{ storage: "disk" }, stats.frozenBytes.disk],
       ])
-      .add("llama_scope_queue_depth", "gauge", "Requests waiting: for admission by the server, for a slot in the parent.", [
+      .add("llama_scope_queue_depth", "gauge", "Requests waiting: for their session's earlier requests, for admission by the server, for a slot in the parent.", [
+        [{ queue: "sessions" }, server.sessionQueueDepth],
         [{ queue: "server" }, server.queueDepth],
         [{ queue: "slots" }, stats.queueDepth],
       ])

@@ -17,6 +17,23 @@ export interface ServerOptions {
    * `stateDir` when there is one (a later request revives it), else disposed. Default 1,000.
    */
   maxSessions?: number;
+  /**
+   * Requests of one session that may wait while its current request runs (a session's requests
+   * run one at a time); more get a 429. Default 8.
+   */
+  maxSessionQueue?: number;
+  /**
+   * Messages a chat completion request may have; more get a 413. It bounds the work of reading
+   * and rendering a conversation, which is done before anything is generated. Default 256.
+   */
+  maxMessages?: number;
+  /**
+   * Files `stateDir` keeps at most (saved sessions and set-aside `.rejected` ones); past it the
+   * oldest are removed. Default 1,000.
+   */
+  maxSavedSessions?: number;
+  /** Bytes those files may take together; past it the oldest are removed. Default 4 GiB. */
+  maxStateBytes?: number;
   /** The model's id in `/v1/models` and in replies. Default: the model file's name without `.gguf`. */
   modelId?: string;
   /** The largest request body, in bytes; a larger one gets a 413. Default 8 MiB. */
@@ -33,6 +50,10 @@ export interface ResolvedServerOptions {
   stateDir: string | undefined;
   maxQueue: number;
   maxSessions: number;
+  maxSessionQueue: number;
+  maxMessages: number;
+  maxSavedSessions: number;
+  maxStateBytes: number;
   modelId: string | undefined;
   bodyLimit: number;
   closeGraceMs: number;
@@ -41,17 +62,51 @@ export interface ResolvedServerOptions {
 
 export const DEFAULT_MAX_QUEUE = 64;
 export const DEFAULT_MAX_SESSIONS = 1000;
+export const DEFAULT_MAX_SESSION_QUEUE = 8;
+export const DEFAULT_MAX_MESSAGES = 256;
+export const DEFAULT_MAX_SAVED_SESSIONS = 1000;
+export const DEFAULT_MAX_STATE_BYTES = 4 * 1024 ** 3;
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 const DEFAULT_CLOSE_GRACE_MS = 10_000;
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
-  const { apiKey, stateDir, maxQueue = DEFAULT_MAX_QUEUE, maxSessions = DEFAULT_MAX_SESSIONS, modelId, bodyLimit = DEFAULT_BODY_LIMIT, closeGraceMs = DEFAULT_CLOSE_GRACE_MS, log } = options;
+  const {
+    apiKey,
+    stateDir,
+    maxQueue = DEFAULT_MAX_QUEUE,
+    maxSessions = DEFAULT_MAX_SESSIONS,
+    maxSessionQueue = DEFAULT_MAX_SESSION_QUEUE,
+    maxMessages = DEFAULT_MAX_MESSAGES,
+    maxSavedSessions = DEFAULT_MAX_SAVED_SESSIONS,
+    maxStateBytes = DEFAULT_MAX_STATE_BYTES,
+    modelId,
+    bodyLimit = DEFAULT_BODY_LIMIT,
+    closeGraceMs = DEFAULT_CLOSE_GRACE_MS,
+    log,
+  } = options;
   if (apiKey !== undefined && (typeof apiKey !== "string" || apiKey.length === 0)) throw new InvalidArgumentError("apiKey must be a non-empty string, or left out to accept every client.");
   if (stateDir !== undefined && (typeof stateDir !== "string" || stateDir.length === 0)) throw new InvalidArgumentError("stateDir must be the path of a directory.");
   if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) throw new InvalidArgumentError(`maxQueue must be a whole number of at least 0, not ${String(maxQueue)}.`);
   if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) throw new InvalidArgumentError(`maxSessions must be a whole number of at least 1, not ${String(maxSessions)}.`);
+  if (!Number.isSafeInteger(maxSessionQueue) || maxSessionQueue < 0) throw new InvalidArgumentError(`maxSessionQueue must be a whole number of at least 0, not ${String(maxSessionQueue)}.`);
+  if (!Number.isSafeInteger(maxMessages) || maxMessages < 1) throw new InvalidArgumentError(`maxMessages must be a whole number of at least 1, not ${String(maxMessages)}.`);
+  if (!Number.isSafeInteger(maxSavedSessions) || maxSavedSessions < 1) throw new InvalidArgumentError(`maxSavedSessions must be a whole number of at least 1, not ${String(maxSavedSessions)}.`);
+  if (!Number.isSafeInteger(maxStateBytes) || maxStateBytes < 1) throw new InvalidArgumentError(`maxStateBytes must be a whole number of bytes, at least 1, not ${String(maxStateBytes)}.`);
   if (modelId !== undefined && (typeof modelId !== "string" || modelId.length === 0)) throw new InvalidArgumentError("modelId must be a non-empty string.");
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1024) throw new InvalidArgumentError(`bodyLimit must be a whole number of bytes, at least 1024, not ${String(bodyLimit)}.`);
   if (typeof closeGraceMs !== "number" || !(closeGraceMs >= 0)) throw new InvalidArgumentError(`closeGraceMs must be a number of milliseconds (0 or more), not ${String(closeGraceMs)}.`);
-  return { apiKey, stateDir, maxQueue, maxSessions, modelId, bodyLimit, closeGraceMs, log: log ?? ((line) => process.stderr.write(`llama-scope: ${line}\n`)) };
+  return {
+    apiKey,
+    stateDir,
+    maxQueue,
+    maxSessions,
+    maxSessionQueue,
+    maxMessages,
+    maxSavedSessions,
+    maxStateBytes,
+    modelId,
+    bodyLimit,
+    closeGraceMs,
+    log: log ?? ((line) => process.stderr.write(`llama-scope: ${line}\n`)),
+  };
 }

@@ -1,24 +1,35 @@
-import { createHash } from "node:crypto";
-import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { StateFormatError, StateMismatchError, type LlamaParent, type LlamaScope } from "../index.js";
-import { badRequest } from "./ApiError.js";
+import { AdmissionQueue } from "./AdmissionQueue.js";
+import { ApiError, badRequest } from "./ApiError.js";
+import type { StateDirectory } from "./StateDirectory.js";
 
-/** The longest session id taken (an `X-Session-Id` header or a `user` field). */
+/** The longest session id taken (an `X-Session-Id` header). */
 export const MAX_SESSION_ID_LENGTH = 256;
-const FILE_PREFIX = "session-";
-const FILE_SUFFIX = ".llstate";
 
-/** One session: the scope its requests continue, and the tail of its requests, which run one at a time. */
+/** One session: the scope its requests continue, and its own queue, where its requests wait to run one at a time. */
 class Session {
   scope: LlamaScope | undefined;
+  /** Settles when the session's requests so far have (for `persist()`). */
   tail: Promise<unknown> = Promise.resolve();
   /** Whether its file in the state directory has been looked for. */
   looked = false;
   /** Requests of this session not settled yet: a session with none may be evicted. */
   pending = 0;
+  /** Its requests' turns: one runs, `maxQueue` more may wait, the next one is refused. */
+  readonly turns: AdmissionQueue;
 
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    maxQueue: number,
+    /** An earlier session of this id being written to the state directory: its first request waits for it. */
+    readonly ended: Promise<unknown>,
+  ) {
+    this.turns = new AdmissionQueue(1, maxQueue, () =>
+      new ApiError(429, `Session ${JSON.stringify(id)} has ${maxQueue} requests waiting already (they run one at a time). Wait for their replies before sending more.`, {
+        code: "session_queue_full",
+      }),
+    );
+  }
 }
 
 /** What a request can do with its session while it has its turn. */
@@ -30,16 +41,23 @@ export interface SessionTurn {
   replace(scope: LlamaScope): Promise<void>;
 }
 
+/** Limits of a {@link SessionStore}. */
+export interface SessionLimits {
+  /** Sessions kept at once; past it the least recently used idle ones end. */
+  maxSessions: number;
+  /** Requests of one session that may wait for their turn while one of its requests runs. */
+  maxSessionQueue: number;
+}
+
 /**
  * Maps session ids to scopes. A session's requests run one at a time, in order, so each one sees
- * the conversation its predecessor left. With a state directory, `persist()` writes every
- * session there (a file named by the hash of its id) and a later server revives each one at its
- * first request, lazily.
+ * the conversation its predecessor left; they wait in the session's own bounded queue, so a
+ * session with many requests holds one place in the server's admission queue, not one per
+ * request. With a state directory, `persist()` writes every session there and a later server
+ * revives each one at its first request, lazily.
  */
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
-  /** Sessions with a file in the state directory not revived yet (counted at start). */
-  private stored = 0;
   /** Sessions revived from the state directory since start. */
   revived = 0;
   /** Sessions ended to stay within `maxSessions` since start (written to the state directory, if any). */
@@ -49,81 +67,95 @@ export class SessionStore {
 
   constructor(
     private readonly parent: LlamaParent,
-    private readonly stateDir: string | undefined,
+    private readonly stateDir: StateDirectory | undefined,
     private readonly log: (line: string) => void,
-    /** Sessions kept at once; past it the least recently used idle ones end. */
-    private readonly maxSessions = Infinity,
+    private readonly limits: SessionLimits = { maxSessions: Infinity, maxSessionQueue: Infinity },
   ) {}
 
-  /** Counts the sessions stored in the state directory, for the metrics. */
+  /** Indexes the state directory (and keeps it within its bounds). */
   async open(): Promise<void> {
     if (this.stateDir === undefined) return;
-    const names = await readdir(this.stateDir).catch(() => []);
-    this.stored = names.filter((name) => name.startsWith(FILE_PREFIX) && name.endsWith(FILE_SUFFIX)).length;
+    await this.stateDir.open();
   }
 
-  /** Live sessions, and sessions waiting in the state directory. */
+  /** Live sessions, and sessions saved in the state directory that are not live. */
   get counts(): { live: number; stored: number } {
-    return { live: this.sessions.size, stored: this.stored };
+    if (this.stateDir === undefined) return { live: this.sessions.size, stored: 0 };
+    let liveWithFile = 0;
+    for (const id of this.sessions.keys()) if (this.stateDir.has(id)) liveWithFile++;
+    return { live: this.sessions.size, stored: this.stateDir.sessionFiles - liveWithFile };
+  }
+
+  /** Requests waiting in sessions' own queues for their session's earlier requests. */
+  get waiting(): number {
+    let count = 0;
+    for (const session of this.sessions.values()) count += session.turns.depth;
+    return count;
   }
 
   /** Checks a client's session id. */
   static checkId(id: unknown, where: string): string {
     if (typeof id !== "string" || id.length === 0 || id.length > MAX_SESSION_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(id))
-      throw badRequest(`${where} must be a session id of 1 to ${MAX_SESSION_ID_LENGTH} printable characters.`, where === "user" ? "user" : null, "invalid_session_id");
+      throw badRequest(`${where} must be a session id of 1 to ${MAX_SESSION_ID_LENGTH} printable characters.`, null, "invalid_session_id");
     return id;
   }
 
-  /** Runs `use` with session `id` once the session's earlier requests are done. */
-  use<T>(id: string, use: (turn: SessionTurn) => Promise<T>): Promise<T> {
+  /**
+   * Runs `use` with session `id` once the session's earlier requests are done. Rejects with a
+   * 429 when the session has `maxSessionQueue` requests waiting already, or with `signal`'s
+   * reason when it aborts while waiting.
+   */
+  async use<T>(id: string, signal: AbortSignal, use: (turn: SessionTurn) => Promise<T>): Promise<T> {
     let session = this.sessions.get(id);
-    if (session === undefined) {
-      session = new Session(id);
-      session.tail = this.ending.get(id) ?? session.tail;
-    }
+    session ??= new Session(id, this.limits.maxSessionQueue, this.ending.get(id) ?? Promise.resolve());
     // Most recently used last: eviction takes from the front.
     this.sessions.delete(id);
     this.sessions.set(id, session);
     session.pending++;
     // A new session past the limit makes room now, not after its request.
     void this.evictOverLimit();
-    const run = session.tail.then(async () => {
-      await this.lookForFile(session);
-      return use({
-        id,
-        get scope() {
-          return session.scope;
-        },
-        replace: async (scope) => {
-          const old = session.scope;
-          session.scope = scope;
-          await old?.dispose();
-        },
-      });
-    });
-    session.tail = run
-      .catch(() => {})
-      .finally(() => {
-        session.pending--;
-        return this.evictOverLimit();
-      });
-    return run;
+    const run = (async () => {
+      const release = await session.turns.enter(signal);
+      try {
+        await session.ended;
+        await this.lookForFile(session);
+        return await use({
+          id,
+          get scope() {
+            return session.scope;
+          },
+          replace: async (scope) => {
+            const old = session.scope;
+            session.scope = scope;
+            await old?.dispose();
+          },
+        });
+      } finally {
+        release();
+      }
+    })();
+    const settled = run.catch(() => {});
+    session.tail = Promise.all([session.tail, settled]);
+    try {
+      return await run;
+    } finally {
+      session.pending--;
+      void this.evictOverLimit();
+    }
   }
 
   /**
    * Ends the least recently used idle sessions while there are more than `maxSessions`: each is
    * written to the state directory when there is one (its next request revives it), else its
-   * scope is disposed. Sessions with requests under way are never ended.
+   * scope is disposed. Sessions with requests under way or waiting are never ended.
    */
   private async evictOverLimit(): Promise<void> {
-    while (this.sessions.size > this.maxSessions) {
+    while (this.sessions.size > this.limits.maxSessions) {
       const oldest = [...this.sessions.values()].find((session) => session.pending === 0);
       if (oldest === undefined) return;
       this.sessions.delete(oldest.id);
       this.evicted++;
-      const ended = this.writeAndDispose(oldest).then((written) => {
-        if (written) this.stored++;
-      });
+      const ended = this.writeAndDispose(oldest);
       this.ending.set(oldest.id, ended);
       await ended;
       if (this.ending.get(oldest.id) === ended) this.ending.delete(oldest.id);
@@ -148,10 +180,7 @@ export class SessionStore {
     if (scope === undefined || scope.disposed) return false;
     try {
       if (this.stateDir === undefined) return false;
-      const file = this.fileOf(session.id);
-      // Written whole, then renamed: a stop mid-write never leaves a torn state behind.
-      await writeFile(`${file}.tmp`, await scope.saveState(), { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
+      await this.stateDir.write(session.id, await scope.saveState());
       return true;
     } catch (error) {
       this.log(`could not persist session ${JSON.stringify(session.id)}: ${(error as Error).message}`);
@@ -169,31 +198,24 @@ export class SessionStore {
     await Promise.all([...scopes.map((scope) => scope?.dispose()), ...this.ending.values()]);
   }
 
-  /** A session's first request revives the conversation stored for it, if there is one. */
+  /**
+   * A session's first request revives the conversation stored for it, if there is one. The file
+   * stays until a newer save of the session replaces it (or the directory's bounds remove it):
+   * a server killed before it could save again still has the session as it was revived.
+   */
   private async lookForFile(session: Session): Promise<void> {
     if (session.looked || this.stateDir === undefined) return;
     session.looked = true;
-    const file = this.fileOf(session.id);
-    const state = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
-      throw error;
-    });
+    const state = await this.stateDir.read(session.id);
     if (state === undefined) return;
     try {
       session.scope = this.parent.getScope({ state });
-      await rm(file, { force: true }); // the session lives here now; the next persist writes it again
       this.revived++;
     } catch (error) {
       if (!(error instanceof StateFormatError || error instanceof StateMismatchError)) throw error;
       // Another model's state, or a damaged file: kept aside for the operator, and the session starts anew.
-      await rename(file, `${file}.rejected`).catch(() => {});
-      this.log(`session ${JSON.stringify(session.id)}: its saved state was set aside (${file}.rejected): ${error.message}`);
+      const rejected = await this.stateDir.reject(session.id);
+      this.log(`session ${JSON.stringify(session.id)}: its saved state was set aside (${rejected}): ${error.message}`);
     }
-    this.stored = Math.max(0, this.stored - 1);
-  }
-
-  /** The file of a session: named by a hash of its id, so no id can name another path. */
-  private fileOf(id: string): string {
-    return path.join(this.stateDir!, `${FILE_PREFIX}${createHash("sha256").update(id).digest("hex")}${FILE_SUFFIX}`);
   }
 }

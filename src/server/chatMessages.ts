@@ -88,3 +88,27 @@ function contentText(content: unknown, where: string): string {
       .join("");
   throw badRequest(`${where} must be a string or an array of text parts.`, where);
 }
+
+/**
+ * The conversation less its oldest exchanges that can never be in a slot: while the turns after
+ * the system prompt are longer than `maxChars` (the model's `maxPromptLength`, the characters
+ * past which a text has more tokens than a slot holds), the oldest exchange goes, as the chat
+ * scope would leave it out of the prompt anyway. Done here, it costs nothing; in the scope, each
+ * exchange left out costs another render of the whole conversation.
+ */
+export function trimmedToFit(turns: ChatTurns, maxChars: number): ChatTurns {
+  const lengths = turns.prior.map(itemLength);
+  let total = turns.prompt.length + lengths.reduce((sum, length) => sum + length, 0);
+  let start = 0;
+  while (start < turns.prior.length && total > maxChars) {
+    // An exchange is a user turn and the reply after it (the chat scope's unit), or a lone reply.
+    const size = turns.prior[start]!.type === "user" && turns.prior[start + 1]?.type === "model" ? 2 : 1;
+    for (let i = 0; i < size; i++) total -= lengths[start + i]!;
+    start += size;
+  }
+  return start === 0 ? turns : { ...turns, prior: turns.prior.slice(start) };
+}
+
+function itemLength(item: ChatHistoryItem): number {
+  return item.type === "user" ? item.text.length : item.type === "model" ? item.response.join("").length : 0;
+}

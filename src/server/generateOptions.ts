@@ -1,5 +1,6 @@
 import type { GenerateOptions } from "../index.js";
 import { badRequest } from "./ApiError.js";
+import { checkSchemaTypes } from "./jsonSchemaTypes.js";
 import { integerField, numberField, refuseField, type Body } from "./requestFields.js";
 
 /** OpenAI's default sampling temperature, used when a request names none. */
@@ -76,6 +77,7 @@ function responseFormat(value: unknown): GenerateOptions["jsonSchema"] {
       const schema = format.json_schema?.schema;
       if (typeof schema !== "object" || schema === null || Array.isArray(schema))
         throw badRequest("response_format.json_schema.schema must be a JSON schema object.", "response_format.json_schema.schema");
+      checkSchemaTypes(schema, "response_format.json_schema.schema");
       return schema as GenerateOptions["jsonSchema"];
     }
     default:

@@ -31,25 +31,29 @@ export async function respond(scope: LlamaScope, prompt: string, options: Genera
     return { result, body: format.whole(result) };
   }
   const stream = scope.streamPrompt(prompt, { ...options, signal });
-  const first = await stream.next();
-  reply.hijack();
-  const events = new EventStream(reply.raw);
-  events.open(plan.headers);
+  // Whatever happens below, the stream is returned: a reply that fails never leaves its generation running.
   try {
-    for (const chunk of format.opening()) await events.send(chunk);
-    for (let item = first; item.done !== true; item = await stream.next()) await events.send(format.chunk(item.value));
-    const result = await stream.result;
-    await events.send(format.closing(result));
-    await events.send(format.usage(result));
-    await events.send("[DONE]");
-    return { result };
-  } catch (error) {
-    const apiError = apiErrorOf(error);
-    if (apiError.status >= 500) plan.log(`a streamed reply failed: ${(error as Error).stack ?? String(error)}`);
-    await events.send(apiError.body); // OpenAI's clients raise an error event as an APIError
-    return { result: undefined };
+    const first = await stream.next();
+    reply.hijack();
+    const events = new EventStream(reply.raw);
+    try {
+      events.open(plan.headers);
+      for (const chunk of format.opening()) await events.send(chunk);
+      for (let item = first; item.done !== true; item = await stream.next()) await events.send(format.chunk(item.value));
+      const result = await stream.result;
+      await events.send(format.closing(result));
+      await events.send(format.usage(result));
+      await events.send("[DONE]");
+      return { result };
+    } catch (error) {
+      const apiError = apiErrorOf(error);
+      if (apiError.status >= 500) plan.log(`a streamed reply failed: ${(error as Error).stack ?? String(error)}`);
+      await events.send(apiError.body); // OpenAI's clients raise an error event as an APIError
+      return { result: undefined };
+    } finally {
+      events.end();
+    }
   } finally {
-    events.end();
     void stream.return?.();
   }
 }

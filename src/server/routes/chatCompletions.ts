@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../ApiError.js";
-import { chatTurnsOf, continuationOf, type ChatTurns } from "../chatMessages.js";
+import { chatTurnsOf, continuationOf, trimmedToFit, type ChatTurns } from "../chatMessages.js";
 import { generateOptionsOf } from "../generateOptions.js";
 import { handleCompletion } from "../handleCompletion.js";
 import { chatFormat } from "../replyFormats.js";
@@ -11,20 +11,38 @@ import type { ServerContext } from "../ServerContext.js";
 export function chatCompletionsRoute(app: FastifyInstance, context: ServerContext): void {
   app.post("/v1/chat/completions", async (request, reply) => {
     const body = objectBody(request.body);
+    assertMessageCount(context, body.messages);
     const turns = chatTurnsOf(body.messages);
     assertTurnsFit(context, turns);
+    // A new scope needs no exchange it would leave out anyway (a continued one reads the request whole).
+    const fits = trimmedToFit(turns, context.parent.modelInfo?.maxPromptLength ?? Infinity);
     return handleCompletion(context, request, reply, {
       endpoint: "chat",
       body,
       options: generateOptionsOf(body, "chat"),
       format: chatFormat(context.modelId),
       fresh: () => ({
-        scope: context.parent.getScope({ mode: "chat", ...(turns.systemPrompt === undefined ? {} : { systemPrompt: turns.systemPrompt }), history: turns.prior }),
-        prompt: turns.prompt,
+        scope: context.parent.getScope({ mode: "chat", ...(fits.systemPrompt === undefined ? {} : { systemPrompt: fits.systemPrompt }), history: fits.prior }),
+        prompt: fits.prompt,
       }),
       continuation: async (scope) => (scope.mode === "chat" ? continuationOf(await scope.getChatHistory(), turns) : undefined),
     });
   });
+}
+
+/**
+ * More messages than `maxMessages` are refused before any is read: reading, rendering and
+ * tokenizing a conversation is work done for the request before it generates, and other
+ * sessions' requests wait for it.
+ */
+function assertMessageCount(context: ServerContext, messages: unknown): void {
+  const limit = context.options.maxMessages;
+  if (Array.isArray(messages) && messages.length > limit)
+    throw new ApiError(
+      413,
+      `messages has ${messages.length} messages; this server takes at most ${limit} in one request (its --max-messages, or the maxMessages option). Send fewer: a session (X-Session-Id) needs only the new message.`,
+      { param: "messages", code: "too_many_messages" },
+    );
 }
 
 /**

@@ -6,6 +6,7 @@ export function metricsRoute(app: FastifyInstance, context: ServerContext): void
   app.get("/metrics", async (_, reply) => {
     const page = context.metrics.render({
       queueDepth: context.admission.depth,
+      sessionQueueDepth: context.sessions.waiting,
       inFlight: context.admission.inFlight,
       sessions: context.sessions.counts,
       revived: context.sessions.revived,
