@@ -50,17 +50,19 @@ describe("streaming and cancellation", () => {
   });
 
   test("a slow consumer gets few large chunks, not a message per token", async () => {
-    const chunks = await withScope(async (scope) => {
+    const { chunks, tokenCount } = await withScope(async (scope) => {
       const received: string[] = [];
-      for await (const chunk of scope.streamPrompt(PROMPT, { maxTokens: 400 })) {
+      const stream = scope.streamPrompt(PROMPT, { maxTokens: 400 });
+      for await (const chunk of stream) {
         received.push(chunk);
         await sleep(25);
       }
-      return received;
+      return { chunks: received, tokenCount: (await stream.result).tokenCount };
     });
     expect(chunks.join("")).toBe(fullReply);
-    // ~400 tokens in well under a second: a 25 ms consumer sees only a handful of pulls.
-    expect(chunks.length).toBeLessThan(40);
+    // The model decodes far faster than one token per 25 ms (~400 tokens in well under a second
+    // here, a few seconds on a loaded machine): each pull takes every token decoded since the last.
+    expect(chunks.length).toBeLessThan(tokenCount / 4);
   });
 
   /** Tokens in a scope's history, from its saved state's size (≈ 660 bytes per token here). */
