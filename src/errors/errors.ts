@@ -1,7 +1,10 @@
 import { LlamaScopeError } from "./LlamaScopeError.js";
 
 /** The model file could not be loaded (missing, not a GGUF file, rejected by llama.cpp, or its download failed). */
-export class ModelLoadError extends LlamaScopeError {}
+export class ModelLoadError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_MODEL_LOAD";
+}
 
 /**
  * A signal passed to the call stopped it (`parent.init({ signal })`). Named `AbortError`, as
@@ -9,42 +12,75 @@ export class ModelLoadError extends LlamaScopeError {}
  * signal's reason.
  */
 export class AbortError extends LlamaScopeError {
-  /** Node's code for an aborted operation. */
+  /** Node's code for an aborted operation (not a `LLAMA_SCOPE_ERR_` one: code that checks Node's aborts sees this one too). */
   readonly code = "ABORT_ERR";
 }
 
 /** The instance was disposed; create a new one to keep working. */
-export class DisposedError extends LlamaScopeError {}
+export class DisposedError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_DISPOSED";
+}
 
 /** No slot has the given id (never created, or already freed). */
-export class SlotNotFoundError extends LlamaScopeError {}
+export class SlotNotFoundError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_SLOT_NOT_FOUND";
+}
 
 /** A slot with the given id exists already. */
-export class SlotExistsError extends LlamaScopeError {}
+export class SlotExistsError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_SLOT_EXISTS";
+}
 
 /** Every slot is taken: free one or load with more `slots`. */
-export class SlotCapacityError extends LlamaScopeError {}
+export class SlotCapacityError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_SLOT_CAPACITY";
+}
 
 /** A call needs an active slot and none is set. */
-export class NoActiveSlotError extends LlamaScopeError {}
+export class NoActiveSlotError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_NO_ACTIVE_SLOT";
+}
 
 /** A slot's history plus the new prompt does not fit in `contextSize` tokens. */
-export class ContextOverflowError extends LlamaScopeError {}
+export class ContextOverflowError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_CONTEXT_OVERFLOW";
+}
 
 /** An argument or option has a value the library cannot use. */
-export class InvalidArgumentError extends LlamaScopeError {}
+export class InvalidArgumentError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_INVALID_ARGUMENT";
+}
 
 /** Saved state bytes are not a valid llama-scope state (truncated, corrupted, or not a state at all). */
-export class StateFormatError extends LlamaScopeError {}
+export class StateFormatError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_STATE_FORMAT";
+}
 
 /** Saved state bytes are valid but were made for another model or a context that cannot hold them. */
-export class StateMismatchError extends LlamaScopeError {}
+export class StateMismatchError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_STATE_MISMATCH";
+}
 
 /** The worker thread died (crashed, ran out of memory, or was terminated); create a new `LlamaParent`. */
-export class WorkerCrashedError extends LlamaScopeError {}
+export class WorkerCrashedError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_WORKER_CRASHED";
+}
 
 /**
  * A frozen conversation's bytes could not be read back (an I/O error on the spill file): the
  * conversation is lost. Start a new scope, or revive one from a state saved earlier.
  */
-export class StateLostError extends LlamaScopeError {}
+export class StateLostError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_STATE_LOST";
+}

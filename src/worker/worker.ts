@@ -1,6 +1,7 @@
 // Entry point of the worker thread that LlamaParent starts: exposes a ScopeService over Comlink.
 import { parentPort } from "node:worker_threads";
 import { expose } from "comlink";
+import { installErrorTransfer } from "../transport/errorTransfer.js";
 import { nodeEndpoint } from "../transport/nodeEndpoint.js";
 import { ScopeService } from "./ScopeService.js";
 
@@ -9,4 +10,5 @@ const port = parentPort;
 // Once the service is disposed nothing native is running: the port stops holding the event loop
 // open, and the thread ends by itself when the last reply is sent. Ending this way (instead of
 // worker.terminate()) cannot cut into native work, which would abort the whole process.
+installErrorTransfer(); // errors go back with their code and cause
 expose(new ScopeService(() => port.unref()), nodeEndpoint(port));

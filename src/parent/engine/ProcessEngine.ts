@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { wrap, type Remote } from "comlink";
 import type { WorkerApi } from "../../protocol/index.js";
+import { installErrorTransfer } from "../../transport/errorTransfer.js";
 import { processEndpoint } from "../../transport/processEndpoint.js";
 import type { EngineDeath, EngineHost } from "./EngineHost.js";
 
@@ -31,6 +32,7 @@ export class ProcessEngine implements EngineHost {
     this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
     this.child.on("exit", (code, signal) => died(signal === null ? `exited with code ${code}` : `was killed by ${signal}`));
     this.child.on("error", (error) => died(`failed: ${error.message}`, error));
+    installErrorTransfer(); // the engine's errors arrive with their code and cause
     this.api = wrap<WorkerApi>(processEndpoint(this.child));
   }
 

@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { WorkerApi } from "../../protocol/index.js";
+import { installErrorTransfer } from "../../transport/errorTransfer.js";
 import { nodeEndpoint } from "../../transport/nodeEndpoint.js";
 import type { EngineDeath, EngineHost } from "./EngineHost.js";
 import { stopWorker } from "./stopWorker.js";
@@ -20,6 +21,7 @@ export class ThreadEngine implements EngineHost {
     this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
     this.worker.on("error", (error) => died(`crashed: ${error.message}`, error));
     this.worker.on("exit", (code) => died(`exited with code ${code}`));
+    installErrorTransfer(); // the engine's errors arrive with their code and cause
     this.api = wrap<WorkerApi>(nodeEndpoint(this.worker));
   }
 
