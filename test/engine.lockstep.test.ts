@@ -1,8 +1,10 @@
 // Lock-step batching on the real model: what the batch strategy and the step barrier see while
 // slots generate together (src/engine/batchOrder.ts, src/engine/StepBarrier.ts).
+import diagnostics_channel from "node:diagnostics_channel";
 import { afterEach, describe, expect, test } from "@jest/globals";
-import { observeBatches, type BatchRecord } from "../src/engine/batchOrder.js";
-import { observeSteps, type StepRecord } from "../src/engine/StepBarrier.js";
+import type { BatchRecord } from "../src/engine/batchOrder.js";
+import { BATCH_CHANNEL, STEP_CHANNEL } from "../src/engine/diagnostics.js";
+import type { StepRecord } from "../src/engine/StepBarrier.js";
 import { minBatchFrom } from "../src/engine/batchPays.js";
 import { InvalidArgumentError, Llama, SlotNotFoundError, type GenerationResult } from "../src/index.js";
 import { withLlama } from "./support/llamas.js";
@@ -16,8 +18,15 @@ afterEach(() => stops.splice(0).forEach((stop) => stop()));
 function record(): { batches: BatchRecord[]; steps: StepRecord[] } {
   const batches: BatchRecord[] = [];
   const steps: StepRecord[] = [];
-  stops.push(observeBatches((batch) => batches.push(batch)), observeSteps((step) => steps.push(step)));
+  stops.push(observe(BATCH_CHANNEL, (batch: BatchRecord) => batches.push(batch)), observe(STEP_CHANNEL, (step: StepRecord) => steps.push(step)));
   return { batches, steps };
+}
+
+/** Subscribes `listener` to the diagnostics channel `name`; returns the function that unsubscribes it. */
+function observe<T>(name: string, listener: (record: T) => void): () => void {
+  const subscriber = (record: unknown) => listener(record as T);
+  diagnostics_channel.subscribe(name, subscriber);
+  return () => diagnostics_channel.unsubscribe(name, subscriber);
 }
 
 

@@ -1,6 +1,8 @@
 // The step barrier on its own, no model: who is released, when, and in what order.
+import diagnostics_channel from "node:diagnostics_channel";
 import { afterEach, describe, expect, test } from "@jest/globals";
-import { inLockStep, observeSteps, STEP_PATIENCE_MS, StepBarrier, type LockStep, type StepRecord } from "../src/engine/StepBarrier.js";
+import { STEP_CHANNEL } from "../src/engine/diagnostics.js";
+import { inLockStep, STEP_PATIENCE_MS, StepBarrier, type LockStep, type StepRecord } from "../src/engine/StepBarrier.js";
 
 /** Arrivals that resolve record their id here, in resolution order. */
 function tracker() {
@@ -18,7 +20,9 @@ afterEach(() => stopObserving?.());
 
 function recordSteps(): StepRecord[] {
   const steps: StepRecord[] = [];
-  stopObserving = observeSteps((step) => steps.push(step));
+  const listener = (step: unknown) => steps.push(step as StepRecord);
+  diagnostics_channel.subscribe(STEP_CHANNEL, listener);
+  stopObserving = () => diagnostics_channel.unsubscribe(STEP_CHANNEL, listener);
   return steps;
 }
 

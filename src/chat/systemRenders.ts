@@ -1,4 +1,5 @@
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { LruMap } from "../engine/LruMap.js";
 
 /**
  * Renders of a system prompt alone (no turns yet), kept per model: every chat scope with that
@@ -6,20 +7,18 @@ import type { LlamaModel, Token } from "node-llama-cpp";
  * Rendering and tokenizing an 800-token system prompt takes ~1 ms on the benchmarks' 125M model,
  * a few percent of a prefix-cache hit. The most recently used {@link MAX_PER_MODEL} are kept.
  */
-const renders = new WeakMap<LlamaModel, Map<string, readonly Token[]>>();
+const renders = new WeakMap<LlamaModel, LruMap<string, readonly Token[]>>();
 const MAX_PER_MODEL = 32;
 
 /** The render of `system` alone for `model`, from `render` the first time. */
 export function systemRender(model: LlamaModel, system: string, render: () => readonly Token[]): readonly Token[] {
   let byText = renders.get(model);
-  if (byText === undefined) renders.set(model, (byText = new Map()));
+  if (byText === undefined) renders.set(model, (byText = new LruMap()));
   let tokens = byText.get(system);
-  if (tokens === undefined) tokens = Object.freeze([...render()]);
-  byText.delete(system); // most recently used last
-  byText.set(system, tokens);
-  for (const oldest of byText.keys()) {
-    if (byText.size <= MAX_PER_MODEL) break;
-    byText.delete(oldest);
+  if (tokens === undefined) {
+    tokens = Object.freeze([...render()]);
+    byText.set(system, tokens);
+    byText.trim(MAX_PER_MODEL);
   }
   return tokens;
 }

@@ -1,6 +1,7 @@
 import type { GbnfJsonSchema, Llama as LlamaBackend, LlamaGrammar } from "node-llama-cpp";
 import { InvalidArgumentError } from "../errors/index.js";
 import type { GrammarRequest } from "./GenerateOptions.js";
+import { LruMap } from "./LruMap.js";
 
 /** Distinct grammars kept per `Llama`; a chat app uses a handful, so 32 is plenty. */
 const DEFAULT_CAPACITY = 32;
@@ -19,8 +20,7 @@ const JSON_GRAMMAR_TAIL = ' "\\n\\n\\n\\n" [\\n]*';
  * with the JavaScript object), so dropping an entry, or {@link clear}, is all disposal takes.
  */
 export class GrammarCache {
-  /** Insertion order is recency order: a hit moves its entry to the end. */
-  private readonly entries = new Map<string, Promise<LlamaGrammar>>();
+  private readonly entries = new LruMap<string, Promise<LlamaGrammar>>();
   private compilations = 0;
 
   constructor(
@@ -47,29 +47,18 @@ export class GrammarCache {
   get(request: GrammarRequest | undefined): Promise<LlamaGrammar | undefined> {
     if (request === undefined) return Promise.resolve(undefined);
     const cached = this.entries.get(request.key);
-    if (cached !== undefined) {
-      this.entries.delete(request.key);
-      this.entries.set(request.key, cached);
-      return cached;
-    }
+    if (cached !== undefined) return cached;
     this.compilations++;
     const grammar = this.compile(request);
     this.entries.set(request.key, grammar);
     // Only a grammar that compiled takes a place: a refused one leaves the cache as it was.
     grammar.then(
-      () => this.dropPastCapacity(),
+      () => void this.entries.trim(this.capacity),
       () => {
-        if (this.entries.get(request.key) === grammar) this.entries.delete(request.key);
+        if (this.entries.peek(request.key) === grammar) this.entries.delete(request.key);
       },
     );
     return grammar;
-  }
-
-  private dropPastCapacity(): void {
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.capacity) return;
-      this.entries.delete(oldest);
-    }
   }
 
   /** Drops every grammar (the owning `Llama` is being disposed). */

@@ -1,4 +1,5 @@
-import { Observers } from "./observers.js";
+import diagnostics_channel from "node:diagnostics_channel";
+import { STEP_CHANNEL } from "./diagnostics.js";
 
 /**
  * Lock-step decoding for the slots of one context.
@@ -37,7 +38,7 @@ export class StepBarrier {
     if (this.waiting.size === 0 && this.expected.size === 0) {
       this.stopPatience();
       this.expected.add(sequenceId);
-      if (steps.active) steps.notify({ sequenceIds: [sequenceId], late: [], at: performance.now() });
+      if (steps.hasSubscribers) steps.publish({ sequenceIds: [sequenceId], late: [], at: performance.now() } satisfies StepRecord);
       return undefined;
     }
     return new Promise<void>((release) => {
@@ -77,7 +78,7 @@ export class StepBarrier {
     this.expected.clear();
     const step = [...this.waiting].sort(([a], [b]) => a - b);
     this.waiting.clear();
-    if (steps.active) steps.notify({ sequenceIds: step.map(([sequenceId]) => sequenceId), late, at: performance.now() });
+    if (steps.hasSubscribers) steps.publish({ sequenceIds: step.map(([sequenceId]) => sequenceId), late, at: performance.now() } satisfies StepRecord);
     for (const [sequenceId, release] of step) {
       this.expected.add(sequenceId);
       release();
@@ -136,7 +137,7 @@ export function inLockStep<T>(tokens: AsyncIterable<T>, lockstep: LockStep | und
 /** How long a step waits for a late slot before going on without it. */
 export const STEP_PATIENCE_MS = 20;
 
-/** One released step, for tests and diagnostics. */
+/** One released step, as published on {@link STEP_CHANNEL}, for tests and diagnostics. */
 export interface StepRecord {
   /** The slots released together, in release order. */
   sequenceIds: number[];
@@ -146,12 +147,5 @@ export interface StepRecord {
   at: number;
 }
 
-const steps = new Observers<StepRecord>();
-
-/**
- * Calls `observer` with every step any barrier in this thread releases from now on; returns the
- * function that stops it. Internal: for tests and measurements, not exported by the package.
- */
-export function observeSteps(observer: (step: StepRecord) => void): () => void {
-  return steps.add(observer);
-}
+/** Where every barrier in this thread publishes the steps it releases. */
+const steps = diagnostics_channel.channel(STEP_CHANNEL);

@@ -1,6 +1,7 @@
+import diagnostics_channel from "node:diagnostics_channel";
 import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, PrioritizedBatchItem } from "node-llama-cpp";
 import { queuedSequenceIds } from "./internals/nodeLlamaCppInternals.js";
-import { Observers } from "./observers.js";
+import { BATCH_CHANNEL } from "./diagnostics.js";
 
 /**
  * node-llama-cpp's batch strategy for a context whose sequences should share micro-batches:
@@ -25,7 +26,7 @@ export function sequenceOrderStrategy(context: () => LlamaContext | undefined, m
     // lowest sequence now (node-llama-cpp decodes what is left right after, in the same dispatch).
     const turns = ordered.length > 1 && ordered.length < minBatch() && ordered.every((item) => item.tokens.length === 1);
     const prioritized = turns ? [{ item: ordered[0]!, processAmount: 1 }] : parallelShares(ordered, size);
-    if (batches.active) batches.notify(record(prioritized, ids));
+    if (batches.hasSubscribers) batches.publish(record(prioritized, ids));
     return prioritized;
   };
 }
@@ -67,7 +68,7 @@ export function parallelShares(items: readonly BatchItem[], size: number): Prior
   }
 }
 
-/** One batch as the strategy formed it, for tests and diagnostics. */
+/** One batch as the strategy formed it, as published on {@link BATCH_CHANNEL}, for tests and diagnostics. */
 export interface BatchRecord {
   /** The sequence id of each item, in batch order (undefined where it could not be traced). */
   sequenceIds: (number | undefined)[];
@@ -77,16 +78,8 @@ export interface BatchRecord {
   at: number;
 }
 
-const batches = new Observers<BatchRecord>();
-
-/**
- * Calls `observer` with every batch any sequence-order strategy in this thread forms from now
- * on; returns the function that stops it. Internal: for tests and measurements, not exported by
- * the package.
- */
-export function observeBatches(observer: (batch: BatchRecord) => void): () => void {
-  return batches.add(observer);
-}
+/** Where every sequence-order strategy in this thread publishes the batches it forms. */
+const batches = diagnostics_channel.channel(BATCH_CHANNEL);
 
 function record(prioritized: readonly PrioritizedBatchItem[], ids: ReadonlyMap<BatchItem, number>): BatchRecord {
   return {

@@ -1,4 +1,5 @@
 import { stateTokenCount } from "../engine/state/StateFormat.js";
+import { SerialQueue } from "../engine/SerialQueue.js";
 import { DisposedError, SlotCapacityError } from "../errors/index.js";
 import type { FrozenStorage, FrozenStore } from "./FrozenStore.js";
 
@@ -47,7 +48,7 @@ class ScopeEntry {
   busy = 0;
   lastUsed = 0;
   /** The scope's calls take their turn for a slot in the order they were made. */
-  turns: Promise<void> = Promise.resolve();
+  readonly turns = new SerialQueue();
   /** A freeze or claim in progress; never rejects. */
   transition: Promise<void> | undefined;
   disposed = false;
@@ -278,9 +279,7 @@ export class SlotScheduler {
 
   /** Runs `step` after the steps of the scope's earlier calls; the next waits for this one. */
   private inTurn(entry: ScopeEntry, step: () => Promise<void>): Promise<void> {
-    const turn = entry.turns.then(step);
-    entry.turns = turn.catch(() => {});
-    return turn;
+    return entry.turns.run(step);
   }
 
   /** Resolves once the scope holds a slot and `start` has run. */

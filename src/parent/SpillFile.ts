@@ -1,6 +1,7 @@
 import { constants } from "node:fs";
 import { open, rmdir, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { SerialQueue } from "../engine/SerialQueue.js";
 import { makeOwnedDirectory } from "../engine/state/ownedDirectories.js";
 import { RegionAllocator, type Region } from "./RegionAllocator.js";
 
@@ -22,7 +23,7 @@ export class SpillFile {
   private opening: Promise<FileHandle> | undefined;
   private readonly regions = new RegionAllocator();
   /** Truncations of a freed tail, in order; a write waits for those issued before it. */
-  private truncation: Promise<void> = Promise.resolve();
+  private readonly truncations = new SerialQueue();
   private closed = false;
   private createdPath: string | undefined;
 
@@ -50,14 +51,15 @@ export class SpillFile {
     if (this.regions.end >= end || this.opening === undefined) return;
     const opening = this.opening;
     // The length is read when the truncation runs: it then covers every region allocated so far.
-    this.truncation = this.truncation.then(() => opening.then((handle) => handle.truncate(this.regions.end))).catch(() => {});
+    // A failed truncation only leaves the file longer than it need be.
+    this.truncations.run(() => opening.then((handle) => handle.truncate(this.regions.end))).catch(() => {});
   }
 
   /** Writes all of `bytes` at the start of `region` (opening the file on first use). */
   async write(region: Region, bytes: Uint8Array): Promise<void> {
     const handle = await this.open();
     // A truncation issued before this region was allocated may have used a shorter length.
-    await this.truncation;
+    await this.truncations.idle();
     for (let done = 0; done < bytes.byteLength; ) {
       const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, region.offset + done);
       if (bytesWritten === 0) throw new Error("The spill file accepted no bytes.");
@@ -81,7 +83,7 @@ export class SpillFile {
   /** Closes the file, which frees it (it has no name). Call once no I/O is in flight. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.truncation;
+    await this.truncations.idle();
     const handle = await this.opening?.catch(() => undefined);
     await handle?.close().catch(() => {});
   }

@@ -3,6 +3,7 @@ import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import type { GenerateOptions, GenerationResult } from "../engine/index.js";
 import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
 import { cloneProblem, isPlainObject } from "../engine/plainData.js";
+import { SerialQueue } from "../engine/SerialQueue.js";
 import { DisposedError, InvalidArgumentError } from "../errors/index.js";
 import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
 import type { PromptStream } from "./PromptStream.js";
@@ -20,8 +21,8 @@ export class LlamaScope {
   readonly id: string = nanoid();
   readonly mode: ScopeMode;
   private disposal: Promise<void> | undefined;
-  /** The last chat call; see {@link inChatOrder}. */
-  private chatTail: Promise<unknown> = Promise.resolve();
+  /** Chat calls, one at a time; see {@link inChatOrder}. */
+  private readonly chatCalls = new SerialQueue();
 
   /**
    * Private, so its parameters (the parent's internals, typed with Comlink's DOM types) stay out
@@ -198,10 +199,7 @@ export class LlamaScope {
    * scopes send at once; the engine keeps their order.
    */
   private inChatOrder<T>(call: () => Promise<T>): Promise<T> {
-    if (this.mode !== "chat") return call();
-    const result = this.chatTail.then(call);
-    this.chatTail = result.catch(() => {});
-    return result;
+    return this.mode === "chat" ? this.chatCalls.run(call) : call();
   }
 
   /** Runs a call, turning any failure after this scope was disposed into DisposedError. */

@@ -1,3 +1,4 @@
+import { LruMap } from "../engine/LruMap.js";
 import { StateFormatError, StateMismatchError, type LlamaParent, type LlamaScope } from "../index.js";
 import { AdmissionQueue } from "./AdmissionQueue.js";
 import { ApiError, badRequest } from "./ApiError.js";
@@ -57,7 +58,8 @@ export interface SessionLimits {
  * revives each one at its first request, lazily.
  */
 export class SessionStore {
-  private readonly sessions = new Map<string, Session>();
+  /** Least recently used first: eviction takes from the front. */
+  private readonly sessions = new LruMap<string, Session>();
   /** Sessions revived from the state directory since start. */
   revived = 0;
   /** Sessions ended to stay within `maxSessions` since start (written to the state directory, if any). */
@@ -106,10 +108,7 @@ export class SessionStore {
    * reason when it aborts while waiting.
    */
   async use<T>(id: string, signal: AbortSignal, use: (turn: SessionTurn) => Promise<T>): Promise<T> {
-    let session = this.sessions.get(id);
-    session ??= new Session(id, this.limits.maxSessionQueue, this.ending.get(id) ?? Promise.resolve());
-    // Most recently used last: eviction takes from the front.
-    this.sessions.delete(id);
+    const session = this.sessions.get(id) ?? new Session(id, this.limits.maxSessionQueue, this.ending.get(id) ?? Promise.resolve());
     this.sessions.set(id, session);
     session.pending++;
     // A new session past the limit makes room now, not after its request.

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { SerialQueue } from "../engine/SerialQueue.js";
 
 const FILE_PREFIX = "session-";
 const FILE_SUFFIX = ".llstate";
@@ -26,7 +27,7 @@ export class StateDirectory {
   private readonly files = new Map<string, number>();
   private bytes = 0;
   /** Removals run one after another, so two saves never remove the same file twice. */
-  private pruning: Promise<void> = Promise.resolve();
+  private readonly removals = new SerialQueue();
 
   constructor(
     readonly dir: string,
@@ -112,7 +113,7 @@ export class StateDirectory {
 
   /** Removes the oldest files while there are more than `maxFiles` or they take more than `maxBytes`. */
   private prune(): Promise<void> {
-    this.pruning = this.pruning.then(async () => {
+    return this.removals.run(async () => {
       while (this.files.size > this.bounds.maxFiles || this.bytes > this.bounds.maxBytes) {
         const [oldest] = this.files.keys();
         if (oldest === undefined) break;
@@ -120,7 +121,6 @@ export class StateDirectory {
         await rm(path.join(this.dir, oldest), { force: true }).catch((error: Error) => this.log(`could not remove ${oldest} from the state directory: ${error.message}`));
       }
     });
-    return this.pruning;
   }
 }
 

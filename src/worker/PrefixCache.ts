@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Token } from "node-llama-cpp";
+import { LruMap } from "../engine/LruMap.js";
 import { startsWith } from "../engine/tokenRuns.js";
 import type { PrefixCacheStats } from "../protocol/index.js";
 
@@ -19,8 +20,8 @@ type Counts = Pick<PrefixCacheStats, "hits" | "misses" | "copies" | "evictions">
  * `maxBytes` in total go least recently used first; a state larger than `maxBytes` is not kept.
  */
 export class PrefixCache {
-  /** By key, least recently used first (a Map keeps insertion order; a use moves an entry to the end). */
-  private readonly entries = new Map<string, PrefixEntry>();
+  /** By key, least recently used first. */
+  private readonly entries = new LruMap<string, PrefixEntry>();
   private heldBytes = 0;
   private readonly counts: Counts = { hits: 0, misses: 0, copies: 0, evictions: 0 };
   private readonly reported: Counts = { hits: 0, misses: 0, copies: 0, evictions: 0 };
@@ -48,11 +49,10 @@ export class PrefixCache {
   /** The state stored for exactly `tokens`, now the most recently used; or undefined. */
   get(tokens: readonly Token[]): Uint8Array | undefined {
     const key = this.keyOf(tokens);
-    const entry = this.entries.get(key);
+    const entry = this.entries.peek(key);
     // The tokens are compared too: a key is a digest, the promise is the exact tokens.
     if (entry === undefined || entry.tokens.length !== tokens.length || !startsWith(entry.tokens, tokens)) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    this.entries.get(key); // now the most recently used
     return entry.state;
   }
 
@@ -65,9 +65,10 @@ export class PrefixCache {
     if (state.byteLength > this.maxBytes) return;
     const key = this.keyOf(tokens);
     this.remove(key);
-    for (const oldest of this.entries.keys()) {
-      if (this.heldBytes + state.byteLength <= this.maxBytes) break;
-      this.remove(oldest);
+    while (this.heldBytes + state.byteLength > this.maxBytes) {
+      const oldest = this.entries.oldest();
+      if (oldest === undefined) break;
+      this.remove(oldest[0]);
       this.counts.evictions++;
     }
     this.entries.set(key, { tokens: [...tokens], state });
@@ -107,7 +108,7 @@ export class PrefixCache {
   }
 
   private remove(key: string): void {
-    const entry = this.entries.get(key);
+    const entry = this.entries.peek(key);
     if (entry === undefined) return;
     this.entries.delete(key);
     this.heldBytes -= entry.state.byteLength;
