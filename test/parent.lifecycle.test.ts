@@ -6,6 +6,7 @@ import {
   LlamaLoad,
   LlamaParent,
   ModelLoadError,
+  NotInitializedError,
   StateFormatError,
   WorkerCrashedError,
   type LlamaScope,
@@ -158,6 +159,13 @@ describe("streaming and cancellation", () => {
 });
 
 describe("parent lifecycle", () => {
+  test("getScope before init() is NotInitializedError, with its code", async () => {
+    const parent = new LlamaParent(new LlamaLoad(testLoadOptions()));
+    expect(() => parent.getScope()).toThrow(NotInitializedError);
+    expect(() => parent.getScope()).toThrow(expect.objectContaining({ code: "LLAMA_SCOPE_ERR_NOT_INITIALIZED" }));
+    await parent.dispose();
+  });
+
   test("init() rejects with ModelLoadError for a missing model and ends the worker", async () => {
     const parent = new LlamaParent(new LlamaLoad(testLoadOptions({ modelPath: "/nonexistent/model.gguf" })));
     await expect(parent.init()).rejects.toBeInstanceOf(ModelLoadError);

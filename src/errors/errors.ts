@@ -16,6 +16,12 @@ export class AbortError extends LlamaScopeError {
   readonly code = "ABORT_ERR";
 }
 
+/** A `LlamaParent` call that needs the model before `init()` was called (or, for some, before it resolved). */
+export class NotInitializedError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_NOT_INITIALIZED";
+}
+
 /** The instance was disposed; create a new one to keep working. */
 export class DisposedError extends LlamaScopeError {
   /** Stable across releases, the same for every instance: see docs/api.md, Errors. */

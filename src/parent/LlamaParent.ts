@@ -13,7 +13,7 @@ import { removeStaleDirectories } from "../engine/state/ownedDirectories.js";
 import { assertPromptLength } from "../engine/promptLength.js";
 import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
-import { AbortError, DisposedError, InvalidArgumentError, LlamaScopeError, WorkerCrashedError } from "../errors/index.js";
+import { AbortError, DisposedError, InvalidArgumentError, NotInitializedError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
 import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
 import { createScope } from "../scope/createScope.js";
@@ -281,7 +281,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    */
   getScope(options?: ScopeOptions): LlamaScope {
     this.assertUsable();
-    if (this.initialization === undefined) throw new LlamaScopeError("Call await parent.init() before getScope().");
+    if (this.initialization === undefined) throw new NotInitializedError("Call await parent.init() before getScope().");
     const state = options?.state;
     const config = resolveScopeOptions(options, state === undefined ? undefined : this.checkedState(state));
     const scope = new createScope(this.host, config);
@@ -450,7 +450,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * scope that saved it and, for a chat scope, its history.
    */
   private checkedState(state: Uint8Array): { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } {
-    if (this.supervisor.info === undefined) throw new LlamaScopeError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
+    if (this.supervisor.info === undefined) throw new NotInitializedError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
     const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
     assertStateFits(decoded, this.supervisor.info.stateIdentity, this.supervisor.info.stateLimits);
     const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
