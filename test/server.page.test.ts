@@ -6,7 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { chromium, type BrowserContext } from "playwright-core";
-import type { ChatHistoryItem } from "../src/index.js";
+import type { ChatHistoryItem, LlamaScope } from "../src/index.js";
+import type { LlamaServer } from "../src/server/index.js";
 import { metric, readMetrics, startTestServer, type TestServer } from "./support/servers.js";
 import { chromiumExecutable } from "./support/chromium.js";
 import { projectRoot } from "./support/testModel.js";
@@ -48,6 +49,14 @@ async function libraryReply(history: ChatHistoryItem[], message: string): Promis
   } finally {
     await scope.dispose();
   }
+}
+
+/** A session's chat history as its scope holds it (the server keeps sessions to itself: read through its private store). */
+async function sessionHistory(server: LlamaServer, sessionId: string): Promise<ChatHistoryItem[]> {
+  const store = (server as unknown as { sessions: { sessions: Map<string, { scope: LlamaScope | undefined }> } }).sessions;
+  const scope = store.sessions.get(sessionId)?.scope;
+  if (scope === undefined) throw new Error(`The server has no scope for session ${sessionId}.`);
+  return scope.getChatHistory();
 }
 
 interface WindowReport {
@@ -98,18 +107,17 @@ test("two chat windows stream at the same time, each in its own session", async 
   expect(metric(await readMetrics(t.url), 'llama_scope_sessions{state="live"}')).toBe(2);
 
   // A second message in the first window continues its own conversation only. (Compared with a
-  // scope started from the same history: replies decoded in one batch with another scope's may
-  // differ in the last bits from replies decoded alone, see docs/security.md.)
+  // scope started from the session's own history, reply tokens included: replies decoded in one
+  // batch with another scope's may differ in the last bits from replies decoded alone, see
+  // docs/security.md, and a reply's text may tokenize otherwise than the model generated it.)
+  const history = await sessionHistory(t.server, a!.session);
+  expect(history.map((item) => (item.type === "model" ? item.response : item.text))).toEqual([MESSAGES[0], [a!.replies[0]]]);
   await windows.nth(0).locator("textarea").fill("What happened next?");
   await windows.nth(0).locator("button[type=submit]").click();
   await page.waitForFunction('document.querySelector("section.window").dataset.state !== "streaming" && document.querySelectorAll("section.window:first-child li").length === 4', null, {
     timeout: 60_000,
   });
   const [first, second] = await report();
-  const history: ChatHistoryItem[] = [
-    { type: "user", text: MESSAGES[0]! },
-    { type: "model", response: [a!.replies[0]!] },
-  ];
   expect(first!.replies).toEqual([a!.replies[0], await libraryReply(history, "What happened next?")]);
   expect(second!.replies).toEqual(b!.replies);
 
