@@ -1,13 +1,15 @@
+import { seededRandom } from "../test/support/randomText.js";
+
 /**
  * A seeded pseudo-random generator (mulberry32): the soak's choices depend only on `--seed`, so a
  * run's operations can be replayed. Each loop, and the engine killer, get a stream of their own
  * (`derive`), so what one loop draws never depends on how the loops interleave in time.
  */
 export class Random {
-  private state: number;
+  private readonly source: () => number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.source = seededRandom(seed);
   }
 
   /** A generator of its own for `label` (a loop's index, "killer"), fixed by this one's seed. */
@@ -20,11 +22,7 @@ export class Random {
 
   /** A float in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.source();
   }
 
   /** A whole number in [min, max], both included. */

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { seededRandom } from "./randomText.js";
 
 /**
  * Structured mutations of llama-scope state bytes for the fuzz test: each one targets a field of
@@ -58,18 +59,6 @@ function layoutOf(bytes: Uint8Array): Layout {
     at += rowBytes * cellCount;
   }
   return { headerStart: PREFIX, headerLength, header, tokensStart, tokenCount, pendingStart, pendingCount, kvStart, kvLength, kv: { tokenCountAt, tokensAt, streamsAt, cellsAt, cellCount, cellsStart, vTransAt, layersAt, layerHeaders, dataRegions } };
-}
-
-/** A small deterministic generator (mulberry32). */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Mutation = (bytes: Uint8Array, layout: Layout, random: () => number, vocabularySize: number) => Uint8Array;
@@ -215,7 +204,7 @@ export const MUTATION_KINDS = Object.keys(MUTATIONS);
 /** Mutation `i` of a valid state, with the SHA-256 trailer recomputed. */
 export function mutateState(valid: Uint8Array, i: number, vocabularySize: number): { kind: string; bytes: Uint8Array } {
   const kind = MUTATION_KINDS[i % MUTATION_KINDS.length]!;
-  const random = generator(0x5eed + i);
+  const random = seededRandom(0x5eed + i);
   const bytes = valid.slice();
   const mutated = MUTATIONS[kind]!(bytes, layoutOf(bytes), random, vocabularySize);
   return { kind, bytes: reseal(mutated) };
