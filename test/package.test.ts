@@ -12,8 +12,8 @@ import { projectRoot } from "./support/testModel.js";
 const run = promisify(execFile);
 const root = projectRoot();
 const compilers = {
-  "TypeScript 5": path.join(root, "node_modules", "typescript5", "bin", "tsc"),
-  "TypeScript 7": path.join(root, "node_modules", "typescript", "bin", "tsc"),
+  "TypeScript 5": path.join(root, "node_modules", "typescript", "bin", "tsc"),
+  "TypeScript 7": path.join(root, "node_modules", "typescript7", "bin", "tsc"),
 };
 
 /** What a user writes against the public API, types and values, with the strictest settings. */
