@@ -358,5 +358,5 @@ function outcome(result: { ok: true; value: GenerationResult } | { ok: false; er
 }
 
 function describe(operation: Operation): string {
-  return JSON.stringify(operation, (key, value) => (typeof value === "string" && key === "text" ? clip(value, 40) : value));
+  return JSON.stringify(operation, (key, value: unknown) => (typeof value === "string" && key === "text" ? clip(value, 40) : value));
 }

@@ -20,6 +20,8 @@ test("node-llama-cpp internals: LlamaContextSequence._sequenceId and LlamaContex
   let context: LlamaContext | undefined;
   const seen: Map<BatchItem, number>[] = [];
   const itemCounts: number[] = [];
+  // The strategy below reads `context`, so it is declared before the call that creates it.
+  // eslint-disable-next-line prefer-const
   context = await model.createContext({
     contextSize: 256,
     sequences: 3,
@@ -79,7 +81,7 @@ test("node-llama-cpp internals: LlamaContextSequence._copyStateFromOtherSequence
     const cells = source.nextTokenIndex;
 
     // The internal as copySequenceKv calls it: it copies the tokens and reports success...
-    const internal = (raw as unknown as { _copyStateFromOtherSequence(other: LlamaContextSequence, upTo: number): Promise<boolean> })._copyStateFromOtherSequence;
+    const internal = (raw as unknown as { _copyStateFromOtherSequence: (other: LlamaContextSequence, upTo: number) => Promise<boolean> })._copyStateFromOtherSequence;
     expect(await internal.call(raw, source, cells)).toBe(true);
     expect(raw.contextTokens).toEqual(source.contextTokens);
     // ...but the KV buffers are copied at the next decode only: saved now, the copy holds other

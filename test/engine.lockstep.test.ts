@@ -91,7 +91,9 @@ describe("lock-step batching", () => {
         s3: start(llama, "s3", PROMPTS[3]!, { maxTokens: 64, signal: abort.signal }, () => {
           if (++pieces === 8) abort.abort();
         }),
-        s4: start(llama, "s4", PROMPTS[1]!, { maxTokens: 64 }, () => (freed ??= llama.freeSlot("s4"))),
+        s4: start(llama, "s4", PROMPTS[1]!, { maxTokens: 64 }, () => {
+          freed ??= llama.freeSlot("s4");
+        }),
       };
       const settled = Object.entries(calls).map(([id, call]) =>
         call.then(

@@ -105,7 +105,7 @@ describe("chat completions", () => {
     const completion = await t.client.chat.completions.create({
       model,
       messages: [{ role: "user", content: "Describe a pet as JSON." }],
-      response_format: { type: "json_schema", json_schema: { name: "pet", schema: PET_SCHEMA as unknown as Record<string, unknown> } },
+      response_format: { type: "json_schema", json_schema: { name: "pet", schema: PET_SCHEMA } },
       max_tokens: PET_MAX_TOKENS,
       temperature: 0,
     });

@@ -29,8 +29,8 @@ interface Cli {
 async function startCli(args: string[], env: Record<string, string> = {}): Promise<Cli> {
   const child = spawn(process.execPath, [CLI, "serve", ...args], { env: { ...process.env, NODE_OPTIONS: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout!.on("data", (data: Buffer) => (output += data.toString()));
-  child.stderr!.on("data", (data: Buffer) => (output += data.toString()));
+  child.stdout.on("data", (data: Buffer) => (output += data.toString()));
+  child.stderr.on("data", (data: Buffer) => (output += data.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   await waitFor(() => /listening on (http:\/\/\S+)/.test(output) || child.exitCode !== null, 30_000, `the CLI to listen; it said:\n${output}`);
   const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];

@@ -148,7 +148,7 @@ describe("maxSessions", () => {
 
   test("maxSavedSessions bounds the files: 12 invented ids leave the newest 3, oldest removed first", async () => {
     const dir = await stateDirectory();
-    const t = await server(1, dir, { maxSavedSessions: 3 } as ServerOptions);
+    const t = await server(1, dir, { maxSavedSessions: 3 });
     const ids = Array.from({ length: 12 }, (_, i) => `invented-${i}`);
     for (const id of ids) await turn(t, id, 0);
     await waitFor(async () => metric(await readMetrics(t.url), "llama_scope_sessions_evicted_total") === 11, 5000, "11 evictions");
@@ -168,7 +168,7 @@ describe("maxSessions", () => {
     await probe.close();
     cleanups.pop();
     const maxStateBytes = Math.floor(size * 2.5);
-    const t = await server(1, dir, { maxStateBytes } as ServerOptions);
+    const t = await server(1, dir, { maxStateBytes });
     for (const id of ["x1", "x2", "x3", "x4", "x5"]) await turn(t, id, 0);
     await waitFor(async () => metric(await readMetrics(t.url), "llama_scope_sessions_evicted_total") === 4, 5000, "4 evictions");
     const files = await sessionFiles(dir);
@@ -188,7 +188,7 @@ describe("maxSessions", () => {
       await utimes(file, 1_000_000 + i, 1_000_000 + i);
     }
     await writeFile(path.join(dir, `${fileOf("torn")}.tmp`), "half");
-    const t = await server(10, dir, { maxSavedSessions: 3 } as ServerOptions);
+    const t = await server(10, dir, { maxSavedSessions: 3 });
     // At start: the two oldest removed, the torn one too.
     expect((await readdir(dir)).sort()).toEqual(damaged.slice(2).map(fileOf).sort());
     // Each request of a damaged session sets its file aside; the session starts anew.

@@ -87,8 +87,8 @@ export function encodeHeader(metadata: GgufMetadata, tensors: GgufTensor[], alig
   for (const [key, entry] of metadata) {
     out.string(key);
     out.u32(GGUF_VALUE_TYPES[entry.type]);
-    if (entry.type === "array") out.array(entry.value as GgufArray);
-    else out.scalar(entry.type, entry.value as GgufScalar);
+    if (entry.type === "array") out.array(entry.value);
+    else out.scalar(entry.type, entry.value);
   }
   let offset = 0;
   for (const tensor of tensors) {

@@ -199,5 +199,5 @@ function stopStrings(value: unknown): readonly string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || !value.every((s) => typeof s === "string" && s.length > 0))
     throw new InvalidArgumentError("stop must be an array of non-empty strings, e.g. [\"\\n\\n\"].");
-  return [...value];
+  return [...(value as string[])];
 }

@@ -78,6 +78,8 @@ export class Llama {
   ) {
     this.states = new SlotStates(settings.stateDir, (sequence) => this.copies.settle(sequence));
     this.grammars = new GrammarCache(nodeModel.llama);
+    // The getters below read the engine, not the object literal they are in.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const llama = this;
     this.slotEngine = {
       slot: (id) => {

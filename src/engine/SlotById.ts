@@ -62,7 +62,7 @@ export class SlotById implements SlotHandle {
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0))
       throw new InvalidArgumentError("setPromptTokens takes an array of token ids of this model (see llama.model.tokenize).");
     const { keep, erase } = checkPromptTokensOptions(options);
-    slot.prompt = { tokens: [...tokens], keep, erase };
+    slot.prompt = { tokens: [...(tokens as readonly Token[])], keep, erase };
   }
 
   async generateCompleteText(options?: GenerateOptions): Promise<string> {

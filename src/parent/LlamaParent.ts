@@ -15,7 +15,7 @@ import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
 import { AbortError, DisposedError, InvalidArgumentError, NotInitializedError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
-import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
+import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, WorkerApi } from "../protocol/index.js";
 import { createScope } from "../scope/createScope.js";
 import type { LlamaScope } from "../scope/LlamaScope.js";
 import { resolveScopeOptions, type ScopeOptions } from "../scope/ScopeOptions.js";
@@ -412,7 +412,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     });
     if (made.how !== "copied") {
       // Like getScope: a state brings its chat history; an empty origin's is the one it was created with.
-      const chatHistory = made.how === "state" ? savedChatOf(readStateMeta(made.state) as ScopeStateMeta | undefined) : origin.chatHistory;
+      const chatHistory = made.how === "state" ? savedChatOf(readStateMeta(made.state)) : origin.chatHistory;
       const config: ScopeConfig = settings.mode === "chat" ? { ...settings, chatHistory: chatHistory ?? [] } : settings;
       this.memories.opened(fork.id, config, made.how === "state" ? made.state : undefined);
       this.call((api) => api.openScope(fork.id, config)).catch(() => {});
@@ -453,7 +453,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     if (this.supervisor.info === undefined) throw new NotInitializedError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
     const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
     assertStateFits(decoded, this.supervisor.info.stateIdentity, this.supervisor.info.stateLimits);
-    const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
+    const chatHistory = savedChatOf(decoded.header.meta);
     return chatHistory === undefined ? { mode: "completion" } : { mode: "chat", chatHistory };
   }
 

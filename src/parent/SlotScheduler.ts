@@ -146,6 +146,8 @@ export class SlotScheduler {
       this.inTurn(entry, async () => {
         while (entry.transition !== undefined) await entry.transition;
         const counted = entry.residency === "resident" ? await count() : null;
+        // TypeScript keeps the narrowing from the loop above across `await count()`; a freeze may have begun since.
+        // eslint-disable-next-line @typescript-eslint/await-thenable
         while (entry.transition !== undefined) await entry.transition; // frozen while it asked
         if (counted !== null) resolve(counted);
         else if (entry.residency === "frozen") resolve(stateTokenCount(await this.store.read(id)));
@@ -161,7 +163,7 @@ export class SlotScheduler {
    * worker); otherwise the fork starts frozen with the origin's bytes (a frozen origin's from the
    * store, a resident one's from `save`) and is restored at its first call.
    */
-  fork(originId: string, forkId: string, worker: { copy(): Promise<void>; save(): Promise<Uint8Array> }): Promise<ForkOutcome> {
+  fork(originId: string, forkId: string, worker: { copy: () => Promise<void>; save: () => Promise<Uint8Array> }): Promise<ForkOutcome> {
     return new Promise<ForkOutcome>((resolve, reject) => {
       const origin = this.entry(originId);
       this.inTurn(origin, async () => {

@@ -63,7 +63,7 @@ export function resolveScopeOptions(options: ScopeOptions | undefined, saved: { 
   const chatHistory = checkHistory(history);
   if (systemPrompt !== undefined && chatHistory[0]?.type === "system")
     throw new InvalidArgumentError("Give the system prompt once: either systemPrompt or a system item first in history.");
-  const contextShift = options.contextShift === undefined ? undefined : (checkContextShift(options.contextShift, "load") as ContextShiftOptions | false);
+  const contextShift = options.contextShift === undefined ? undefined : (checkContextShift(options.contextShift, "load"));
   const config: ScopeConfig = { mode };
   if (contextShift !== undefined) config.contextShift = contextShift;
   if (mode === "chat") {

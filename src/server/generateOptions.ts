@@ -72,7 +72,7 @@ function responseFormat(value: unknown): GenerateOptions["jsonSchema"] {
     case "text":
       return undefined;
     case "json_object":
-      return { type: "object", additionalProperties: true } as GenerateOptions["jsonSchema"];
+      return { type: "object", additionalProperties: true };
     case "json_schema": {
       const schema = format.json_schema?.schema;
       if (typeof schema !== "object" || schema === null || Array.isArray(schema))

@@ -45,7 +45,7 @@ export function installErrorTransfer(): void {
       throw sent.isError ? receiveError(sent.value) : sent.value;
     },
   };
-  transferHandlers.set("throw", handler as TransferHandler<unknown, unknown>);
+  transferHandlers.set("throw", handler);
 }
 
 function sendError(error: Error, depth: number): SentError {

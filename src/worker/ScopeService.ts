@@ -161,7 +161,7 @@ export class ScopeService implements WorkerApi {
     try {
       const next = await stream.next();
       if (next.done) this.requests.delete(requestId);
-      return { text: next.value ?? "", done: next.done === true };
+      return { text: (next.value as string | undefined) ?? "", done: next.done === true };
     } catch {
       // The error itself reaches the caller through prompt(); the stream just ends.
       this.requests.delete(requestId);
@@ -194,7 +194,7 @@ export class ScopeService implements WorkerApi {
     this.ensureSlot(llama, scopeId, record);
     await llama.slot(scopeId).loadState(state);
     if (record.chat !== undefined) {
-      record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state) as ScopeStateMeta | undefined) ?? []);
+      record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state)) ?? []);
     }
   }
 

@@ -27,7 +27,7 @@ export function projectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const manifest = path.join(dir, "package.json");
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === "llama-scope") return dir;
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: unknown }).name === "llama-scope") return dir;
     const parent = path.dirname(dir);
     if (parent === dir) throw new Error("Cannot find the llama-scope project root above " + fileURLToPath(import.meta.url));
     dir = parent;

@@ -81,7 +81,7 @@ export function encodeState(state: SlotState, key?: Uint8Array): Uint8Array {
   offset = out.writeUInt16LE(key === undefined ? 0 : AUTHENTICATED, offset);
   offset = out.writeUInt32LE(headerBytes.length, offset);
   offset += headerBytes.copy(out, offset);
-  for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token as number, offset);
+  for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token, offset);
   out.set(state.kv, offset);
   offset += state.kv.byteLength;
   trailer(out.subarray(0, offset), key).copy(out, offset);
