@@ -66,7 +66,9 @@ function rawPost(url: string, body: string, sessionId: Buffer): Promise<{ status
       const end = response.indexOf("\r\n\r\n");
       if (end < 0) return;
       const [top = "", ...lines] = response.slice(0, end).split("\r\n");
-      const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]));
+      const headers = new Map(
+        lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]),
+      );
       const text = response.slice(end + 4);
       // Whole once its length is there, or (chunked, as a stream is sent) once the last chunk is.
       const length = headers.get("content-length");
@@ -79,8 +81,14 @@ function rawPost(url: string, body: string, sessionId: Buffer): Promise<{ status
 
 /** One request of session `id` sending only its new message (and the system prompt with the first). */
 async function turn(t: TestServer, id: string, index: number): Promise<{ text: string; promptTokens: number }> {
-  const messages: ChatCompletionMessageParam[] = [...(index === 0 ? [{ role: "system" as const, content: SYSTEM }] : []), { role: "user", content: TURNS[index]! }];
-  const completion = await t.client.chat.completions.create({ model: "stories260K", messages, ...GREEDY }, { headers: { "X-Session-Id": id } });
+  const messages: ChatCompletionMessageParam[] = [
+    ...(index === 0 ? [{ role: "system" as const, content: SYSTEM }] : []),
+    { role: "user", content: TURNS[index]! },
+  ];
+  const completion = await t.client.chat.completions.create(
+    { model: "stories260K", messages, ...GREEDY },
+    { headers: { "X-Session-Id": id } },
+  );
   return { text: completion.choices[0]!.message.content ?? "", promptTokens: completion.usage!.prompt_tokens };
 }
 
@@ -193,7 +201,12 @@ describe("maxSessions", () => {
     expect((await readdir(dir)).sort()).toEqual(damaged.slice(2).map(fileOf).sort());
     // Each request of a damaged session sets its file aside; the session starts anew.
     for (const id of damaged.slice(2)) expect((await turn(t, id, 0)).text.length).toBeGreaterThan(0);
-    expect((await readdir(dir)).sort()).toEqual(damaged.slice(2).map((id) => `${fileOf(id)}.rejected`).sort());
+    expect((await readdir(dir)).sort()).toEqual(
+      damaged
+        .slice(2)
+        .map((id) => `${fileOf(id)}.rejected`)
+        .sort(),
+    );
     // New saves push the oldest .rejected files out.
     await t.close();
     cleanups.pop();
@@ -205,7 +218,8 @@ describe("maxSessions", () => {
   test("maxSessions must be a whole number of at least 1", async () => {
     const parent = await startParent({ slots: 1 });
     cleanups.push(() => parent.dispose());
-    for (const maxSessions of [0, 1.5, -1, Number.NaN]) expect(() => new LlamaServer(parent, { maxSessions })).toThrow(InvalidArgumentError);
+    for (const maxSessions of [0, 1.5, -1, Number.NaN])
+      expect(() => new LlamaServer(parent, { maxSessions })).toThrow(InvalidArgumentError);
   });
 });
 
@@ -215,14 +229,21 @@ describe("the user field", () => {
     const [first] = await library(t.parent, [TURNS[0]!]);
     const [second] = await library(t.parent, [TURNS[1]!]);
     const before = await readMetrics(t.url);
-    const ask = (content: string) => t.client.chat.completions.create({ model: "stories260K", messages: [{ role: "user", content }], user: "alice@example.com", ...GREEDY });
+    const ask = (content: string) =>
+      t.client.chat.completions.create({
+        model: "stories260K",
+        messages: [{ role: "user", content }],
+        user: "alice@example.com",
+        ...GREEDY,
+      });
     const a = await ask(TURNS[0]!);
     const b = await ask(TURNS[1]!);
     expect([a.choices[0]!.message.content, a.usage!.prompt_tokens]).toEqual([first!.text, first!.promptTokenCount]);
     expect([b.choices[0]!.message.content, b.usage!.prompt_tokens]).toEqual([second!.text, second!.promptTokenCount]);
     const after = await readMetrics(t.url);
     const count = (session: string) =>
-      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) - metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
+      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) -
+      metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
     expect([count("none"), count("started"), count("continued")]).toEqual([2, 0, 0]);
     expect(metric(after, 'llama_scope_sessions{state="live"}')).toBe(0);
   });
@@ -252,7 +273,10 @@ describe("the user field", () => {
       expect(response.text).toContain(stream ? "data: [DONE]" : '"chat.completion"');
     }
     const after = await readMetrics(t.url);
-    expect(metric(after, 'llama_scope_completions_total{endpoint="chat",session="continued"}') - metric(before, 'llama_scope_completions_total{endpoint="chat",session="continued"}')).toBe(1);
+    expect(
+      metric(after, 'llama_scope_completions_total{endpoint="chat",session="continued"}') -
+        metric(before, 'llama_scope_completions_total{endpoint="chat",session="continued"}'),
+    ).toBe(1);
     const ascii = await rawPost(t.url, JSON.stringify({ messages: [{ role: "user", content: "Hi" }], ...GREEDY }), Buffer.from("Zoe 1"));
     expect(ascii.headers.get("x-session-id")).toBe("Zoe 1");
     expect(metric(await readMetrics(t.url), 'llama_scope_sessions{state="live"}')).toBe(2);

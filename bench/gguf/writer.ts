@@ -43,7 +43,7 @@ export function writeGguf(filePath: string, metadata: GgufMetadata, tensors: Ggu
   const hash = createHash("sha256");
   let written = 0;
   const write = (chunk: Uint8Array) => {
-    for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+    for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
     hash.update(chunk);
     written += chunk.length;
   };
@@ -152,7 +152,8 @@ class ByteWriter {
   }
 
   scalar(type: Exclude<GgufValueTypeName, "array">, value: GgufScalar): void {
-    const expected = type === "string" ? "string" : type === "bool" ? "boolean" : type === "uint64" || type === "int64" ? "bigint" : "number";
+    const expected =
+      type === "string" ? "string" : type === "bool" ? "boolean" : type === "uint64" || type === "int64" ? "bigint" : "number";
     if (typeof value !== expected) throw new Error(`A GGUF ${type} must be a ${expected}, not ${typeof value} (${String(value)}).`);
     if (type === "string") return this.string(value as string);
     // Reserve before taking this.view: reserving may grow the buffer and replace the view.

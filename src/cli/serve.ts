@@ -52,7 +52,9 @@ export async function serve(args: string[]): Promise<number> {
   try {
     const info = await parent.init();
     endProgress();
-    process.stdout.write(`llama-scope: ready: ${info.slots} slots of ${info.contextSize} tokens, ${info.threads} thread${info.threads === 1 ? "" : "s"}, loaded in ${Math.round(info.loadMs)} ms\n`);
+    process.stdout.write(
+      `llama-scope: ready: ${info.slots} slots of ${info.contextSize} tokens, ${info.threads} thread${info.threads === 1 ? "" : "s"}, loaded in ${Math.round(info.loadMs)} ms\n`,
+    );
   } catch (error) {
     endProgress();
     if (parent.disposed) return stopped; // a signal stopped the server while the model loaded

@@ -175,7 +175,10 @@ export class SlotScheduler {
         }
         if (await this.copyIntoFreeSlot(origin, forkId, worker.copy)) return resolve({ how: "copied" });
         const saved = (state: Uint8Array) => (this.add(forkId, state), resolve({ how: "state", state }));
-        await this.admit(origin, this.starter(origin, () => worker.save(), saved, reject));
+        await this.admit(
+          origin,
+          this.starter(origin, () => worker.save(), saved, reject),
+        );
       }).catch(reject);
     });
   }
@@ -421,7 +424,12 @@ export class SlotScheduler {
   private leastRecentlyUsedIdle(): ScopeEntry | undefined {
     let victim: ScopeEntry | undefined;
     for (const entry of this.holders)
-      if (entry.residency === "resident" && entry.busy === 0 && !entry.disposed && (victim === undefined || entry.lastUsed < victim.lastUsed))
+      if (
+        entry.residency === "resident" &&
+        entry.busy === 0 &&
+        !entry.disposed &&
+        (victim === undefined || entry.lastUsed < victim.lastUsed)
+      )
         victim = entry;
     return victim;
   }

@@ -69,6 +69,9 @@ function sendCause(cause: unknown, depth: number): NonNullable<SentError["cause"
 /** A plain `Error` with what was sent, as Comlink's handler builds it (`name` and `stack` included). */
 function receiveError(sent: SentError): Error {
   const { cause, ...fields } = sent;
-  const error = Object.assign(new Error(sent.message, cause === undefined ? undefined : { cause: "error" in cause ? receiveError(cause.error) : cause.value }), fields);
+  const error = Object.assign(
+    new Error(sent.message, cause === undefined ? undefined : { cause: "error" in cause ? receiveError(cause.error) : cause.value }),
+    fields,
+  );
   return error;
 }

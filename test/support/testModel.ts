@@ -40,7 +40,9 @@ function findModel(variable: string, fileName: string): string {
   if (!existsSync(modelPath))
     throw new Error(
       `Test model not found at ${modelPath}` +
-        (fromEnv ? ` (from ${variable}).` : `. Put ${fileName} in ../shared/models/ beside the project, or set ${variable} to a GGUF file.`) +
+        (fromEnv
+          ? ` (from ${variable}).`
+          : `. Put ${fileName} in ../shared/models/ beside the project, or set ${variable} to a GGUF file.`) +
         ` ${fileName === "stories260K.gguf" ? "stories260K.gguf is ggml-org/models tinyllamas/stories260K.gguf on Hugging Face." : "llama-2-tiny-random.gguf is aladar/llama-2-tiny-random-GGUF on Hugging Face."}`,
     );
   return modelPath;
