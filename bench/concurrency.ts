@@ -28,7 +28,13 @@ const WARM_UP_ROUNDS = 6;
  * one context generating at once, against the same N scopes with lock-step batching off, and
  * against the same N conversations served one after another.
  */
-export async function measureConcurrency(modelPath: string, threads: number, counts: number[], rounds: number, maxTokens: number): Promise<ConcurrencyResult[]> {
+export async function measureConcurrency(
+  modelPath: string,
+  threads: number,
+  counts: number[],
+  rounds: number,
+  maxTokens: number,
+): Promise<ConcurrencyResult[]> {
   const slots = Math.max(...counts);
   const raw = await RawNodeLlamaCpp.load(modelPath, slots, threads);
   const parent = new LlamaParent(new LlamaLoad(testLoadOptions({ modelPath, slots, threads })));

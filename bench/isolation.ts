@@ -13,7 +13,13 @@ export interface IsolationResult {
  * The cost of running the engine in a child process instead of a worker thread: the same scopes
  * on two parents, one of each isolation, in the same process, rounds alternating.
  */
-export async function measureIsolation(modelPath: string, threads: number, counts: number[], rounds: number, maxTokens: number): Promise<IsolationResult> {
+export async function measureIsolation(
+  modelPath: string,
+  threads: number,
+  counts: number[],
+  rounds: number,
+  maxTokens: number,
+): Promise<IsolationResult> {
   const slots = Math.max(...counts);
   const parents = {} as Record<Isolation, LlamaParent>;
   for (const isolation of ["thread", "process"] as const) {
@@ -51,7 +57,8 @@ async function swapTimes(parent: LlamaParent, slots: number, rounds: number): Pr
   parent.on("scopeRestored", onRestored);
   const scopes = Array.from({ length: slots + 1 }, () => parent.getScope());
   for (let round = 0; round < rounds; round++)
-    for (const [i, scope] of scopes.entries()) await scope.generate(round === 0 ? PROMPTS[i % PROMPTS.length]! : "\nThen", { maxTokens: 32 });
+    for (const [i, scope] of scopes.entries())
+      await scope.generate(round === 0 ? PROMPTS[i % PROMPTS.length]! : "\nThen", { maxTokens: 32 });
   await Promise.all(scopes.map((scope) => scope.dispose()));
   parent.off("scopeFrozen", onFrozen);
   parent.off("scopeRestored", onRestored);

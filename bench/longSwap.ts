@@ -44,12 +44,22 @@ export async function measureLongSwap(modelPath: string, threads: number, rounds
       freezes.length = 0;
       restores.length = 0;
       for (let round = 0; round < rounds; round++) for (const scope of scopes) await scope.generate(" Yes.", { maxTokens: 2 });
-      return { historyTokens, frozenBytes: median(freezes.map((f) => f.bytes)), freezeMs: median(freezes.map((f) => f.ms)), restoreMs: median(restores.map((r) => r.ms)) };
+      return {
+        historyTokens,
+        frozenBytes: median(freezes.map((f) => f.bytes)),
+        freezeMs: median(freezes.map((f) => f.ms)),
+        restoreMs: median(restores.map((r) => r.ms)),
+      };
     } finally {
       await parent.dispose();
     }
   };
   const ram = await run(undefined);
   const disk = await run(0);
-  return { historyTokens: ram.historyTokens, frozenBytes: ram.frozenBytes, ram: { freezeMs: ram.freezeMs, restoreMs: ram.restoreMs }, disk: { freezeMs: disk.freezeMs, restoreMs: disk.restoreMs } };
+  return {
+    historyTokens: ram.historyTokens,
+    frozenBytes: ram.frozenBytes,
+    ram: { freezeMs: ram.freezeMs, restoreMs: ram.restoreMs },
+    disk: { freezeMs: disk.freezeMs, restoreMs: disk.restoreMs },
+  };
 }

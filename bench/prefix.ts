@@ -150,7 +150,10 @@ async function measureFork(parent: LlamaParent, modelPath: string, threads: numb
   const fromBytes = { fork: [] as number[], first: [] as number[] };
   const reevaluate: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    for (const [origin, times] of [[resident, copy], [frozen, fromBytes]] as const) {
+    for (const [origin, times] of [
+      [resident, copy],
+      [frozen, fromBytes],
+    ] as const) {
       const [fork, ms] = await timed(() => origin.fork());
       times.fork.push(ms);
       times.first.push(await firstTokenMs(fork, "Is it warm?"));

@@ -8,5 +8,7 @@ import { printPrefix } from "./printPrefix.js";
 
 const model = benchModel();
 const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
-console.log(`llama-scope shared prefixes and forks on ${path.basename(model.path)} (${model.source}), threads ${defaultThreads()}, ${rounds} rounds\n`);
+console.log(
+  `llama-scope shared prefixes and forks on ${path.basename(model.path)} (${model.source}), threads ${defaultThreads()}, ${rounds} rounds\n`,
+);
 printPrefix(await measurePrefix(model.path, defaultThreads(), rounds));

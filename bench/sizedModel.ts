@@ -100,4 +100,3 @@ function sameKey(sidecar: Sidecar, key: Omit<Sidecar, "bytes" | "sha256">): bool
 }
 
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
-

@@ -17,7 +17,8 @@ export async function measureStartup(modelPath: string, threads: number, rounds:
   const runs: Array<{ initMs: number; workerLoadMs: number; disposeMs: number; exitMs: number }> = [];
   for (let round = 0; round < rounds; round++) {
     const run = await runScript(child, { args: [modelPath, String(threads)], timeoutMs: 60_000 });
-    if (run.code !== 0) throw new Error(`The startup child ${run.signal === null ? `exited with ${run.code}` : "did not exit on its own and was killed"}.`);
+    if (run.code !== 0)
+      throw new Error(`The startup child ${run.signal === null ? `exited with ${run.code}` : "did not exit on its own and was killed"}.`);
     const report = run.report as { initMs: number; workerLoadMs: number; disposeMs: number; disposeStart: number };
     runs.push({ ...report, exitMs: run.exitedAt - report.disposeStart });
   }

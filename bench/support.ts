@@ -19,7 +19,12 @@ export async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
  * `opening` followed by `sentences` in turn until the text is at least `tokens` tokens of the
  * model at `modelPath` (tokenized with its vocabulary alone), and its exact token count.
  */
-export async function textOfTokens(modelPath: string, tokens: number, sentences: readonly string[], opening = ""): Promise<{ text: string; tokens: number }> {
+export async function textOfTokens(
+  modelPath: string,
+  tokens: number,
+  sentences: readonly string[],
+  opening = "",
+): Promise<{ text: string; tokens: number }> {
   const model = await (await getBackend({ gpu: false, build: "never", logLevel: "error" })).loadModel({ modelPath, vocabOnly: true });
   try {
     let text = opening;

@@ -30,7 +30,14 @@ export interface SwappingResult {
  * one with `fewSlots` (frozen bytes in memory, then on disk): what automatic swapping costs in
  * throughput, and what one swap costs.
  */
-export async function measureSwapping(modelPath: string, threads: number, scopes: number, fewSlots: number, rounds: number, maxTokens: number): Promise<SwappingResult> {
+export async function measureSwapping(
+  modelPath: string,
+  threads: number,
+  scopes: number,
+  fewSlots: number,
+  rounds: number,
+  maxTokens: number,
+): Promise<SwappingResult> {
   const conversations = manyConversations(scopes);
   const turns = conversations[0]!.turns.length;
   const start = async (slots: number, maxRamBytes?: number) => {

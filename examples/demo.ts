@@ -24,10 +24,14 @@ const start = performance.now();
 const parent = new LlamaParent(new LlamaLoad(testLoadOptions({ slots: 2 })));
 const names = new Map<string, string>();
 parent.on("slotFreed", (id) => console.log(`  · window ${names.get(id)} freed its slot`));
-parent.on("scopeFrozen", (id, { bytes, ms, storage }) => console.log(`  · window ${names.get(id)} frozen to make room: ${bytes} B in ${ms.toFixed(1)} ms (${storage})`));
+parent.on("scopeFrozen", (id, { bytes, ms, storage }) =>
+  console.log(`  · window ${names.get(id)} frozen to make room: ${bytes} B in ${ms.toFixed(1)} ms (${storage})`),
+);
 parent.on("scopeRestored", (id, { bytes, ms }) => console.log(`  · window ${names.get(id)} restored: ${bytes} B in ${ms.toFixed(1)} ms`));
 const info = await parent.init();
-console.log(`Worker ready in ${ms(start)} (model "${info.modelName}" loaded in ${info.loadMs.toFixed(1)} ms): ${info.slots} slots × ${info.contextSize} tokens, ${info.threads} thread(s).`);
+console.log(
+  `Worker ready in ${ms(start)} (model "${info.modelName}" loaded in ${info.loadMs.toFixed(1)} ms): ${info.slots} slots × ${info.contextSize} tokens, ${info.threads} thread(s).`,
+);
 
 const windowA = parent.getScope();
 const windowB = parent.getScope();
@@ -37,7 +41,10 @@ await say("B", windowB, "Bob had a big red ball.");
 await say("A", windowA, "\nAlice said,");
 
 console.log("\nBoth windows at once:");
-const [a, b] = await Promise.all([windowA.sendPrompt("\nThe next day", { maxTokens: 40 }), windowB.sendPrompt("\nThen", { maxTokens: 40 })]);
+const [a, b] = await Promise.all([
+  windowA.sendPrompt("\nThe next day", { maxTokens: 40 }),
+  windowB.sendPrompt("\nThen", { maxTokens: 40 }),
+]);
 console.log(`  A → ${JSON.stringify(a)}\n  B → ${JSON.stringify(b)}`);
 
 console.log("\nA third window, and still two slots:");

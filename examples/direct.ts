@@ -24,7 +24,9 @@ async function turn(llama: Llama, user: string, prompt: string): Promise<void> {
 
 const loadStart = performance.now();
 const llama = await Llama.load(testLoadOptions({ slots: 2, logLevel: "error" }));
-console.log(`Loaded ${llama.modelInfo.name} in ${ms(loadStart)}: ${llama.slotCapacity} slots × ${llama.contextSize} tokens, ${llama.threads} thread(s).`);
+console.log(
+  `Loaded ${llama.modelInfo.name} in ${ms(loadStart)}: ${llama.slotCapacity} slots × ${llama.contextSize} tokens, ${llama.threads} thread(s).`,
+);
 
 llama.createSlot("user_1");
 await turn(llama, "user_1", "Once upon a time, there was a girl named Alice.");
@@ -39,7 +41,9 @@ let start = performance.now();
 const frozen = await llama.saveState();
 const saveTime = ms(start);
 await llama.freeSlot("user_1");
-console.log(`saveState: ${tokens} tokens → ${frozen.length} bytes (${(frozen.length / tokens).toFixed(0)} bytes/token) in ${saveTime}; slots now: ${llama.slots.join(", ")}`);
+console.log(
+  `saveState: ${tokens} tokens → ${frozen.length} bytes (${(frozen.length / tokens).toFixed(0)} bytes/token) in ${saveTime}; slots now: ${llama.slots.join(", ")}`,
+);
 
 llama.createSlot("user_1");
 llama.setSlot("user_1");

@@ -35,8 +35,14 @@ export class EngineKiller {
     parent.on("engineRestarted", ({ attempt, ms, lostCalls }) => {
       this.restarts++;
       this.rememberPid();
-      console.log(`at ${this.elapsed()}: engine restarted (attempt ${attempt}, ${ms.toFixed(0)} ms, ${lostCalls} calls lost), pid ${parent.engine.pid}`);
-      if (this.restarts > this.kills) this.ledger.violation("engine", `seed ${seed}: the engine restarted without being killed (restart ${attempt}, ${lostCalls} calls lost)`);
+      console.log(
+        `at ${this.elapsed()}: engine restarted (attempt ${attempt}, ${ms.toFixed(0)} ms, ${lostCalls} calls lost), pid ${parent.engine.pid}`,
+      );
+      if (this.restarts > this.kills)
+        this.ledger.violation(
+          "engine",
+          `seed ${seed}: the engine restarted without being killed (restart ${attempt}, ${lostCalls} calls lost)`,
+        );
       for (const resume of this.waiting.splice(0)) resume();
     });
     parent.on("error", (error) => this.ledger.violation("engine", `seed ${seed}: the parent gave up on its engine: ${error.message}`));

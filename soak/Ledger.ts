@@ -35,7 +35,9 @@ export interface ReplyMismatch {
 
 /** Every count the report prints, and the violations with the lines that say how to reproduce them. */
 export class Ledger {
-  readonly operations = new Map<OperationKind, OperationTally>(OPERATION_KINDS.map((kind) => [kind, { count: 0, expectedErrors: 0, unexpectedErrors: 0 }]));
+  readonly operations = new Map<OperationKind, OperationTally>(
+    OPERATION_KINDS.map((kind) => [kind, { count: 0, expectedErrors: 0, unexpectedErrors: 0 }]),
+  );
   readonly expectedErrorNames = new Map<string, number>();
   readonly unexpectedErrorNames = new Map<string, number>();
   readonly violations = new Map<ViolationKind, string[]>(VIOLATION_KINDS.map((kind) => [kind, []]));

@@ -37,7 +37,8 @@ export class SoakLoop {
 
   /** Runs operations until `deadline` (a performance.now() time); false if one hung. */
   async run(deadline: number): Promise<boolean> {
-    for (let i = 0; i < INITIAL_SCOPES; i++) if (!(await this.step({ target: -1, operation: { kind: "newScope", scope: newScope(this.random) } }))) return false;
+    for (let i = 0; i < INITIAL_SCOPES; i++)
+      if (!(await this.step({ target: -1, operation: { kind: "newScope", scope: newScope(this.random) } }))) return false;
     while (performance.now() < deadline) {
       const view = { kinds: this.pool.map((entry) => entry.kind), full: this.pool.map((entry) => entry.full) };
       if (!(await this.step(nextOperation(this.random, view, this.context.maxPromptLength)))) return false;
@@ -62,11 +63,16 @@ export class SoakLoop {
     // A hung operation leaves the gate (it goes on in the background), so replays of other loops are not stuck behind it.
     const outcome = await this.context.gate.runShared(() => settledWithin(this.execute(run, entry, operation), HANG_MS));
     if (outcome === HUNG) {
-      this.context.ledger.violation("hung operation", `${where(this.context, run, entry)}: not settled after ${HANG_MS / 1000} s: ${describe(operation)}${entry === undefined ? "" : recent(entry)}`);
+      this.context.ledger.violation(
+        "hung operation",
+        `${where(this.context, run, entry)}: not settled after ${HANG_MS / 1000} s: ${describe(operation)}${entry === undefined ? "" : recent(entry)}`,
+      );
       return false;
     }
     if (outcome === undefined) return true;
-    const replayed = await this.context.gate.runExclusive(() => settledWithin(replayAlone(this.context, this.invariants, outcome), HANG_MS));
+    const replayed = await this.context.gate.runExclusive(() =>
+      settledWithin(replayAlone(this.context, this.invariants, outcome), HANG_MS),
+    );
     if (replayed === HUNG) {
       this.context.ledger.violation("hung operation", `${outcome.description}: its replay alone did not settle after ${HANG_MS / 1000} s`);
       return false;
@@ -126,8 +132,16 @@ export class SoakLoop {
 
   private async create(run: OperationRun, spec: NewScope): Promise<PooledScope | undefined> {
     const options: ScopeOptions =
-      spec.kind === "chat" ? (spec.systemPrompt === undefined ? { mode: "chat" } : { mode: "chat", systemPrompt: spec.systemPrompt }) : spec.kind === "strict" ? { contextShift: false } : {};
-    const made = await this.invariants.attempt(run, undefined, `getScope(${JSON.stringify(options)})`, async () => this.context.parent.getScope(options));
+      spec.kind === "chat"
+        ? spec.systemPrompt === undefined
+          ? { mode: "chat" }
+          : { mode: "chat", systemPrompt: spec.systemPrompt }
+        : spec.kind === "strict"
+          ? { contextShift: false }
+          : {};
+    const made = await this.invariants.attempt(run, undefined, `getScope(${JSON.stringify(options)})`, async () =>
+      this.context.parent.getScope(options),
+    );
     if (!made.ok) return undefined;
     const origin = spec.kind === "chat" ? (spec.systemPrompt === undefined ? "new, no system prompt" : "new, with a system prompt") : "new";
     return this.adopt(run, made.value, spec.kind, origin);
@@ -151,14 +165,24 @@ export class SoakLoop {
    * normal prompt must be taken (it always fits beside a system prompt). Either way a refusal
    * must change nothing. Returns false if the prompt failed.
    */
-  private async turn(run: OperationRun, entry: PooledScope, turn: Turn, via: "send" | "stream", before: Snapshot | undefined): Promise<boolean> {
-    const mayNotFit = entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
+  private async turn(
+    run: OperationRun,
+    entry: PooledScope,
+    turn: Turn,
+    via: "send" | "stream",
+    before: Snapshot | undefined,
+  ): Promise<boolean> {
+    const mayNotFit =
+      entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
     const label = `${via === "send" ? "generate" : "streamPrompt"}(${describeTurn(turn)})`;
     const result = await this.invariants.attempt(
       run,
       entry,
       label,
-      () => (via === "send" ? entry.scope.generate(turn.text, { maxTokens: turn.maxTokens }) : drain(entry.scope.streamPrompt(turn.text, { maxTokens: turn.maxTokens }))),
+      () =>
+        via === "send"
+          ? entry.scope.generate(turn.text, { maxTokens: turn.maxTokens })
+          : drain(entry.scope.streamPrompt(turn.text, { maxTokens: turn.maxTokens })),
       { overflow: mayNotFit },
     );
     await this.invariants.refused(run, entry, before, result, label);
@@ -174,12 +198,20 @@ export class SoakLoop {
    */
   private async burst(run: OperationRun, entry: PooledScope, turns: Turn[]): Promise<void> {
     const before = await this.invariants.checkIdle(run, entry);
-    const mayNotFit = entry.kind === "strict" && (before === undefined || before.tokens + turns.reduce((sum, turn) => sum + tokenBound(turn.text), 0) >= this.context.contextSize);
+    const mayNotFit =
+      entry.kind === "strict" &&
+      (before === undefined || before.tokens + turns.reduce((sum, turn) => sum + tokenBound(turn.text), 0) >= this.context.contextSize);
     const results = await Promise.all(
       turns.map((turn, i) =>
-        this.invariants.attempt(run, entry, `generate(${describeTurn(turn)}), turn ${i + 1} of ${turns.length} sent at once`, () => entry.scope.generate(turn.text, { maxTokens: turn.maxTokens }), {
-          overflow: mayNotFit,
-        }),
+        this.invariants.attempt(
+          run,
+          entry,
+          `generate(${describeTurn(turn)}), turn ${i + 1} of ${turns.length} sent at once`,
+          () => entry.scope.generate(turn.text, { maxTokens: turn.maxTokens }),
+          {
+            overflow: mayNotFit,
+          },
+        ),
       ),
     );
     if (results.some((result) => !result.ok) && entry.kind === "strict") entry.full = true;
@@ -191,11 +223,16 @@ export class SoakLoop {
    * far is kept (finishReason "aborted"); an abort before the prompt was sent rejects it with
    * AbortError and must leave the conversation unchanged.
    */
-  private async abortedStream(run: OperationRun, entry: PooledScope, operation: Extract<Operation, { kind: "abortedStream" }>): Promise<void> {
+  private async abortedStream(
+    run: OperationRun,
+    entry: PooledScope,
+    operation: Extract<Operation, { kind: "abortedStream" }>,
+  ): Promise<void> {
     const before = await this.invariants.checkIdle(run, entry);
     const { turn, afterChunks, how } = operation;
     const label = `streamPrompt(${describeTurn(turn)}) stopped by ${how === "signal" ? "its signal" : "leaving the loop"} after ${afterChunks} chunks`;
-    const mayNotFit = entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
+    const mayNotFit =
+      entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
     const result = await this.invariants.attempt(
       run,
       entry,
@@ -217,7 +254,8 @@ export class SoakLoop {
       { abort: true, overflow: mayNotFit },
     );
     await this.invariants.refused(run, entry, before, result, label);
-    if (!result.ok && (result.error as Error).name === "AbortError") await this.invariants.checkUnchanged(run, entry, before, `${label}, aborted before it was sent,`);
+    if (!result.ok && (result.error as Error).name === "AbortError")
+      await this.invariants.checkUnchanged(run, entry, before, `${label}, aborted before it was sent,`);
     await this.invariants.settle(run, entry, `${label} → ${outcome(result)}`);
   }
 
@@ -240,23 +278,38 @@ export class SoakLoop {
    * A fork, or a state saved and revived, of an idle scope or while a prompt of it runs (sent
    * just before the copy is asked for), then compared with its origin (see `compareCopy`).
    */
-  private async copy(run: OperationRun, entry: PooledScope, kind: "fork" | "revive", during: Turn | undefined, probe: Turn): Promise<Replay | undefined> {
+  private async copy(
+    run: OperationRun,
+    entry: PooledScope,
+    kind: "fork" | "revive",
+    during: Turn | undefined,
+    probe: Turn,
+  ): Promise<Replay | undefined> {
     const before = await this.invariants.checkIdle(run, entry);
-    const mayNotFit = (turn: Turn) => entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
+    const mayNotFit = (turn: Turn) =>
+      entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
     const prompt =
       during === undefined
         ? undefined
-        : this.invariants.attempt(run, entry, `generate(${describeTurn(during)}) during the ${kind}`, () => entry.scope.generate(during.text, { maxTokens: during.maxTokens }), {
-            overflow: mayNotFit(during),
-          });
+        : this.invariants.attempt(
+            run,
+            entry,
+            `generate(${describeTurn(during)}) during the ${kind}`,
+            () => entry.scope.generate(during.text, { maxTokens: during.maxTokens }),
+            {
+              overflow: mayNotFit(during),
+            },
+          );
     const how = `${kind === "fork" ? "fork" : "revived state"} ${during === undefined ? "taken while idle" : "taken while a prompt ran"}`;
     const made =
-      kind === "fork"
-        ? await this.invariants.attempt(run, entry, "fork()", () => entry.scope.fork())
-        : await this.revive(run, entry);
+      kind === "fork" ? await this.invariants.attempt(run, entry, "fork()", () => entry.scope.fork()) : await this.revive(run, entry);
     const prompted = await prompt;
     if (prompted !== undefined) await this.invariants.refused(run, entry, before, prompted, "the prompt during the copy");
-    await this.invariants.settle(run, entry, `${kind}${prompted === undefined ? "" : ` during ${describeTurn(during!)} → ${outcome(prompted)}`}`);
+    await this.invariants.settle(
+      run,
+      entry,
+      `${kind}${prompted === undefined ? "" : ` during ${describeTurn(during!)} → ${outcome(prompted)}`}`,
+    );
     if (!made.ok) return undefined;
     const copy = await this.adopt(run, made.value, entry.kind, `${how} from ${entry.name}`);
     copy.full = entry.full;
@@ -271,7 +324,9 @@ export class SoakLoop {
     if (!saved.ok) return saved;
     const state = saved.value;
     // A strict scope's copy is strict too (a fork copies its context shift; a state does not carry it).
-    return this.invariants.attempt(run, entry, "getScope({ state })", async () => this.context.parent.getScope(entry.kind === "strict" ? { state, contextShift: false } : { state }));
+    return this.invariants.attempt(run, entry, "getScope({ state })", async () =>
+      this.context.parent.getScope(entry.kind === "strict" ? { state, contextShift: false } : { state }),
+    );
   }
 
   /**
@@ -285,7 +340,9 @@ export class SoakLoop {
     const saved = await this.invariants.attempt(run, source, "saveState() to load it elsewhere", () => source.scope.saveState());
     if (source !== target) await this.invariants.settle(run, source, `saved for ${target.name}`);
     if (!saved.ok) return;
-    const loaded = await this.invariants.attempt(run, target, `loadState() of ${source.name}'s state`, () => target.scope.loadState(saved.value));
+    const loaded = await this.invariants.attempt(run, target, `loadState() of ${source.name}'s state`, () =>
+      target.scope.loadState(saved.value),
+    );
     if (loaded.ok) {
       target.full = source.full;
       const after = await this.invariants.attempt(run, target, "saveState() after loadState()", () => target.scope.saveState());
@@ -295,7 +352,10 @@ export class SoakLoop {
       if (change !== undefined) differences.push(`source when saved → target after loading: ${change}`);
       this.context.ledger.copiesChecked++;
       if (differences.length > 0)
-        this.context.ledger.violation("copy differs", `${where(this.context, run, target)}: after loadState() of ${source.name}'s state it does not hold it: ${differences.join("; ")}${recent(target)}`);
+        this.context.ledger.violation(
+          "copy differs",
+          `${where(this.context, run, target)}: after loadState() of ${source.name}'s state it does not hold it: ${differences.join("; ")}${recent(target)}`,
+        );
     }
     await this.invariants.settle(run, target, `loadState(${source.name}'s state) → ${loaded.ok ? "loaded" : (loaded.error as Error).name}`);
   }
@@ -303,15 +363,26 @@ export class SoakLoop {
   /** Disposes a scope after `afterChunks` chunks of its stream: the stream ends, or rejects with DisposedError. */
   private async disposeMidStream(run: OperationRun, entry: PooledScope, turn: Turn, afterChunks: number): Promise<void> {
     const before = await this.invariants.checkIdle(run, entry);
-    const mayNotFit = entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
+    const mayNotFit =
+      entry.kind === "strict" && (before === undefined || before.tokens + tokenBound(turn.text) >= this.context.contextSize);
     const stream = entry.scope.streamPrompt(turn.text, { maxTokens: turn.maxTokens });
     const iterator = stream[Symbol.asyncIterator]();
     const label = `streamPrompt(${describeTurn(turn)}) disposed after ${afterChunks} chunks`;
-    const started = await this.invariants.attempt(run, entry, label, async () => {
-      for (let i = 0; i < afterChunks; i++) if ((await iterator.next()).done) break;
-    }, { overflow: mayNotFit });
+    const started = await this.invariants.attempt(
+      run,
+      entry,
+      label,
+      async () => {
+        for (let i = 0; i < afterChunks; i++) if ((await iterator.next()).done) break;
+      },
+      { overflow: mayNotFit },
+    );
     const disposal = this.invariants.attempt(run, entry, "dispose() during a stream", () => entry.scope.dispose());
-    if (started.ok) await this.invariants.attempt(run, entry, `the rest of ${label}`, () => drainIterator(iterator, stream), { disposed: true, overflow: mayNotFit });
+    if (started.ok)
+      await this.invariants.attempt(run, entry, `the rest of ${label}`, () => drainIterator(iterator, stream), {
+        disposed: true,
+        overflow: mayNotFit,
+      });
     else stream.result.catch(() => {});
     await disposal;
     this.remove(entry);
@@ -354,9 +425,11 @@ function describeTurn(turn: Turn): string {
 }
 
 function outcome(result: { ok: true; value: GenerationResult } | { ok: false; error: unknown }): string {
-  return result.ok ? `${result.value.promptTokenCount}+${result.value.tokenCount} tokens, ${result.value.finishReason}` : (result.error as Error).name;
+  return result.ok
+    ? `${result.value.promptTokenCount}+${result.value.tokenCount} tokens, ${result.value.finishReason}`
+    : (result.error as Error).name;
 }
 
 function describe(operation: Operation): string {
-  return JSON.stringify(operation, (key, value) => (typeof value === "string" && key === "text" ? clip(value, 40) : value));
+  return JSON.stringify(operation, (key, value: unknown) => (typeof value === "string" && key === "text" ? clip(value, 40) : value));
 }

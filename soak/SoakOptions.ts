@@ -29,7 +29,8 @@ export function parseSoakOptions(argv: readonly string[]): SoakOptions {
     switch (flag) {
       case "--minutes":
         options.minutes = Number(value);
-        if (!(options.minutes > 0) || !Number.isFinite(options.minutes)) throw new Error(`--minutes must be a positive number, not ${value}.`);
+        if (!(options.minutes > 0) || !Number.isFinite(options.minutes))
+          throw new Error(`--minutes must be a positive number, not ${value}.`);
         break;
       case "--isolation":
         if (value !== "thread" && value !== "process") throw new Error(`--isolation must be thread or process, not ${value}.`);
@@ -37,11 +38,13 @@ export function parseSoakOptions(argv: readonly string[]): SoakOptions {
         break;
       case "--kill-engine":
         options.killEngine = Number(value);
-        if (!Number.isSafeInteger(options.killEngine) || options.killEngine < 0) throw new Error(`--kill-engine must be a whole number, not ${value}.`);
+        if (!Number.isSafeInteger(options.killEngine) || options.killEngine < 0)
+          throw new Error(`--kill-engine must be a whole number, not ${value}.`);
         break;
       case "--seed":
         options.seed = Number(value);
-        if (!Number.isSafeInteger(options.seed) || options.seed < 0) throw new Error(`--seed must be a whole number of at least 0, not ${value}.`);
+        if (!Number.isSafeInteger(options.seed) || options.seed < 0)
+          throw new Error(`--seed must be a whole number of at least 0, not ${value}.`);
         break;
       default:
         throw new Error(`Unknown option ${flag}.`);

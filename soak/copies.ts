@@ -47,8 +47,12 @@ export async function compareCopy(
   how: string,
 ): Promise<Replay | undefined> {
   const { ledger, killer } = context;
-  const originState = await invariants.attempt(run, origin, `saveState() of the origin to compare it with its ${how}`, () => origin.scope.saveState());
-  const copyState = await invariants.attempt(run, copy, `saveState() of the ${how} to compare it with its origin`, () => copy.scope.saveState());
+  const originState = await invariants.attempt(run, origin, `saveState() of the origin to compare it with its ${how}`, () =>
+    origin.scope.saveState(),
+  );
+  const copyState = await invariants.attempt(run, copy, `saveState() of the ${how} to compare it with its origin`, () =>
+    copy.scope.saveState(),
+  );
   const originView = await invariants.observe(run, origin);
   const copyView = await invariants.observe(run, copy);
   if (!originState.ok || !copyState.ok || originView === undefined || copyView === undefined) return undefined;
@@ -78,7 +82,17 @@ export async function compareCopy(
     ledger.copiesUndetermined++;
     return undefined;
   }
-  return { run, description, originState: originState.value, copyState: copyState.value, kind: origin.kind, strict, probe, originReply, copyReply };
+  return {
+    run,
+    description,
+    originState: originState.value,
+    copyState: copyState.value,
+    kind: origin.kind,
+    strict,
+    probe,
+    originReply,
+    copyReply,
+  };
 }
 
 /** Replays a mismatch alone (the caller holds the gate exclusively): see {@link compareCopy}. */
@@ -90,7 +104,15 @@ export async function replayAlone(context: SoakContext, invariants: Invariants, 
       parent.getScope(replay.strict ? { state, contextShift: false } : { state }),
     );
     if (!made.ok) return undefined;
-    const entry: PooledScope = { name: `replay of the ${label}`, scope: made.value, kind: replay.kind, origin: "replayed alone", baseline: undefined, full: false, log: [] };
+    const entry: PooledScope = {
+      name: `replay of the ${label}`,
+      scope: made.value,
+      kind: replay.kind,
+      origin: "replayed alone",
+      baseline: undefined,
+      full: false,
+      log: [],
+    };
     const text = await reply(invariants, replay.run, entry, replay.probe, replay.strict);
     await invariants.attempt(replay.run, entry, "disposing a replay scope", () => made.value.dispose());
     return text;
@@ -107,16 +129,33 @@ export async function replayAlone(context: SoakContext, invariants: Invariants, 
     ledger.violation("copy reply differs", `${replay.description} replies differently: ${detail}`);
   } else {
     // Which one the batch changed: always the copy would point at the copy's live state, not at batches.
-    const changed = [replay.originReply === originAlone ? undefined : "origin", replay.copyReply === copyAlone ? undefined : "copy"].filter(Boolean).join(" and ");
-    ledger.batchMismatches.push({ where: `${replay.description}: ${detail}`, replay: `same alone; together, the ${changed} replied otherwise` });
+    const changed = [replay.originReply === originAlone ? undefined : "origin", replay.copyReply === copyAlone ? undefined : "copy"]
+      .filter(Boolean)
+      .join(" and ");
+    ledger.batchMismatches.push({
+      where: `${replay.description}: ${detail}`,
+      replay: `same alone; together, the ${changed} replied otherwise`,
+    });
     console.log(`NOTE [batch-dependent reply] ${replay.description}: ${detail}`);
   }
 }
 
 /** A scope's reply to `probe`, or a refusal's name; undefined after another error (already counted). */
-async function reply(invariants: Invariants, run: OperationRun, entry: PooledScope, probe: Turn, strict: boolean): Promise<string | undefined> {
+async function reply(
+  invariants: Invariants,
+  run: OperationRun,
+  entry: PooledScope,
+  probe: Turn,
+  strict: boolean,
+): Promise<string | undefined> {
   const allowed: Allowed = { overflow: strict };
-  const result = await invariants.attempt<GenerationResult>(run, entry, `the comparison prompt on ${entry.name}`, () => entry.scope.generate(probe.text, { maxTokens: probe.maxTokens }), allowed);
+  const result = await invariants.attempt<GenerationResult>(
+    run,
+    entry,
+    `the comparison prompt on ${entry.name}`,
+    () => entry.scope.generate(probe.text, { maxTokens: probe.maxTokens }),
+    allowed,
+  );
   if (result.ok) return `${result.value.text} [${result.value.finishReason}]`;
   return result.expected ? `<${(result.error as Error).name}>` : undefined;
 }
@@ -130,9 +169,13 @@ export function stateDifferences(originBytes: Uint8Array, copyBytes: Uint8Array,
   const b = [...copy.tokens, ...copy.pending];
   const firstDifference = a.findIndex((token, i) => token !== b[i]);
   if (a.length !== b.length || firstDifference >= 0)
-    differences.push(`saved tokens: origin ${a.length} (${origin.pending.length} pending), copy ${b.length} (${copy.pending.length} pending), first different at ${firstDifference >= 0 ? firstDifference : Math.min(a.length, b.length)}`);
-  if (compareErased && origin.erasedTokens !== copy.erasedTokens) differences.push(`erased tokens: origin ${origin.erasedTokens}, copy ${copy.erasedTokens}`);
+    differences.push(
+      `saved tokens: origin ${a.length} (${origin.pending.length} pending), copy ${b.length} (${copy.pending.length} pending), first different at ${firstDifference >= 0 ? firstDifference : Math.min(a.length, b.length)}`,
+    );
+  if (compareErased && origin.erasedTokens !== copy.erasedTokens)
+    differences.push(`erased tokens: origin ${origin.erasedTokens}, copy ${copy.erasedTokens}`);
   const turns = (bytes: typeof origin) => JSON.stringify((bytes.header.meta as { chatTurns?: unknown } | undefined)?.chatTurns ?? null);
-  if (turns(origin) !== turns(copy)) differences.push(`saved chat turns differ: origin ${clip(turns(origin), 120)}, copy ${clip(turns(copy), 120)}`);
+  if (turns(origin) !== turns(copy))
+    differences.push(`saved chat turns differ: origin ${clip(turns(origin), 120)}, copy ${clip(turns(copy), 120)}`);
   return differences;
 }

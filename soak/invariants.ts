@@ -17,7 +17,13 @@ export class Invariants {
    * here, when the engine was killed since the call started) is counted as expected; any other is
    * a violation, printed with what the call was.
    */
-  async attempt<T>(run: OperationRun, entry: PooledScope | undefined, label: string, call: () => Promise<T>, allowed: Allowed = {}): Promise<Attempt<T>> {
+  async attempt<T>(
+    run: OperationRun,
+    entry: PooledScope | undefined,
+    label: string,
+    call: () => Promise<T>,
+    allowed: Allowed = {},
+  ): Promise<Attempt<T>> {
     const mark = this.context.killer?.mark();
     try {
       return { ok: true, value: await call() };
@@ -28,7 +34,11 @@ export class Invariants {
       if (expected) ledger.expectedError(run.kind, errorName(error));
       else {
         ledger.unexpectedError(run.kind, errorName(error));
-        ledger.violation("unexpected error", `${where(this.context, run, entry)}: ${label} failed with ${describeError(error)}${entry === undefined ? "" : recent(entry)}`, errorName(error));
+        ledger.violation(
+          "unexpected error",
+          `${where(this.context, run, entry)}: ${label} failed with ${describeError(error)}${entry === undefined ? "" : recent(entry)}`,
+          errorName(error),
+        );
       }
       return { ok: false, error, expected };
     }
@@ -51,7 +61,11 @@ export class Invariants {
     if (now !== undefined && baseline !== undefined) {
       this.context.ledger.idleChecks++;
       const change = snapshotDifference(baseline, now);
-      if (change !== undefined) this.context.ledger.violation("idle change", `${where(this.context, run, entry)}: changed while idle, before this operation: ${change}${recent(entry)}`);
+      if (change !== undefined)
+        this.context.ledger.violation(
+          "idle change",
+          `${where(this.context, run, entry)}: changed while idle, before this operation: ${change}${recent(entry)}`,
+        );
     }
     return now;
   }
@@ -71,11 +85,21 @@ export class Invariants {
     if (before === undefined || after === undefined) return;
     this.context.ledger.rejectionsChecked++;
     const change = snapshotDifference(before, after);
-    if (change !== undefined) this.context.ledger.violation("rejection changed", `${where(this.context, run, entry)}: ${what} changed the conversation: ${change}${recent(entry)}`);
+    if (change !== undefined)
+      this.context.ledger.violation(
+        "rejection changed",
+        `${where(this.context, run, entry)}: ${what} changed the conversation: ${change}${recent(entry)}`,
+      );
   }
 
   /** Counts a refusal (expected or not) and checks that it changed nothing. */
-  async refused(run: OperationRun, entry: PooledScope, before: Snapshot | undefined, attempt: Attempt<unknown>, label: string): Promise<void> {
+  async refused(
+    run: OperationRun,
+    entry: PooledScope,
+    before: Snapshot | undefined,
+    attempt: Attempt<unknown>,
+    label: string,
+  ): Promise<void> {
     if (attempt.ok || !(attempt.error instanceof ContextOverflowError)) return;
     if (attempt.expected) this.context.ledger.expectedRefusals++;
     else this.context.ledger.unexpectedRefusals++;

@@ -29,6 +29,8 @@ process.exitCode = result.ledger.violationCount > 0 ? 1 : 0;
 
 // Unref'd: it keeps nothing alive, and fires only if something else does.
 setTimeout(() => {
-  console.error(`VIOLATION [exit] the process did not exit within ${EXIT_GRACE_MS / 1000} s of dispose(); still open: ${process.getActiveResourcesInfo().join(", ")}`);
+  console.error(
+    `VIOLATION [exit] the process did not exit within ${EXIT_GRACE_MS / 1000} s of dispose(); still open: ${process.getActiveResourcesInfo().join(", ")}`,
+  );
   process.exit(1);
 }, EXIT_GRACE_MS).unref();

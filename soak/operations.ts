@@ -48,7 +48,19 @@ export type Operation =
 
 export type OperationKind = Operation["kind"];
 
-export const OPERATION_KINDS: readonly OperationKind[] = ["prompt", "burst", "abortedStream", "longTurns", "oversized", "fork", "revive", "loadState", "dispose", "disposeMidStream", "newScope"];
+export const OPERATION_KINDS: readonly OperationKind[] = [
+  "prompt",
+  "burst",
+  "abortedStream",
+  "longTurns",
+  "oversized",
+  "fork",
+  "revive",
+  "loadState",
+  "dispose",
+  "disposeMidStream",
+  "newScope",
+];
 
 /** What the generator needs to know of a loop's scopes. */
 export interface PoolView {
@@ -95,7 +107,15 @@ export function nextOperation(random: Random, pool: PoolView, maxPromptLength: n
     case "burst":
       return { target, operation: { kind: "burst", turns: Array.from({ length: random.int(2, 4) }, () => turn(4, 16)) } };
     case "abortedStream":
-      return { target, operation: { kind: "abortedStream", turn: turn(20, 60), afterChunks: random.int(0, 3), how: random.chance(0.6) ? "signal" : "break" } };
+      return {
+        target,
+        operation: {
+          kind: "abortedStream",
+          turn: turn(20, 60),
+          afterChunks: random.int(0, 3),
+          how: random.chance(0.6) ? "signal" : "break",
+        },
+      };
     case "longTurns":
       return { target, operation: { kind: "longTurns", turns: Array.from({ length: random.int(3, 6) }, () => turn(40, 60)) } };
     case "oversized":

@@ -5,28 +5,59 @@ import type { SoakResult } from "./runSoak.js";
 export function formatReport(result: SoakResult): string {
   const { ledger, options, resources, files } = result;
   const lines: string[] = [];
-  lines.push("", `llama-scope soak: isolation ${options.isolation}, seed ${options.seed}, ${options.minutes} min (${result.seconds.toFixed(0)} s with load and dispose); ` +
-      `lock-step batches from ${result.lockstepMinBatch ?? "-"} generating slots (probed at load)`);
+  lines.push(
+    "",
+    `llama-scope soak: isolation ${options.isolation}, seed ${options.seed}, ${options.minutes} min (${result.seconds.toFixed(0)} s with load and dispose); ` +
+      `lock-step batches from ${result.lockstepMinBatch ?? "-"} generating slots (probed at load)`,
+  );
 
-  lines.push("", table(["operation", "count", "expected errors", "unexpected errors"], [...ledger.operations].map(([kind, tally]) => [kind, tally.count, tally.expectedErrors, tally.unexpectedErrors])));
+  lines.push(
+    "",
+    table(
+      ["operation", "count", "expected errors", "unexpected errors"],
+      [...ledger.operations].map(([kind, tally]) => [kind, tally.count, tally.expectedErrors, tally.unexpectedErrors]),
+    ),
+  );
 
-  const names = (map: Map<string, number>) => ([...map].map(([name, count]) => `${name} ${count}`).join(", ") || "none");
+  const names = (map: Map<string, number>) => [...map].map(([name, count]) => `${name} ${count}`).join(", ") || "none";
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-  const level = (l: { warmup: number; max: number; limit: number }, unit: (n: number) => string) => `warm-up ${unit(l.warmup)}, max ${unit(l.max)}, bound ${unit(l.limit)}`;
+  const level = (l: { warmup: number; max: number; limit: number }, unit: (n: number) => string) =>
+    `warm-up ${unit(l.warmup)}, max ${unit(l.max)}, bound ${unit(l.limit)}`;
   const count = (kind: (typeof VIOLATION_KINDS)[number]) => ledger.violations.get(kind)!.length;
   const batch = ledger.batchMismatches.length;
   const rows: Array<[string, string | number, string]> = [
     ["unexpected errors", count("unexpected error"), names(ledger.unexpectedErrorNames)],
     ["expected errors", "-", names(ledger.expectedErrorNames)],
     ["idle changes", count("idle change"), `${ledger.idleChecks} checks of tokenCount()/getChatHistory() between two operations`],
-    ["copies differing (state)", count("copy differs"), `${ledger.copiesChecked} forks, revivals and loaded states compared, ${ledger.copiesUndetermined} not compared by reply (engine killed)`],
-    ["copies differing (reply, alone)", count("copy reply differs"), `${batch} differed only while decoded beside others (not violations, listed below)`],
-    ["refusals that changed something", count("rejection changed"), `${ledger.rejectionsChecked} checked; ${ledger.expectedRefusals} expected refusals, ${ledger.unexpectedRefusals} unexpected (in unexpected errors)`],
+    [
+      "copies differing (state)",
+      count("copy differs"),
+      `${ledger.copiesChecked} forks, revivals and loaded states compared, ${ledger.copiesUndetermined} not compared by reply (engine killed)`,
+    ],
+    [
+      "copies differing (reply, alone)",
+      count("copy reply differs"),
+      `${batch} differed only while decoded beside others (not violations, listed below)`,
+    ],
+    [
+      "refusals that changed something",
+      count("rejection changed"),
+      `${ledger.rejectionsChecked} checked; ${ledger.expectedRefusals} expected refusals, ${ledger.unexpectedRefusals} unexpected (in unexpected errors)`,
+    ],
     ["oversized prompts taken", count("not refused"), ""],
     ["hung operations", count("hung operation"), ""],
     ["engine", count("engine"), `kills ${result.kills}, restarts ${result.restarts}`],
-    ["resources", count("resources"), `RSS ${level(resources.rss, mib)}; fds ${level(resources.fds, String)}` + (resources.engineRss === undefined ? "" : `; engine RSS ${level(resources.engineRss, mib)}`)],
-    ["files left", count("files left"), `llama-scope-* in ${"tmp"}: ${files.before} before, ${files.after} after${files.left.length > 0 ? `: ${files.left.join(", ")}` : ""}`],
+    [
+      "resources",
+      count("resources"),
+      `RSS ${level(resources.rss, mib)}; fds ${level(resources.fds, String)}` +
+        (resources.engineRss === undefined ? "" : `; engine RSS ${level(resources.engineRss, mib)}`),
+    ],
+    [
+      "files left",
+      count("files left"),
+      `llama-scope-* in ${"tmp"}: ${files.before} before, ${files.after} after${files.left.length > 0 ? `: ${files.left.join(", ")}` : ""}`,
+    ],
     ["leftovers after disposing all", count("leftovers"), ""],
   ];
   lines.push("", table(["invariant", "violations", "details"], rows));
@@ -45,6 +76,10 @@ export function formatReport(result: SoakResult): string {
 function table(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
   const cells = [header, ...rows].map((row) => row.map(String));
   const widths = header.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  const format = (row: readonly string[]) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd();
+  const format = (row: readonly string[]) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [format(cells[0]!), widths.map((width) => "-".repeat(width)).join("  "), ...cells.slice(1).map(format)].join("\n");
 }

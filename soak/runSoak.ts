@@ -56,7 +56,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const operationsStarted = performance.now();
   const killer = options.isolation === "process" ? new EngineKiller(parent, ledger, options.seed, operationsStarted) : undefined;
   const monitor = new ResourceMonitor(Math.max(10_000, durationMs / 4), () => parent.engine.pid);
-  const context: SoakContext = { parent, ledger, gate: new Gate(), killer, seed: options.seed, contextSize: ready.contextSize, maxPromptLength: ready.maxPromptLength, started: operationsStarted };
+  const context: SoakContext = {
+    parent,
+    ledger,
+    gate: new Gate(),
+    killer,
+    seed: options.seed,
+    contextSize: ready.contextSize,
+    maxPromptLength: ready.maxPromptLength,
+    started: operationsStarted,
+  };
   killer?.start(options.killEngine, durationMs);
 
   const deadline = performance.now() + durationMs;
@@ -64,7 +73,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const finished = await Promise.all(loops.map((loop) => loop.run(deadline)));
   killer?.stop();
   if (killer !== undefined && !(await killer.settle(30_000)))
-    ledger.violation("engine", `seed ${options.seed}: the engine was not restarted within 30 s of kill ${killer.kills} (${killer.restarts} restarts)`);
+    ledger.violation(
+      "engine",
+      `seed ${options.seed}: the engine was not restarted within 30 s of kill ${killer.kills} (${killer.restarts} restarts)`,
+    );
   // A loop with a hung operation is left alone: disposing its scopes would only wait on it too.
   await Promise.all(loops.filter((_, i) => finished[i]).map((loop) => loop.finish()));
   const stats = parent.stats();
@@ -75,7 +87,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   await parent.dispose();
   const filesAfter = llamaScopeEntries();
   const left = leftBehind(filesBefore, filesAfter, new Set([process.pid, ...(killer?.pids ?? [])]));
-  if (left.length > 0) ledger.violation("files left", `seed ${options.seed}: after dispose() these are left in the temporary directory: ${left.join(", ")}`);
+  if (left.length > 0)
+    ledger.violation("files left", `seed ${options.seed}: after dispose() these are left in the temporary directory: ${left.join(", ")}`);
   return {
     options,
     ledger,
@@ -103,8 +116,19 @@ function checkLeftovers(ledger: Ledger, seed: number, stats: ParentStats): void 
 function checkResources(ledger: Ledger, seed: number, resources: SoakResult["resources"]): void {
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
   const { rss, fds, engineRss } = resources;
-  if (rss.max > rss.limit) ledger.violation("resources", `seed ${seed}: RSS reached ${mib(rss.max)} at ${rss.maxAt.toFixed(0)} s, over its bound ${mib(rss.limit)} (warm-up ${mib(rss.warmup)})`);
-  if (fds.max > fds.limit) ledger.violation("resources", `seed ${seed}: ${fds.max} open file descriptors at ${fds.maxAt.toFixed(0)} s, over the bound ${fds.limit} (warm-up ${fds.warmup})`);
+  if (rss.max > rss.limit)
+    ledger.violation(
+      "resources",
+      `seed ${seed}: RSS reached ${mib(rss.max)} at ${rss.maxAt.toFixed(0)} s, over its bound ${mib(rss.limit)} (warm-up ${mib(rss.warmup)})`,
+    );
+  if (fds.max > fds.limit)
+    ledger.violation(
+      "resources",
+      `seed ${seed}: ${fds.max} open file descriptors at ${fds.maxAt.toFixed(0)} s, over the bound ${fds.limit} (warm-up ${fds.warmup})`,
+    );
   if (engineRss !== undefined && engineRss.max > engineRss.limit)
-    ledger.violation("resources", `seed ${seed}: the engine process's RSS reached ${mib(engineRss.max)} at ${engineRss.maxAt.toFixed(0)} s, over its bound ${mib(engineRss.limit)} (warm-up ${mib(engineRss.warmup)})`);
+    ledger.violation(
+      "resources",
+      `seed ${seed}: the engine process's RSS reached ${mib(engineRss.max)} at ${engineRss.maxAt.toFixed(0)} s, over its bound ${mib(engineRss.limit)} (warm-up ${mib(engineRss.warmup)})`,
+    );
 }

@@ -26,7 +26,8 @@ export function snapshotDifference(before: Snapshot, after: Snapshot): string | 
 /** Where two chat histories part: their lengths and the first item that differs. */
 export function historyDifference(before: ChatHistoryItem[] | undefined, after: ChatHistoryItem[] | undefined): string | undefined {
   if (before === undefined && after === undefined) return undefined;
-  if (before === undefined || after === undefined) return `history ${before === undefined ? "none" : before.length + " items"} → ${after === undefined ? "none" : after.length + " items"}`;
+  if (before === undefined || after === undefined)
+    return `history ${before === undefined ? "none" : before.length + " items"} → ${after === undefined ? "none" : after.length + " items"}`;
   const length = Math.max(before.length, after.length);
   for (let i = 0; i < length; i++) {
     const a = JSON.stringify(before[i]);

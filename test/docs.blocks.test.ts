@@ -58,7 +58,9 @@ function extractedBlocks(): DocBlock[] {
   try {
     return JSON.parse(readFileSync(manifest, "utf8")) as DocBlock[];
   } catch (cause) {
-    throw new Error(`Cannot read ${manifest}: npm test writes it (node test/support/extractDocBlocks.mjs) before compiling the tests.`, { cause });
+    throw new Error(`Cannot read ${manifest}: npm test writes it (node test/support/extractDocBlocks.mjs) before compiling the tests.`, {
+      cause,
+    });
   }
 }
 
@@ -67,7 +69,13 @@ function extractedBlocks(): DocBlock[] {
  * extractor and more loosely than it reads them, so a block it missed shows up as a difference.
  */
 function tsFences(): string[] {
-  const docs = ["README.md", ...readdirSync(path.join(root, "docs")).filter((name) => name.endsWith(".md")).sort().map((name) => `docs/${name}`)];
+  const docs = [
+    "README.md",
+    ...readdirSync(path.join(root, "docs"))
+      .filter((name) => name.endsWith(".md"))
+      .sort()
+      .map((name) => `docs/${name}`),
+  ];
   return docs.flatMap((doc) =>
     readFileSync(path.join(root, doc), "utf8")
       .split("\n")

@@ -25,8 +25,16 @@ async function fuzz(keyed: boolean): Promise<{ outcomes: Outcome[]; deaths: stri
   let next = 0;
   while (next < MUTATIONS) {
     const to = Math.min(next + BATCH, MUTATIONS);
-    const run = await runFixture("fuzzStates", { args: [String(next), String(to), ...(keyed ? ["keyed"] : [])], json: false, memoryLimitMb: MEMORY_LIMIT_MB, timeoutMs: 120_000 });
-    const lines = run.stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Outcome);
+    const run = await runFixture("fuzzStates", {
+      args: [String(next), String(to), ...(keyed ? ["keyed"] : [])],
+      json: false,
+      memoryLimitMb: MEMORY_LIMIT_MB,
+      timeoutMs: 120_000,
+    });
+    const lines = run.stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Outcome);
     outcomes.push(...lines);
     const last = lines.at(-1)?.i ?? next - 1;
     if (run.code !== 0 || run.signal !== null) {

@@ -20,6 +20,8 @@ test("node-llama-cpp internals: LlamaContextSequence._sequenceId and LlamaContex
   let context: LlamaContext | undefined;
   const seen: Map<BatchItem, number>[] = [];
   const itemCounts: number[] = [];
+  // The strategy below reads `context`, so it is declared before the call that creates it.
+  // eslint-disable-next-line prefer-const
   context = await model.createContext({
     contextSize: 256,
     sequences: 3,
@@ -74,12 +76,15 @@ test("node-llama-cpp internals: LlamaContextSequence._copyStateFromOtherSequence
   try {
     const [source, raw, copy] = [context.getSequence(), context.getSequence(), context.getSequence()];
     expect(typeof (raw as unknown as { _copyStateFromOtherSequence?: unknown })._copyStateFromOtherSequence).toBe("function");
-    await source.evaluateWithoutGeneratingNewTokens(model.tokenize("Once upon a time there was a little girl named Lily. She liked to play.", false));
+    await source.evaluateWithoutGeneratingNewTokens(
+      model.tokenize("Once upon a time there was a little girl named Lily. She liked to play.", false),
+    );
     const expected = await savedKv(source, "source");
     const cells = source.nextTokenIndex;
 
     // The internal as copySequenceKv calls it: it copies the tokens and reports success...
-    const internal = (raw as unknown as { _copyStateFromOtherSequence(other: LlamaContextSequence, upTo: number): Promise<boolean> })._copyStateFromOtherSequence;
+    const internal = (raw as unknown as { _copyStateFromOtherSequence: (other: LlamaContextSequence, upTo: number) => Promise<boolean> })
+      ._copyStateFromOtherSequence;
     expect(await internal.call(raw, source, cells)).toBe(true);
     expect(raw.contextTokens).toEqual(source.contextTokens);
     // ...but the KV buffers are copied at the next decode only: saved now, the copy holds other
@@ -101,8 +106,13 @@ test("node-llama-cpp internals: LlamaContextSequence._copyStateFromOtherSequence
 
 test("the sequence-order strategy shares a batch exactly as node-llama-cpp's maximumParallelism does", async () => {
   // node-llama-cpp does not export it; its file is read here so an upgrade that changes it fails.
-  const file = path.join(projectRoot(), "node_modules/node-llama-cpp/dist/evaluator/LlamaContext/utils/batchItemsPrioritizationStrategies/maximumParallelismStrategy.js");
-  const { maximumParallelismStrategy } = (await import(pathToFileURL(file).href)) as { maximumParallelismStrategy: CustomBatchingPrioritizationStrategy };
+  const file = path.join(
+    projectRoot(),
+    "node_modules/node-llama-cpp/dist/evaluator/LlamaContext/utils/batchItemsPrioritizationStrategies/maximumParallelismStrategy.js",
+  );
+  const { maximumParallelismStrategy } = (await import(pathToFileURL(file).href)) as {
+    maximumParallelismStrategy: CustomBatchingPrioritizationStrategy;
+  };
   let seed = 7;
   const random = (below: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % below);
   for (let round = 0; round < 500; round++) {
@@ -112,15 +122,22 @@ test("the sequence-order strategy shares a batch exactly as node-llama-cpp's max
       evaluationPriority: (1 + random(5)) as BatchItem["evaluationPriority"],
     }));
     const size = 1 + random(round % 3 === 0 ? 16 : 1024);
-    const shares = (prioritized: ReturnType<CustomBatchingPrioritizationStrategy>) => prioritized.map(({ item, processAmount }) => [items.indexOf(item), processAmount]);
+    const shares = (prioritized: ReturnType<CustomBatchingPrioritizationStrategy>) =>
+      prioritized.map(({ item, processAmount }) => [items.indexOf(item), processAmount]);
     expect(shares(parallelShares(items, size))).toEqual(shares(maximumParallelismStrategy({ items, size })));
   }
 });
 
 test("the sequence-order strategy sorts by sequence id, and keeps the queue order when any item cannot be traced", () => {
-  const items: BatchItem[] = [3, 1, 2].map((n) => ({ tokens: Array.from({ length: n }, () => 1 as Token), logits: [], evaluationPriority: 5 }));
-  const queue = (ids: (number | undefined)[]) => ({ _queuedDecodes: items.map((item, i) => ({ sequenceId: ids[i], tokens: item.tokens })) }) as unknown as LlamaContext;
-  const order = (context: LlamaContext | undefined) => sequenceOrderStrategy(() => context)({ items, size: 512 }).map(({ item }) => items.indexOf(item));
+  const items: BatchItem[] = [3, 1, 2].map((n) => ({
+    tokens: Array.from({ length: n }, () => 1 as Token),
+    logits: [],
+    evaluationPriority: 5,
+  }));
+  const queue = (ids: (number | undefined)[]) =>
+    ({ _queuedDecodes: items.map((item, i) => ({ sequenceId: ids[i], tokens: item.tokens })) }) as unknown as LlamaContext;
+  const order = (context: LlamaContext | undefined) =>
+    sequenceOrderStrategy(() => context)({ items, size: 512 }).map(({ item }) => items.indexOf(item));
   expect(order(queue([7, 2, 5]))).toEqual([1, 2, 0]);
   expect(order(queue([7, undefined, 5]))).toEqual([0, 1, 2]);
   expect(order({} as LlamaContext)).toEqual([0, 1, 2]);

@@ -18,7 +18,10 @@ afterEach(() => stops.splice(0).forEach((stop) => stop()));
 function record(): { batches: BatchRecord[]; steps: StepRecord[] } {
   const batches: BatchRecord[] = [];
   const steps: StepRecord[] = [];
-  stops.push(observe(BATCH_CHANNEL, (batch: BatchRecord) => batches.push(batch)), observe(STEP_CHANNEL, (step: StepRecord) => steps.push(step)));
+  stops.push(
+    observe(BATCH_CHANNEL, (batch: BatchRecord) => batches.push(batch)),
+    observe(STEP_CHANNEL, (step: StepRecord) => steps.push(step)),
+  );
   return { batches, steps };
 }
 
@@ -28,7 +31,6 @@ function observe<T>(name: string, listener: (record: T) => void): () => void {
   diagnostics_channel.subscribe(name, subscriber);
   return () => diagnostics_channel.unsubscribe(name, subscriber);
 }
-
 
 /** Starts a generation on slot `id` (created if new) with `prompt`. */
 function start(llama: Llama, id: string, prompt: string, options: Parameters<Llama["generate"]>[0], onText?: (text: string) => void) {
@@ -49,7 +51,9 @@ describe("lock-step batching", () => {
     const maxTokens = 64;
     const { batches, steps } = record();
     // minBatch set: the probe's own batches would come first, and its verdict depends on the machine.
-    const results = await withLlama({ slots: 4, lockstep: { minBatch: 2 } }, (llama) => Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens }))));
+    const results = await withLlama({ slots: 4, lockstep: { minBatch: 2 } }, (llama) =>
+      Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens }))),
+    );
     expect(results.map((r) => r.finishReason)).toEqual(["maxTokens", "maxTokens", "maxTokens", "maxTokens"]);
     // Every batch is in increasing (the strategy), consecutive (the barrier and the pool) id order.
     for (const batch of batches) expect(consecutive(batch.sequenceIds)).toBe(true);
@@ -91,13 +95,17 @@ describe("lock-step batching", () => {
         s3: start(llama, "s3", PROMPTS[3]!, { maxTokens: 64, signal: abort.signal }, () => {
           if (++pieces === 8) abort.abort();
         }),
-        s4: start(llama, "s4", PROMPTS[1]!, { maxTokens: 64 }, () => (freed ??= llama.freeSlot("s4"))),
+        s4: start(llama, "s4", PROMPTS[1]!, { maxTokens: 64 }, () => {
+          freed ??= llama.freeSlot("s4");
+        }),
       };
       const settled = Object.entries(calls).map(([id, call]) =>
-        call.then(
-          (result) => [id, result] as const,
-          (error: unknown) => [id, error] as const,
-        ).finally(() => ended.set(id, performance.now())),
+        call
+          .then(
+            (result) => [id, result] as const,
+            (error: unknown) => [id, error] as const,
+          )
+          .finally(() => ended.set(id, performance.now())),
       );
       const outcomes = Object.fromEntries(await Promise.all(settled));
       await freed;
@@ -111,8 +119,7 @@ describe("lock-step batching", () => {
     // Slot sN holds sequence N (the lowest free sequence each time). A step that gave up on a
     // slot must have given up on one still generating: one that had left would have been waited
     // for needlessly, for the whole patience.
-    for (const step of steps)
-      for (const id of step.late) expect(ended.get(`s${id}`)!).toBeGreaterThan(step.at);
+    for (const step of steps) for (const id of step.late) expect(ended.get(`s${id}`)!).toBeGreaterThan(step.at);
     // Once alone, slot 0 goes on one token per batch.
     const alone = batches.filter((b) => b.sequenceIds.join() === "0");
     expect(alone.length).toBeGreaterThan(30);
@@ -131,7 +138,9 @@ describe("lock-step batching", () => {
 
   test("lockstep: false: no barrier, node-llama-cpp's own batch strategy, the same replies", async () => {
     const run = (lockstep: boolean) =>
-      withLlama({ slots: 4, lockstep }, (llama) => Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens: 32 }))));
+      withLlama({ slots: 4, lockstep }, (llama) =>
+        Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens: 32 }))),
+      );
     const { steps, batches } = record();
     const free = await run(false);
     expect(steps).toEqual([]);
@@ -147,7 +156,9 @@ describe("lock-step batching", () => {
       return replies;
     });
     const { batches, steps } = record();
-    const together = await withLlama({ slots: 4, lockstep: { minBatch: 5 } }, (llama) => Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens }))));
+    const together = await withLlama({ slots: 4, lockstep: { minBatch: 5 } }, (llama) =>
+      Promise.all(PROMPTS.map((prompt, i) => start(llama, `s${i}`, prompt, { maxTokens }))),
+    );
     // Decoded one at a time, every slot gets the bits it gets alone: the replies are exact.
     expect(together).toEqual(alone);
     const generationBatches = batches.filter((b) => b.tokens.every((count) => count === 1));

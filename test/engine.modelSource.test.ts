@@ -25,7 +25,11 @@ async function replyOf(llama: Llama): Promise<string> {
   return llama.generateCompleteText({ maxTokens: 24 });
 }
 
-async function withLoaded<T>(options: Partial<LlamaLoadOptions>, control: Parameters<typeof Llama.load>[1], use: (llama: Llama) => Promise<T>): Promise<T> {
+async function withLoaded<T>(
+  options: Partial<LlamaLoadOptions>,
+  control: Parameters<typeof Llama.load>[1],
+  use: (llama: Llama) => Promise<T>,
+): Promise<T> {
   const llama = await Llama.load(testLoadOptions({ slots: 1, ...options }), control);
   try {
     return await use(llama);
@@ -37,10 +41,14 @@ async function withLoaded<T>(options: Partial<LlamaLoadOptions>, control: Parame
 test("Llama.load takes a model URL: downloaded into modelCacheDir with onProgress, then loaded; it replies as the local file does", async () => {
   const cacheDir = mkdtempSync(path.join(cacheRoot, "cache-"));
   const events: LoadProgress[] = [];
-  const fromUrl = await withLoaded({ modelPath: server.url, modelCacheDir: cacheDir }, { onProgress: (progress) => events.push(progress) }, async (llama) => {
-    expect(llama.modelPath).toBe(path.join(cacheDir, path.basename(testModelPath())));
-    return replyOf(llama);
-  });
+  const fromUrl = await withLoaded(
+    { modelPath: server.url, modelCacheDir: cacheDir },
+    { onProgress: (progress) => events.push(progress) },
+    async (llama) => {
+      expect(llama.modelPath).toBe(path.join(cacheDir, path.basename(testModelPath())));
+      return replyOf(llama);
+    },
+  );
   expect(fromUrl).toBe(await withLoaded({}, {}, replyOf));
   // The download's events, then the load's, each ending with one event of ratio 1.
   const firstLoad = events.findIndex((event) => event.phase === "load");
@@ -79,9 +87,17 @@ test("a relative modelPath is a file relative to the working directory, as anywh
 });
 
 test("which model paths are URIs to download", () => {
-  for (const uri of ["hf:ggml-org/models/tinyllamas/stories260K.gguf", "hf:user/repo:Q4_K_M", "huggingface:user/repo", "hf.co/user/repo", "https://example.com/m.gguf", "HTTP://example.com/m.gguf"])
+  for (const uri of [
+    "hf:ggml-org/models/tinyllamas/stories260K.gguf",
+    "hf:user/repo:Q4_K_M",
+    "huggingface:user/repo",
+    "hf.co/user/repo",
+    "https://example.com/m.gguf",
+    "HTTP://example.com/m.gguf",
+  ])
     expect([uri, isModelUri(uri)]).toEqual([uri, true]);
-  for (const file of ["model.gguf", "./hf:odd.gguf", "/models/https.gguf", "models/hf/x.gguf", "C:\\models\\x.gguf"]) expect([file, isModelUri(file)]).toEqual([file, false]);
+  for (const file of ["model.gguf", "./hf:odd.gguf", "/models/https.gguf", "models/hf/x.gguf", "C:\\models\\x.gguf"])
+    expect([file, isModelUri(file)]).toEqual([file, false]);
 });
 
 describe("load options and controls refused with what to do", () => {

@@ -23,7 +23,11 @@ describe("jsonSchema", () => {
     expect(new Set(TWENTY_PROMPTS).size).toBe(20);
     const texts = new Set<string>();
     for (const [i, prompt] of TWENTY_PROMPTS.entries()) {
-      const options: GenerateOptions = { jsonSchema: PET_SCHEMA, maxTokens: PET_MAX_TOKENS, ...(i % 2 === 0 ? {} : { temperature: 1, seed: i }) };
+      const options: GenerateOptions = {
+        jsonSchema: PET_SCHEMA,
+        maxTokens: PET_MAX_TOKENS,
+        ...(i % 2 === 0 ? {} : { temperature: 1, seed: i }),
+      };
       const { result, history } = await generateOnNewSlot(llama, "json", prompt, options);
       expect(result.finishReason).toBe("endOfText");
       expectPet(result.text);
@@ -129,7 +133,9 @@ describe("tokenBias", () => {
     const model = llama.model;
     // The most frequent generated token whose text, as a tokenBias key, names that token.
     const banned = (text: string) => new Set([...model.tokenize(text), ...model.tokenize(text, false, "trimLeadingSpace")]);
-    const byCount = [...new Set(plain.generated)].sort((x, y) => plain.generated.filter((t) => t === y).length - plain.generated.filter((t) => t === x).length);
+    const byCount = [...new Set(plain.generated)].sort(
+      (x, y) => plain.generated.filter((t) => t === y).length - plain.generated.filter((t) => t === x).length,
+    );
     const token = byCount.find((t) => banned(model.detokenize([t])).has(t));
     expect(token).toBeDefined();
     const text = model.detokenize([token!]);
@@ -139,7 +145,9 @@ describe("tokenBias", () => {
     for (const forbidden of banned(text)) expect(biased.generated).not.toContain(forbidden);
     expect(biased.result.text).not.toBe(plain.result.text);
     // A bias of 0 changes nothing.
-    expect((await generateOnNewSlot(llama, "bias", REPEATING_PROMPT, { maxTokens: 48, tokenBias: { [text]: 0 } })).result.text).toBe(plain.result.text);
+    expect((await generateOnNewSlot(llama, "bias", REPEATING_PROMPT, { maxTokens: 48, tokenBias: { [text]: 0 } })).result.text).toBe(
+      plain.result.text,
+    );
   });
 
   test("-Infinity survives structured cloning (the scope path)", () => {
@@ -162,7 +170,9 @@ describe("repeatPenalty", () => {
   test("off by default, and lastTokens: 0 or penalty 1 alone turn it off", async () => {
     const plain = await generateOnNewSlot(llama, "rp", REPEATING_PROMPT, { maxTokens: 64 });
     for (const repeatPenalty of [{ lastTokens: 0 }, { penalty: 1 }]) {
-      expect((await generateOnNewSlot(llama, "rp", REPEATING_PROMPT, { maxTokens: 64, repeatPenalty })).result.text).toBe(plain.result.text);
+      expect((await generateOnNewSlot(llama, "rp", REPEATING_PROMPT, { maxTokens: 64, repeatPenalty })).result.text).toBe(
+        plain.result.text,
+      );
     }
   });
 
@@ -197,8 +207,16 @@ describe("options the library does not know or cannot send to a worker", () => {
     ["a Symbol key", { [Symbol("x")]: 1 }, /Symbol\(x\)/],
     ["a function as jsonSchema", { jsonSchema: () => ({}) }, /jsonSchema must be a JSON schema as a plain object.*not a function/],
     ["a class instance as jsonSchema", { jsonSchema: new Schema() }, /jsonSchema .*not an instance of Schema/],
-    ["a BigInt deep in jsonSchema", { jsonSchema: { type: "object", properties: { n: { type: "integer", maximum: 10n } } } }, /jsonSchema\.properties\.n\.maximum .*BigInt/],
-    ["a Date deep in jsonSchema", { jsonSchema: { type: "string", description: new Date(0) } }, /jsonSchema\.description .*instance of Date/],
+    [
+      "a BigInt deep in jsonSchema",
+      { jsonSchema: { type: "object", properties: { n: { type: "integer", maximum: 10n } } } },
+      /jsonSchema\.properties\.n\.maximum .*BigInt/,
+    ],
+    [
+      "a Date deep in jsonSchema",
+      { jsonSchema: { type: "string", description: new Date(0) } },
+      /jsonSchema\.description .*instance of Date/,
+    ],
     ["undefined in jsonSchema", { jsonSchema: { enum: ["a", undefined] } }, /jsonSchema\.enum\[1\] .*not undefined/],
     ["NaN in jsonSchema", { jsonSchema: { type: "string", maxLength: NaN } }, /jsonSchema\.maxLength must be a finite number/],
     ["a cycle in jsonSchema", { jsonSchema: cyclic }, /jsonSchema\.properties\.self refers back/],
@@ -210,7 +228,11 @@ describe("options the library does not know or cannot send to a worker", () => {
     ["a zero penalty", { repeatPenalty: { penalty: 0 } }, /repeatPenalty\.penalty must be a number above 0/],
     ["a null penalty", { repeatPenalty: { penalty: null } }, /repeatPenalty\.penalty must be a number above 0/],
     ["a negative lastTokens", { repeatPenalty: { lastTokens: -1 } }, /repeatPenalty\.lastTokens must be a whole number/],
-    ["a frequencyPenalty out of range", { repeatPenalty: { frequencyPenalty: 3 } }, /repeatPenalty\.frequencyPenalty must be a number from -2 to 2/],
+    [
+      "a frequencyPenalty out of range",
+      { repeatPenalty: { frequencyPenalty: 3 } },
+      /repeatPenalty\.frequencyPenalty must be a number from -2 to 2/,
+    ],
     ["a Map as tokenBias", { tokenBias: new Map([["x", -Infinity]]) }, /tokenBias must be a plain object.*instance of Map/],
     ["NaN as a bias", { tokenBias: { dragon: NaN } }, /tokenBias\.dragon must be a number/],
     ["a string as a bias", { tokenBias: { " the end": "never" } }, /tokenBias\[" the end"\] must be a number .*not "never"/],

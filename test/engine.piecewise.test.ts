@@ -9,9 +9,15 @@ const STORY = "Once upon a time, there was a little girl named Lily. She loved t
 /** Long multi-line texts, each several pieces long, with every kind of line start and line. */
 const TEXTS: Record<string, string> = {
   story: Array.from({ length: 800 }, (_, i) => `${STORY} Day ${i}: "Look!" said ${["Tom", "Sue", "Ben"][i % 3]}.`).join("\n"),
-  "blank lines, indents and CRLF": Array.from({ length: 3000 }, (_, i) => `${i % 3 === 0 ? `${i} ` : ""}${["", "  indented line", "\tTabbed", "Windows line\r", "x", "-- rule --", "a b  c   d"][i % 7]}`).join("\n"),
+  "blank lines, indents and CRLF": Array.from(
+    { length: 3000 },
+    (_, i) =>
+      `${i % 3 === 0 ? `${i} ` : ""}${["", "  indented line", "\tTabbed", "Windows line\r", "x", "-- rule --", "a b  c   d"][i % 7]}`,
+  ).join("\n"),
   "unicode and emoji": Array.from({ length: 700 }, (_, i) => `日本語 ${i} 🙂 Ça va? Über naïve café — ${"ß".repeat(i % 5)}𝔘𝔫𝔦`).join("\n"),
-  "code and punctuation": Array.from({ length: 700 }, (_, i) => `function f${i}(a, b) { return a + b; } // ${"=".repeat(i % 40)}`).join("\n"),
+  "code and punctuation": Array.from({ length: 700 }, (_, i) => `function f${i}(a, b) { return a + b; } // ${"=".repeat(i % 40)}`).join(
+    "\n",
+  ),
   "opens with newlines": "\n\n" + Array.from({ length: 600 }, (_, i) => `Line ${i} ${STORY}`).join("\n"),
   "one long line among short ones": [STORY, STORY.repeat(300), ...Array.from({ length: 300 }, () => STORY)].join("\n"),
   "spaces after newlines only": Array.from({ length: 900 }, (_, i) => ` ${STORY} ${i}`).join("\n"),

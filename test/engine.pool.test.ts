@@ -4,7 +4,6 @@ import { expect, test } from "@jest/globals";
 import type { Llama } from "../src/index.js";
 import { withLlama } from "./support/llamas.js";
 
-
 async function reply(llama: Llama, id: string, prompt: string, maxTokens: number) {
   llama.setSlot(id);
   llama.setPrompt(prompt);

@@ -48,7 +48,9 @@ describe.each([
           expect(tokens.length * charsPerToken).toBeGreaterThanOrEqual(repeated.length);
         }
     // The longest token repeated is the tightest case: each token covers its whole text.
-    const longest = [...nodeModelOf(llama).iterateAllTokens()].map((token) => llama.model.detokenize([token], false)).sort((a, b) => b.length - a.length)[0]!;
+    const longest = [...nodeModelOf(llama).iterateAllTokens()]
+      .map((token) => llama.model.detokenize([token], false))
+      .sort((a, b) => b.length - a.length)[0]!;
     const tight = longest.repeat(100);
     expect(llama.model.tokenize(tight, false).length * charsPerToken).toBeGreaterThanOrEqual(tight.length);
   });

@@ -1,9 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { ContextOverflowError, InvalidArgumentError, Llama, StateFormatError, type GenerateOptions, type GenerationResult } from "../src/index.js";
+import {
+  ContextOverflowError,
+  InvalidArgumentError,
+  Llama,
+  StateFormatError,
+  type GenerateOptions,
+  type GenerationResult,
+} from "../src/index.js";
 import { otherModelPath, testLoadOptions } from "./support/testModel.js";
 
 /** Short story prompts; 40 turns of them overflow a 256-token slot many times. */
-const TURNS = Array.from({ length: 40 }, (_, i) => `\n${["Lily", "Ben", "Mia", "Max"][i % 4]} went to the ${["park", "shop", "sea", "farm", "zoo"][i % 5]}.`);
+const TURNS = Array.from(
+  { length: 40 },
+  (_, i) => `\n${["Lily", "Ben", "Mia", "Max"][i % 4]} went to the ${["park", "shop", "sea", "farm", "zoo"][i % 5]}.`,
+);
 const TURN_OPTIONS: GenerateOptions = { maxTokens: 24 };
 
 let llama: Llama;
@@ -116,7 +126,11 @@ describe("context shift (on by default)", () => {
     const shifts: number[] = [];
     let small = false;
     llama.createSlot("stingy", {
-      contextShift: { size: 30, strategy: ({ size }) => [{ start: 1, end: 1 + (small ? 2 : size) }], onShift: (erased) => shifts.push(erased) },
+      contextShift: {
+        size: 30,
+        strategy: ({ size }) => [{ start: 1, end: 1 + (small ? 2 : size) }],
+        onShift: (erased) => shifts.push(erased),
+      },
     });
     llama.setSlot("stingy");
     try {

@@ -92,7 +92,16 @@ describe("generation options", () => {
 
   test("bad options reject with InvalidArgumentError and consume nothing", async () => {
     llama.setPrompt("Once upon a time");
-    for (const bad of [{ maxTokens: 0 }, { maxTokens: 1.5 }, { temperature: -1 }, { topP: 0 }, { minP: 2 }, { stop: [""] }, { seed: -3 }, { signal: "x" }])
+    for (const bad of [
+      { maxTokens: 0 },
+      { maxTokens: 1.5 },
+      { temperature: -1 },
+      { topP: 0 },
+      { minP: 2 },
+      { stop: [""] },
+      { seed: -3 },
+      { signal: "x" },
+    ])
       await expect(llama.generateCompleteText(bad as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     // The prompt is still there: the valid call below sees it.
     const withPrompt = await llama.generateCompleteText({ maxTokens: 8 });
@@ -268,7 +277,16 @@ describe("loading", () => {
   });
 
   test("bad load options give InvalidArgumentError", async () => {
-    for (const bad of [{ slots: 0 }, { contextSize: -1 }, { threads: 1.5 }, { gpu: "cuda" }, { modelPath: "" }, { stateDir: path.join(dir, "missing") }, { lockstep: "yes" }, { flashAttention: "on" }])
+    for (const bad of [
+      { slots: 0 },
+      { contextSize: -1 },
+      { threads: 1.5 },
+      { gpu: "cuda" },
+      { modelPath: "" },
+      { stateDir: path.join(dir, "missing") },
+      { lockstep: "yes" },
+      { flashAttention: "on" },
+    ])
       await expect(Llama.load(testLoadOptions(bad as never))).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 

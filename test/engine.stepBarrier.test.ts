@@ -145,7 +145,19 @@ describe("inLockStep", () => {
   test("arrives before every token but the first, and leaves when the tokens run out", async () => {
     const { log, stepped } = traced(3);
     for await (const token of stepped) log.push(`got ${token}`);
-    expect(log).toEqual(["decode 0", "got 0", "arrive", "decode 1", "got 1", "arrive", "decode 2", "got 2", "arrive", "tokens closed", "leave"]);
+    expect(log).toEqual([
+      "decode 0",
+      "got 0",
+      "arrive",
+      "decode 1",
+      "got 1",
+      "arrive",
+      "decode 2",
+      "got 2",
+      "arrive",
+      "tokens closed",
+      "leave",
+    ]);
   });
 
   test("a consumer that breaks leaves the step before the tokens are closed", async () => {

@@ -96,7 +96,10 @@ describe("the GGUF reader and writer", () => {
   });
 
   test("node-llama-cpp reads the same tokenizer and shape from it", async () => {
-    const [ours, theirs] = await Promise.all([readGgufFileInfo(modelPath, { logWarnings: false }), readGgufFileInfo(source, { logWarnings: false })]);
+    const [ours, theirs] = await Promise.all([
+      readGgufFileInfo(modelPath, { logWarnings: false }),
+      readGgufFileInfo(source, { logWarnings: false }),
+    ]);
     expect(ours.metadata.tokenizer).toEqual(theirs.metadata.tokenizer);
     expect(ours.metadata.general.architecture).toBe("llama");
     expect(ours.metadata.general.file_type).toBe(7);

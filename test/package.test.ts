@@ -12,8 +12,8 @@ import { projectRoot } from "./support/testModel.js";
 const run = promisify(execFile);
 const root = projectRoot();
 const compilers = {
-  "TypeScript 5": path.join(root, "node_modules", "typescript5", "bin", "tsc"),
-  "TypeScript 7": path.join(root, "node_modules", "typescript", "bin", "tsc"),
+  "TypeScript 5": path.join(root, "node_modules", "typescript", "bin", "tsc"),
+  "TypeScript 7": path.join(root, "node_modules", "typescript7", "bin", "tsc"),
 };
 
 /** What a user writes against the public API, types and values, with the strictest settings. */
@@ -93,13 +93,19 @@ beforeAll(async () => {
     dependencies: Record<string, string>;
     exports: Record<string, string | { types?: string }>;
   };
-  for (const name of [...Object.keys(dependencies), "@types/node"]) symlinkSync(path.join(root, "node_modules", name), path.join(consumer, "node_modules", name), "dir");
+  for (const name of [...Object.keys(dependencies), "@types/node"])
+    symlinkSync(path.join(root, "node_modules", name), path.join(consumer, "node_modules", name), "dir");
   // Every entry point is checked, including ones index.ts does not use (a subpath added later).
   const entries = Object.entries(exports).flatMap(([subpath, target]) =>
-    typeof target === "object" && target.types !== undefined ? [{ specifier: path.posix.join("llama-scope", subpath), types: target.types }] : [],
+    typeof target === "object" && target.types !== undefined
+      ? [{ specifier: path.posix.join("llama-scope", subpath), types: target.types }]
+      : [],
   );
   entryTypes = entries.map(({ types }) => path.join(installed, types));
-  writeFileSync(path.join(consumer, "entries.ts"), entries.map(({ specifier }, i) => `export * as entry${i} from "${specifier}";\n`).join(""));
+  writeFileSync(
+    path.join(consumer, "entries.ts"),
+    entries.map(({ specifier }, i) => `export * as entry${i} from "${specifier}";\n`).join(""),
+  );
   writeFileSync(path.join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
   writeFileSync(
     path.join(consumer, "tsconfig.json"),
@@ -135,7 +141,10 @@ describe.each(Object.entries(compilers))("%s type-checks a consumer of the packe
     // What was checked: the consumer, against the unpacked package's declarations and nothing of
     // node-llama-cpp's (3.22.1's have two errors under skipLibCheck: false: a `tempDir` its
     // LlamaOptions lacks, and async-retry's types, which it does not install).
-    const checked = output.split("\n").filter((line) => line.trim() !== "").map((line) => path.resolve(consumer, line.trim()));
+    const checked = output
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => path.resolve(consumer, line.trim()));
     expect(entryTypes).toContain(path.join(installed, "dist", "index.d.ts"));
     expect(checked).toEqual(expect.arrayContaining([path.join(consumer, "index.ts"), path.join(consumer, "entries.ts"), ...entryTypes]));
     expect(checked.filter((file) => file.includes(`${path.sep}node-llama-cpp${path.sep}`))).toEqual([]);
@@ -144,7 +153,10 @@ describe.each(Object.entries(compilers))("%s type-checks a consumer of the packe
 
 describe("the tarball", () => {
   test("imports as ES modules; require() from CommonJS says how to load it instead", async () => {
-    writeFileSync(path.join(consumer, "imports.mjs"), 'const { LlamaParent, Llama, AbortError } = await import("llama-scope");\nconsole.log([LlamaParent, Llama, AbortError].map((f) => typeof f).join());\n');
+    writeFileSync(
+      path.join(consumer, "imports.mjs"),
+      'const { LlamaParent, Llama, AbortError } = await import("llama-scope");\nconsole.log([LlamaParent, Llama, AbortError].map((f) => typeof f).join());\n',
+    );
     const { stdout } = await run(process.execPath, ["imports.mjs"], { cwd: consumer });
     expect(stdout.trim()).toBe("function,function,function");
 
@@ -160,7 +172,9 @@ describe("the tarball", () => {
   });
 
   test("holds the license, the docs the README links to, and the sources every source map names", () => {
-    expect(packedFiles).toEqual(expect.arrayContaining(["LICENSE", "README.md", "package.json", "require.cjs", "dist/index.js", "dist/index.d.ts"]));
+    expect(packedFiles).toEqual(
+      expect.arrayContaining(["LICENSE", "README.md", "package.json", "require.cjs", "dist/index.js", "dist/index.d.ts"]),
+    );
     expect(readFileSync(path.join(installed, "LICENSE"), "utf8")).toMatch(/^MIT License/);
     expect(readdirSync(path.join(installed, "docs")).sort()).toEqual(readdirSync(path.join(root, "docs")).sort());
     expect(packedFiles.filter((file) => /^(test|build|bench|examples)\//.test(file))).toEqual([]);

@@ -13,7 +13,12 @@ test("chat mode renders each prompt with the model's chat template and keeps the
   // Reference on the direct engine: the template's rendering of each turn, appended as tokens.
   const llama = await Llama.load(testLoadOptions({ slots: 2 }));
   const wrapper = resolveChatWrapper(nodeModelOf(llama));
-  const firstTurn = wrapper.generateContextState({ chatHistory: [{ type: "user", text: TURNS[0]! }, { type: "model", response: [] }] });
+  const firstTurn = wrapper.generateContextState({
+    chatHistory: [
+      { type: "user", text: TURNS[0]! },
+      { type: "model", response: [] },
+    ],
+  });
   const rendered = LlamaText(firstTurn.contextText).toString();
   expect(rendered).toContain(TURNS[0]); // the template wraps the text, it does not replace it
   expect(rendered.length).toBeGreaterThan(TURNS[0]!.length);
@@ -57,11 +62,17 @@ test("chat prompts sent together give the replies sent one by one; a state saved
     for (const text of TURNS) expected.push(await oneByOne.sendPrompt(text, OPTIONS));
 
     const together = parent.getScope({ mode: "chat" });
-    const [replies, state] = await Promise.all([Promise.all(TURNS.map((text) => together.sendPrompt(text, OPTIONS))), together.saveState()]);
+    const [replies, state] = await Promise.all([
+      Promise.all(TURNS.map((text) => together.sendPrompt(text, OPTIONS))),
+      together.saveState(),
+    ]);
     expect(replies).toEqual(expected);
     const meta = readStateMeta(state);
     // Each reply with the tokens the slot holds for it (what a scope started from the history holds).
-    const turn = (text: string, i: number) => [{ type: "user", text }, { type: "model", response: [expected[i]], tokens: expect.any(Array) }];
+    const turn = (text: string, i: number) => [
+      { type: "user", text },
+      { type: "model", response: [expected[i]], tokens: expect.any(Array) },
+    ];
     expect(meta?.["chatTurns"]).toEqual(TURNS.flatMap(turn));
   } finally {
     await parent.dispose();

@@ -19,7 +19,9 @@ test("a chat scope answers 150 random turns on a 256-token slot, and 'Hi' after 
     const scope = parent.getScope({ mode: "chat", systemPrompt: SYSTEM });
     const refused: string[] = [];
     for (const turn of randomTurns(seededRandom(1), 150)) {
-      await scope.sendPrompt(turn.text, { maxTokens: turn.maxTokens }).catch((error: Error) => refused.push(`${error.name}: ${error.message}`));
+      await scope
+        .sendPrompt(turn.text, { maxTokens: turn.maxTokens })
+        .catch((error: Error) => refused.push(`${error.name}: ${error.message}`));
       expect(await scope.tokenCount()).toBeLessThanOrEqual(256); // 255 cells and the reply's last token, still to evaluate
     }
     expect(refused).toEqual([]);
@@ -105,7 +107,8 @@ for (const prefixCache of [true, false]) {
         for (const maxTokens of [10, 17, 24]) {
           // Seed 3's conversations: before the fix, 2 turns of 24 tokens (which never shift) replied otherwise.
           const origin = parent.getScope({ mode: "chat", systemPrompt: SYSTEM });
-          for (const turn of randomTurns(seededRandom(3000 + turns * 100 + maxTokens), turns)) await origin.sendPrompt(turn.text.slice(0, 60), { maxTokens });
+          for (const turn of randomTurns(seededRandom(3000 + turns * 100 + maxTokens), turns))
+            await origin.sendPrompt(turn.text.slice(0, 60), { maxTokens });
           const rebuilt = parent.getScope({ mode: "chat", history: await origin.getChatHistory() });
           const [a, b] = [await origin.sendPrompt("Why?", { maxTokens: 24 }), await rebuilt.sendPrompt("Why?", { maxTokens: 24 })];
           // A conversation that shifted keeps cells computed beside exchanges it erased, which a
@@ -139,7 +142,8 @@ test("a continued turn evaluates only its own tokens: the slot holds replies as 
       const { promptTokenCount, tokenCount } = await scope.generate(turn.text.slice(0, 80), { maxTokens: turn.maxTokens });
       const now = await scope.tokenCount();
       // The slot holds what it held, the turn's prompt and the reply: nothing was evaluated again.
-      if (!shifted.has(scope.id) && now !== previous + promptTokenCount + tokenCount) reEvaluated.push(`turn ${i}: ${previous + promptTokenCount + tokenCount - now}`);
+      if (!shifted.has(scope.id) && now !== previous + promptTokenCount + tokenCount)
+        reEvaluated.push(`turn ${i}: ${previous + promptTokenCount + tokenCount - now}`);
       previous = now;
     }
     expect(reEvaluated).toEqual([]);

@@ -35,7 +35,8 @@ test(`12 chat scopes on 3 slots, 5 loops of short turns for ${SECONDS} s: no err
             const before = after.get(scope);
             if (before !== undefined) {
               const now = { tokens: await scope.tokenCount(), history: await scope.getChatHistory() };
-              if (JSON.stringify(now) !== JSON.stringify(before)) problems.push(`${scope.id} changed while idle: ${before.tokens} → ${now.tokens} tokens`);
+              if (JSON.stringify(now) !== JSON.stringify(before))
+                problems.push(`${scope.id} changed while idle: ${before.tokens} → ${now.tokens} tokens`);
             }
             const text = `${loop}:${turns} ${randomWords(random, 3)}`;
             sent.get(scope)!.push(text);

@@ -28,7 +28,11 @@ describe("dispose() never aborts the process", () => {
   });
 
   test("during generation: 20 runs", async () => {
-    await disposeRuns("generate", Array.from({ length: 20 }, (_, i) => 5 + i * 10), ["DisposedError"]);
+    await disposeRuns(
+      "generate",
+      Array.from({ length: 20 }, (_, i) => 5 + i * 10),
+      ["DisposedError"],
+    );
   });
 
   test("while the worker loads the model: 4 runs", async () => {

@@ -80,7 +80,10 @@ describe("planted symlinks", () => {
     }
 
     expect(await readFile(target, "utf8")).toBe("precious\n");
-    for (const [directory, names] of [[stateDir, planted.state], [swapDir, planted.swap]] as const) {
+    for (const [directory, names] of [
+      [stateDir, planted.state],
+      [swapDir, planted.swap],
+    ] as const) {
       expect((await readdir(directory)).sort()).toEqual([...names].sort()); // ours are gone, the planted ones untouched
       for (const name of names) expect(await readlink(path.join(directory, name))).toBe(target);
     }

@@ -5,7 +5,8 @@ import { DisposedError, type LlamaParent, type LlamaScope } from "../src/index.j
 import { startParent } from "./support/parents.js";
 
 const OPTIONS = { maxTokens: 24 };
-const SYSTEM = "You are a storyteller. Every story you tell is about a cat who lives by the sea, and it ends with a happy moral for small children to remember.";
+const SYSTEM =
+  "You are a storyteller. Every story you tell is about a cat who lives by the sea, and it ends with a happy moral for small children to remember.";
 
 let parent: LlamaParent;
 beforeAll(async () => (parent = await startParent({ slots: 3 })));

@@ -175,7 +175,9 @@ describe("parent lifecycle", () => {
 
   test("bad load options fail in the caller's thread", () => {
     expect(() => new LlamaLoad(testLoadOptions({ slots: 0 }))).toThrow(InvalidArgumentError);
-    expect(() => new LlamaLoad(testLoadOptions({ stateDir: "/nonexistent/state-dir" }))).toThrow(/stateDir "\/nonexistent\/state-dir" is not a directory/);
+    expect(() => new LlamaLoad(testLoadOptions({ stateDir: "/nonexistent/state-dir" }))).toThrow(
+      /stateDir "\/nonexistent\/state-dir" is not a directory/,
+    );
     expect(() => new LlamaParent({} as never)).toThrow(InvalidArgumentError);
   });
 

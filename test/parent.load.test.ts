@@ -182,7 +182,9 @@ describe("init({ signal })", () => {
     const parent = newParent({});
     try {
       await expect(parent.init({ signal: { aborted: false } as AbortSignal })).rejects.toThrow(InvalidArgumentError);
-      await expect(parent.init({ singal: AbortSignal.abort() } as object)).rejects.toThrow('Unknown init option "singal": did you mean "signal"?');
+      await expect(parent.init({ singal: AbortSignal.abort() } as object)).rejects.toThrow(
+        'Unknown init option "singal": did you mean "signal"?',
+      );
       expect(parent.disposed).toBe(false);
       expect((await parent.init()).slots).toBe(1);
     } finally {
@@ -190,12 +192,15 @@ describe("init({ signal })", () => {
     }
   });
 
-  test.each(["thread", "process"])("aborted before, while downloading and while loading (%s): the process then exits on its own", async (isolation) => {
-    const run = await runFixture("initAbortThenExit", { env: { LLAMA_SCOPE_TEST_ISOLATION: isolation } });
-    expect(run.signal).toBeNull(); // killed = something was left running
-    expect(run.code).toBe(0);
-    expect(run.report).toEqual({ before: "AbortError", downloading: "AbortError", loading: "AbortError", cached: [] });
-  });
+  test.each(["thread", "process"])(
+    "aborted before, while downloading and while loading (%s): the process then exits on its own",
+    async (isolation) => {
+      const run = await runFixture("initAbortThenExit", { env: { LLAMA_SCOPE_TEST_ISOLATION: isolation } });
+      expect(run.signal).toBeNull(); // killed = something was left running
+      expect(run.code).toBe(0);
+      expect(run.report).toEqual({ before: "AbortError", downloading: "AbortError", loading: "AbortError", cached: [] });
+    },
+  );
 });
 
 /** Says, when called, whether the parent's engine running now (a worker thread or a child process) has ended. */

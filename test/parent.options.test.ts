@@ -39,7 +39,11 @@ describe("generation options through scopes", () => {
     const prompt = "The cat sat.";
     const plain = await generateOnNewSlot(direct, "ref", prompt, { maxTokens: 32 });
     const firstText = direct.model.detokenize(plain.generated.slice(0, 1));
-    const options: GenerateOptions = { maxTokens: 32, tokenBias: { [firstText]: -Infinity }, repeatPenalty: { penalty: 1.3, lastTokens: 32 } };
+    const options: GenerateOptions = {
+      maxTokens: 32,
+      tokenBias: { [firstText]: -Infinity },
+      repeatPenalty: { penalty: 1.3, lastTokens: 32 },
+    };
     const expected = (await generateOnNewSlot(direct, "ref", prompt, options)).result.text;
     expect(expected).not.toBe(plain.result.text);
     const scope = parent.getScope();
@@ -53,7 +57,7 @@ describe("generation options through scopes", () => {
     }
     const cases: [unknown, RegExp][] = [
       [{ foo: 1 }, /Unknown generate option "foo"/],
-      [{ grammer: "root ::= \"x\"" }, /did you mean "grammar"/],
+      [{ grammer: 'root ::= "x"' }, /did you mean "grammar"/],
       [{ maxTokens: 8, onToken: () => {} }, /Unknown generate option "onToken"/],
       [{ jsonSchema: () => ({ type: "string" }) }, /jsonSchema .*not a function/],
       [{ jsonSchema: { type: "string", default: new URL("http://x") } }, /jsonSchema\.default .*instance of URL/],
@@ -62,7 +66,10 @@ describe("generation options through scopes", () => {
       [new Options(), /plain object.*instance of Options/],
       // A reactive framework's state passes every check above, but structured cloning refuses it.
       [{ tokenBias: new Proxy({ " the": -1 }, {}) }, /options\.tokenBias is a Proxy/],
-      [{ jsonSchema: { type: "object", properties: new Proxy({ name: { type: "string" } }, {}) } }, /options\.jsonSchema\.properties is a Proxy/],
+      [
+        { jsonSchema: { type: "object", properties: new Proxy({ name: { type: "string" } }, {}) } },
+        /options\.jsonSchema\.properties is a Proxy/,
+      ],
     ];
     const history = [{ type: "user", text: "Hi" }, new Proxy({ type: "model", response: ["Hello"] }, {})];
     expect(() => parent.getScope({ mode: "chat", history: history as never })).toThrow(/history\[1\] is a Proxy/);

@@ -2,14 +2,22 @@
 // template conversation) load that start instead of evaluating it, and reply exactly as they
 // would have without it.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { InvalidArgumentError, LlamaLoad, type ChatHistoryItem, type LlamaParent, type PrefixCacheStats, type ScopeOptions } from "../src/index.js";
+import {
+  InvalidArgumentError,
+  LlamaLoad,
+  type ChatHistoryItem,
+  type LlamaParent,
+  type PrefixCacheStats,
+  type ScopeOptions,
+} from "../src/index.js";
 import { startParent } from "./support/parents.js";
 import { testLoadOptions } from "./support/testModel.js";
 
 const OPTIONS = { maxTokens: 24 };
 /** System prompts of about 40 tokens each (the cache keeps prefixes of 32 tokens and more). */
 const SYSTEMS = ["a cat", "a dog", "a bird", "a fish"].map(
-  (animal) => `You are a storyteller. Every story you tell is about ${animal} who lives by the sea, and it ends with a happy moral for small children to remember.`,
+  (animal) =>
+    `You are a storyteller. Every story you tell is about ${animal} who lives by the sea, and it ends with a happy moral for small children to remember.`,
 );
 const QUESTIONS = ["Tell me a story.", "What happened next?", "Why was it sad?"];
 /** A template conversation whose system prompt no test stores by itself. */
@@ -23,7 +31,14 @@ const TEMPLATE: ChatHistoryItem[] = [
 function since(parent: LlamaParent, before: PrefixCacheStats): PrefixCacheStats {
   const now = parent.stats().prefixCache;
   const delta = (key: "hits" | "misses" | "copies" | "evictions") => now[key] - before[key];
-  return { hits: delta("hits"), misses: delta("misses"), copies: delta("copies"), evictions: delta("evictions"), bytes: now.bytes, entries: now.entries };
+  return {
+    hits: delta("hits"),
+    misses: delta("misses"),
+    copies: delta("copies"),
+    evictions: delta("evictions"),
+    bytes: now.bytes,
+    entries: now.entries,
+  };
 }
 
 /** A new chat scope's first reply, the scope disposed afterwards. */
@@ -39,7 +54,9 @@ async function firstTurn(parent: LlamaParent, options: ScopeOptions, question = 
 describe("with the cache (the default) and without it", () => {
   let cached: LlamaParent;
   let uncached: LlamaParent;
-  beforeAll(async () => ([cached, uncached] = await Promise.all([startParent({ slots: 2 }), startParent({ slots: 2, prefixCache: false })])));
+  beforeAll(
+    async () => ([cached, uncached] = await Promise.all([startParent({ slots: 2 }), startParent({ slots: 2, prefixCache: false })])),
+  );
   afterAll(() => Promise.all([cached.dispose(), uncached.dispose()]));
 
   test("the second scope with a system prompt evaluates only its own turn; without the cache it evaluates everything again", async () => {
@@ -127,7 +144,9 @@ describe("with the cache (the default) and without it", () => {
     const before = cached.stats().prefixCache;
     const results = await Promise.all([0, 1].map(() => firstTurn(cached, { systemPrompt: SYSTEMS[3]! })));
     expect(since(cached, before)).toMatchObject({ hits: 1, misses: 1 });
-    expect(Math.min(...results.map((result) => result.promptTokenCount))).toBeLessThan(Math.max(...results.map((result) => result.promptTokenCount)) - 32);
+    expect(Math.min(...results.map((result) => result.promptTokenCount))).toBeLessThan(
+      Math.max(...results.map((result) => result.promptTokenCount)) - 32,
+    );
   });
 
   test("prefixes shorter than minTokens are evaluated as before, not stored", async () => {

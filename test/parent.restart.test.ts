@@ -47,7 +47,14 @@ test("process isolation: kill -9 mid-generation; the host survives, calls in fli
       parent.getScope(),
       parent.getScope(),
     ];
-    const openings = ["Once upon a time", "Tell me about a cat.", "Tom had a big red ball.", "What is the sun?", "The dog ran", "Lily and Ben"];
+    const openings = [
+      "Once upon a time",
+      "Tell me about a cat.",
+      "Tom had a big red ball.",
+      "What is the sun?",
+      "The dog ran",
+      "Lily and Ben",
+    ];
     for (const [i, scope] of scopes.entries()) await scope.sendPrompt(openings[i]!, OPTIONS);
     expect(parent.stats().scopes.frozen).toBe(4); // two slots: four scopes frozen, two resident
     const counts = await Promise.all(scopes.map((scope) => scope.tokenCount()));
@@ -152,7 +159,9 @@ test("persistAll writes every scope to files a new parent revives exactly", asyn
     const files = await first.persistAll(dir);
     expect(files.map((f) => f.scopeId).sort()).toEqual(scopes.map((s) => s.id).sort());
     const expected = [await scopes[0]!.sendPrompt("\nThen", OPTIONS), await scopes[1]!.sendPrompt("And then?", OPTIONS)];
-    const revived = await Promise.all(scopes.map(async (scope) => second.getScope({ state: await readFile(files.find((f) => f.scopeId === scope.id)!.file) })));
+    const revived = await Promise.all(
+      scopes.map(async (scope) => second.getScope({ state: await readFile(files.find((f) => f.scopeId === scope.id)!.file) })),
+    );
     expect(revived[1]!.mode).toBe("chat");
     expect([await revived[0]!.sendPrompt("\nThen", OPTIONS), await revived[1]!.sendPrompt("And then?", OPTIONS)]).toEqual(expected);
   } finally {

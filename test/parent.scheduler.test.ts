@@ -83,7 +83,12 @@ describe("SlotScheduler", () => {
     expect(worker.log).toEqual(["freeze a", "freeze c", "restore a state of a"]);
     busyB.finish();
     await busyB.call;
-    expect(scheduler.stats()).toMatchObject({ freezes: 2, restores: 1, scopes: { resident: 2, frozen: 1 }, slots: { held: 2, generating: 0 } });
+    expect(scheduler.stats()).toMatchObject({
+      freezes: 2,
+      restores: 1,
+      scopes: { resident: 2, frozen: 1 },
+      slots: { held: 2, generating: 0 },
+    });
   });
 
   test("with every slot busy, scopes wait in FIFO order; a resident scope does not wait", async () => {
@@ -192,7 +197,9 @@ describe("SlotScheduler", () => {
       await store.read("a"); // written
       await (await store.spillFile.handle)!.close(); // the file breaks underneath
       await expect(prompt("a")).rejects.toBeInstanceOf(StateLostError);
-      await expect(scheduler.saveState("a", () => Promise.reject(new Error("unused")))).rejects.toThrow(/could not be read back.*parent\.getScope\(\{ state \}\)/);
+      await expect(scheduler.saveState("a", () => Promise.reject(new Error("unused")))).rejects.toThrow(
+        /could not be read back.*parent\.getScope\(\{ state \}\)/,
+      );
       // a's restore froze b first: its bytes could not be written either, so they stayed in memory.
       expect(new TextDecoder().decode(await store.read("b"))).toBe("state of b");
       expect(store.storageOf("b")).toBe("ram");

@@ -96,7 +96,10 @@ describe("chat sessions that never hit the context wall", () => {
     const history = await scope.getChatHistory();
     expect(history[0]).toEqual({ type: "system", text: SYSTEM });
     expect(history.length).toBeLessThan(long.length + 3);
-    expect(history.slice(-2)).toEqual([{ type: "user", text: "And then?" }, { type: "model", response: [result.text], tokens: expect.any(Array) }]);
+    expect(history.slice(-2)).toEqual([
+      { type: "user", text: "And then?" },
+      { type: "model", response: [result.text], tokens: expect.any(Array) },
+    ]);
     expect((history.at(-1) as { tokens: number[] }).tokens).toHaveLength(result.tokenCount);
     expect(history.slice(1, -2)).toEqual(long.slice(long.length - (history.length - 3))); // the newest exchanges, whole
     await scope.dispose();
@@ -107,7 +110,10 @@ describe("chat sessions that never hit the context wall", () => {
     const result = await scope.generate("Tell me a very long story.", { maxTokens: 240 }); // with the prompt, more than 256
     expect(result.tokenCount).toBe(240);
     const history = await scope.getChatHistory();
-    expect(history).toEqual([{ type: "system", text: SYSTEM }, { type: "model", response: [result.text] }]);
+    expect(history).toEqual([
+      { type: "system", text: SYSTEM },
+      { type: "model", response: [result.text] },
+    ]);
     expect((await scope.generate("And then?", OPTIONS)).tokenCount).toBeGreaterThan(0);
     expect((await scope.getChatHistory())[0]).toEqual({ type: "system", text: SYSTEM });
     await scope.dispose();
@@ -146,8 +152,18 @@ describe("results and options of a scope", () => {
     expect(() => parent.getScope({ mode: "chat", history: [{ type: "user" }] as never })).toThrow(/history must be/);
     // node-llama-cpp's other items type-check (ChatHistoryItem is its shape), but only text is taken.
     const call = { type: "functionCall", name: "f", params: {}, result: 1 } as const;
-    expect(() => parent.getScope({ mode: "chat", history: [{ type: "user", text: "Hi" }, { type: "model", response: ["Ok", call] }] })).toThrow(/history must be/);
-    expect(() => parent.getScope({ mode: "chat", history: [{ type: "system", text: [{ type: "specialToken", value: "BOS" }] }] })).toThrow(/history must be/);
+    expect(() =>
+      parent.getScope({
+        mode: "chat",
+        history: [
+          { type: "user", text: "Hi" },
+          { type: "model", response: ["Ok", call] },
+        ],
+      }),
+    ).toThrow(/history must be/);
+    expect(() => parent.getScope({ mode: "chat", history: [{ type: "system", text: [{ type: "specialToken", value: "BOS" }] }] })).toThrow(
+      /history must be/,
+    );
     expect(() => parent.getScope({ mode: "chat", systemPrompt: "A", history: [{ type: "system", text: "B" }] })).toThrow(/once/);
     expect(() => parent.getScope({ contextShift: { size: -1 } })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ sytemPrompt: "x" } as never)).toThrow(/sytemPrompt/);

@@ -62,47 +62,54 @@ function turnOrder(conversations: Conversation[], seed: number): string[] {
 }
 
 describe("12 scopes on 2 slots", () => {
-  test.each(SEEDS)("turns in a shuffled order (seed %i): every conversation byte-identical to its solo run; events and stats add up", async (seed) => {
-    const parent = await startParent({ slots: 2 });
-    try {
-      const swaps = recordSwaps(parent);
-      const scopes = new Map(CONVERSATIONS.map((c) => [c.id, parent.getScope()]));
-      const replies = await runInOrder(scopes, turnOrder(CONVERSATIONS, seed));
-      for (const conversation of CONVERSATIONS) expect(replies.get(conversation.id)).toEqual(solo.get(conversation.id));
+  test.each(SEEDS)(
+    "turns in a shuffled order (seed %i): every conversation byte-identical to its solo run; events and stats add up",
+    async (seed) => {
+      const parent = await startParent({ slots: 2 });
+      try {
+        const swaps = recordSwaps(parent);
+        const scopes = new Map(CONVERSATIONS.map((c) => [c.id, parent.getScope()]));
+        const replies = await runInOrder(scopes, turnOrder(CONVERSATIONS, seed));
+        for (const conversation of CONVERSATIONS) expect(replies.get(conversation.id)).toEqual(solo.get(conversation.id));
 
-      const stats = parent.stats();
-      expect(swaps.frozen.length).toBeGreaterThan(CONVERSATIONS.length); // most turns needed a swap
-      expect(stats.freezes).toBe(swaps.frozen.length);
-      expect(stats.restores).toBe(swaps.restored.length);
-      expect(stats.freezes).toBe(stats.restores + stats.scopes.frozen);
-      expect(stats.scopes).toEqual({ total: 12, resident: 2, frozen: 10 });
-      expect(stats.slots).toEqual({ total: 2, held: 2, generating: 0 });
-      expect(stats.queueDepth).toBe(0);
-      expect(stats.frozenBytes.disk).toBe(0);
+        const stats = parent.stats();
+        expect(swaps.frozen.length).toBeGreaterThan(CONVERSATIONS.length); // most turns needed a swap
+        expect(stats.freezes).toBe(swaps.frozen.length);
+        expect(stats.restores).toBe(swaps.restored.length);
+        expect(stats.freezes).toBe(stats.restores + stats.scopes.frozen);
+        expect(stats.scopes).toEqual({ total: 12, resident: 2, frozen: 10 });
+        expect(stats.slots).toEqual({ total: 2, held: 2, generating: 0 });
+        expect(stats.queueDepth).toBe(0);
+        expect(stats.frozenBytes.disk).toBe(0);
 
-      // The bytes in RAM are exactly the last freeze of each scope still frozen.
-      const lastFreeze = new Map(swaps.frozen.map(([id, report]) => [id, report.bytes]));
-      const stillFrozen = [...scopes.values()].filter((scope) => !isResident(scope.id, swaps));
-      expect(stillFrozen).toHaveLength(10);
-      expect(stats.frozenBytes.ram).toBe(stillFrozen.reduce((sum, scope) => sum + lastFreeze.get(scope.id)!, 0));
+        // The bytes in RAM are exactly the last freeze of each scope still frozen.
+        const lastFreeze = new Map(swaps.frozen.map(([id, report]) => [id, report.bytes]));
+        const stillFrozen = [...scopes.values()].filter((scope) => !isResident(scope.id, swaps));
+        expect(stillFrozen).toHaveLength(10);
+        expect(stats.frozenBytes.ram).toBe(stillFrozen.reduce((sum, scope) => sum + lastFreeze.get(scope.id)!, 0));
 
-      // A frozen scope's saveState is its frozen bytes, read from the parent.
-      const frozenScope = stillFrozen[0]!;
-      expect((await frozenScope.saveState()).byteLength).toBe(lastFreeze.get(frozenScope.id));
-      expect(parent.stats().restores).toBe(stats.restores);
+        // A frozen scope's saveState is its frozen bytes, read from the parent.
+        const frozenScope = stillFrozen[0]!;
+        expect((await frozenScope.saveState()).byteLength).toBe(lastFreeze.get(frozenScope.id));
+        expect(parent.stats().restores).toBe(stats.restores);
 
-      for (const [, report] of [...swaps.frozen, ...swaps.restored]) {
-        expect(report.storage).toBe("ram");
-        expect(report.ms).toBeGreaterThan(0);
-        expect(report.bytes).toBeGreaterThan(0);
+        for (const [, report] of [...swaps.frozen, ...swaps.restored]) {
+          expect(report.storage).toBe("ram");
+          expect(report.ms).toBeGreaterThan(0);
+          expect(report.bytes).toBeGreaterThan(0);
+        }
+
+        await Promise.all([...scopes.values()].map((scope) => scope.dispose()));
+        expect(parent.stats()).toMatchObject({
+          scopes: { total: 0, resident: 0, frozen: 0 },
+          frozenBytes: { ram: 0, disk: 0 },
+          slots: { held: 0 },
+        });
+      } finally {
+        await parent.dispose();
       }
-
-      await Promise.all([...scopes.values()].map((scope) => scope.dispose()));
-      expect(parent.stats()).toMatchObject({ scopes: { total: 0, resident: 0, frozen: 0 }, frozenBytes: { ram: 0, disk: 0 }, slots: { held: 0 } });
-    } finally {
-      await parent.dispose();
-    }
-  });
+    },
+  );
 
   test("all 12 at once: scopes wait in the queue for busy slots, and every conversation is still exact", async () => {
     const parent = await startParent({ slots: 2 });
@@ -254,7 +261,10 @@ describe("spilling to disk", () => {
     const parent = await startParent({ slots: 2, swap: { maxRamBytes: 0, dir: spillDir } });
     try {
       const scopes = new Map(CONVERSATIONS.map((c) => [c.id, parent.getScope()]));
-      const replies = await runInOrder(scopes, CONVERSATIONS.map((c) => c.id)); // first turns: 10 frozen, all on disk
+      const replies = await runInOrder(
+        scopes,
+        CONVERSATIONS.map((c) => c.id),
+      ); // first turns: 10 frozen, all on disk
       expect(parent.stats()).toMatchObject({ scopes: { frozen: 10 }, frozenBytes: { ram: 0 } });
       expect(parent.stats().frozenBytes.disk).toBeGreaterThan(0);
 
@@ -262,7 +272,11 @@ describe("spilling to disk", () => {
       await rm(spillDir, { recursive: true, force: true });
       expect(existsSync(spillDir)).toBe(false);
 
-      await runInOrder(scopes, [1, 2].flatMap(() => CONVERSATIONS.map((c) => c.id)), replies);
+      await runInOrder(
+        scopes,
+        [1, 2].flatMap(() => CONVERSATIONS.map((c) => c.id)),
+        replies,
+      );
       for (const conversation of CONVERSATIONS) expect(replies.get(conversation.id)).toEqual(solo.get(conversation.id));
     } finally {
       await parent.dispose();
@@ -289,7 +303,9 @@ describe("scopes that outlive their parent", () => {
 
   test("a state saved in another process revives in a new parent and continues exactly; another model's is refused", async () => {
     const file = path.join(await mkdtemp(path.join(os.tmpdir(), "llama-scope-test-revive-")), "alice.llstate");
-    const run = await runFixture("saveFrozenScope", { env: { LLAMA_SCOPE_STATE_FILE: file, LLAMA_SCOPE_MAX_TOKENS: String(OPTIONS.maxTokens) } });
+    const run = await runFixture("saveFrozenScope", {
+      env: { LLAMA_SCOPE_STATE_FILE: file, LLAMA_SCOPE_MAX_TOKENS: String(OPTIONS.maxTokens) },
+    });
     expect(run.code).toBe(0);
     const state = new Uint8Array(await readFile(file));
     await rm(path.dirname(file), { recursive: true, force: true });
@@ -331,7 +347,12 @@ describe("scopes that outlive their parent", () => {
       const chat = first.getScope({ mode: "chat" }); // takes the slot: `alone` is frozen
       await chat.sendPrompt(turns[0]!, OPTIONS);
       state = await chat.saveState();
-      expect(readStateMeta(state)).toMatchObject({ chatTurns: [{ type: "user", text: turns[0] }, { type: "model", response: [expected[0]] }] });
+      expect(readStateMeta(state)).toMatchObject({
+        chatTurns: [
+          { type: "user", text: turns[0] },
+          { type: "model", response: [expected[0]] },
+        ],
+      });
     } finally {
       await first.dispose();
     }

@@ -89,7 +89,11 @@ describe("chat completions", () => {
     expect(contents.join("")).toBe(expected!.text);
     expect(finishes.at(-1)).toBe(expected!.finishReason === "maxTokens" ? "length" : "stop");
     expect(finishes.slice(0, -1).every((finish) => finish === null)).toBe(true);
-    expect(usage).toEqual({ prompt_tokens: expected!.promptTokenCount, completion_tokens: expected!.tokenCount, total_tokens: expected!.promptTokenCount + expected!.tokenCount });
+    expect(usage).toEqual({
+      prompt_tokens: expected!.promptTokenCount,
+      completion_tokens: expected!.tokenCount,
+      total_tokens: expected!.promptTokenCount + expected!.tokenCount,
+    });
   });
 
   test("POST /v1/completions continues plain text like a completion scope", async () => {
@@ -105,7 +109,7 @@ describe("chat completions", () => {
     const completion = await t.client.chat.completions.create({
       model,
       messages: [{ role: "user", content: "Describe a pet as JSON." }],
-      response_format: { type: "json_schema", json_schema: { name: "pet", schema: PET_SCHEMA as unknown as Record<string, unknown> } },
+      response_format: { type: "json_schema", json_schema: { name: "pet", schema: PET_SCHEMA } },
       max_tokens: PET_MAX_TOKENS,
       temperature: 0,
     });
@@ -123,7 +127,9 @@ describe("chat completions", () => {
 
   test("sampling options reach the model: the same seed gives the same reply, penalties change a greedy one", async () => {
     const ask = (extra: object) =>
-      t.client.chat.completions.create({ model, messages: [{ role: "user", content: TURNS[0]! }], max_tokens: 32, ...extra }).then((c) => c.choices[0]!.message.content);
+      t.client.chat.completions
+        .create({ model, messages: [{ role: "user", content: TURNS[0]! }], max_tokens: 32, ...extra })
+        .then((c) => c.choices[0]!.message.content);
     const seeded = { temperature: 1, top_p: 0.9, seed: 7 };
     expect(await ask(seeded)).toBe(await ask(seeded));
     const greedy = await ask({ temperature: 0 });
@@ -139,7 +145,13 @@ describe("sessions", () => {
     const before = await readMetrics(t.url);
     const headers = { "X-Session-Id": "five-turns" };
     for (const [i, turn] of TURNS.entries()) {
-      const messages: ChatCompletionMessageParam[] = i === 0 ? [{ role: "system", content: SYSTEM }, { role: "user", content: turn }] : [{ role: "user", content: turn }];
+      const messages: ChatCompletionMessageParam[] =
+        i === 0
+          ? [
+              { role: "system", content: SYSTEM },
+              { role: "user", content: turn },
+            ]
+          : [{ role: "user", content: turn }];
       const completion = await t.client.chat.completions.create({ model, messages, ...GREEDY }, { headers });
       expect(completion.choices[0]!.message.content).toBe(expected[i]!.text);
       // What the library's scope evaluated for this turn alone: the history was not evaluated again.
@@ -147,13 +159,19 @@ describe("sessions", () => {
     }
     const after = await readMetrics(t.url);
     const count = (session: string) =>
-      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) - metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
+      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) -
+      metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
     expect([count("started"), count("continued")]).toEqual([1, 4]);
 
     // The same five-turn conversation sent whole without a session is evaluated whole.
     const history: ChatCompletionMessageParam[] = [{ role: "system", content: SYSTEM }];
-    for (const [i, turn] of TURNS.slice(0, -1).entries()) history.push({ role: "user", content: turn }, { role: "assistant", content: expected[i]!.text });
-    const whole = await t.client.chat.completions.create({ model, messages: [...history, { role: "user", content: TURNS.at(-1)! }], ...GREEDY });
+    for (const [i, turn] of TURNS.slice(0, -1).entries())
+      history.push({ role: "user", content: turn }, { role: "assistant", content: expected[i]!.text });
+    const whole = await t.client.chat.completions.create({
+      model,
+      messages: [...history, { role: "user", content: TURNS.at(-1)! }],
+      ...GREEDY,
+    });
     expect(whole.usage!.prompt_tokens).toBeGreaterThan(4 * expected.at(-1)!.promptTokenCount);
   });
 
@@ -176,7 +194,8 @@ describe("sessions", () => {
     expect(edited.usage!.prompt_tokens).toBeGreaterThan(expected[2]!.promptTokenCount * 3);
     const after = await readMetrics(t.url);
     const count = (session: string) =>
-      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) - metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
+      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) -
+      metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
     expect([count("started"), count("continued")]).toEqual([2, 2]);
   });
 
@@ -192,8 +211,12 @@ describe("sessions", () => {
         expect(completion.choices[0]!.message.content).toBe(expected[turn]!.text);
       }
     const after = await readMetrics(t.url);
-    expect(metric(after, 'llama_scope_swaps_total{direction="freeze"}') - metric(before, 'llama_scope_swaps_total{direction="freeze"}')).toBeGreaterThanOrEqual(3);
-    expect(metric(after, 'llama_scope_swaps_total{direction="restore"}') - metric(before, 'llama_scope_swaps_total{direction="restore"}')).toBeGreaterThanOrEqual(3);
+    expect(
+      metric(after, 'llama_scope_swaps_total{direction="freeze"}') - metric(before, 'llama_scope_swaps_total{direction="freeze"}'),
+    ).toBeGreaterThanOrEqual(3);
+    expect(
+      metric(after, 'llama_scope_swaps_total{direction="restore"}') - metric(before, 'llama_scope_swaps_total{direction="restore"}'),
+    ).toBeGreaterThanOrEqual(3);
     expect(metric(after, 'llama_scope_scopes{state="frozen"}')).toBeGreaterThanOrEqual(1);
     expect(metric(after, 'llama_scope_frozen_bytes{storage="ram"}')).toBeGreaterThan(0);
     expect(metric(after, 'llama_scope_sessions{state="live"}')).toBeGreaterThanOrEqual(ids.length);
@@ -225,10 +248,16 @@ describe("metrics", () => {
 describe("a client that goes away", () => {
   /** Waits until no slot generates, then checks that the token count stays put. */
   async function generationStopped(): Promise<Map<string, number>> {
-    await waitFor(async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 0, 10_000, "the generation to stop");
+    await waitFor(
+      async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 0,
+      10_000,
+      "the generation to stop",
+    );
     const settled = await readMetrics(t.url);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(metric(await readMetrics(t.url), "llama_scope_tokens_generated_total")).toBe(metric(settled, "llama_scope_tokens_generated_total"));
+    expect(metric(await readMetrics(t.url), "llama_scope_tokens_generated_total")).toBe(
+      metric(settled, "llama_scope_tokens_generated_total"),
+    );
     return settled;
   }
 
@@ -258,7 +287,11 @@ describe("a client that goes away", () => {
       { model, messages: [{ role: "user", content: "Tell me a very long story." }], max_tokens: 2000, temperature: 0 },
       { signal: controller.signal },
     );
-    await waitFor(async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 1, 10_000, "the generation to start");
+    await waitFor(
+      async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 1,
+      10_000,
+      "the generation to start",
+    );
     controller.abort();
     await expect(request).rejects.toThrow();
     const after = await generationStopped();

@@ -27,12 +27,19 @@ interface Cli {
 
 /** Starts the CLI; resolves once it listens and its model is loaded. */
 async function startCli(args: string[], env: Record<string, string> = {}): Promise<Cli> {
-  const child = spawn(process.execPath, [CLI, "serve", ...args], { env: { ...process.env, NODE_OPTIONS: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "serve", ...args], {
+    env: { ...process.env, NODE_OPTIONS: "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
-  child.stdout!.on("data", (data: Buffer) => (output += data.toString()));
-  child.stderr!.on("data", (data: Buffer) => (output += data.toString()));
+  child.stdout.on("data", (data: Buffer) => (output += data.toString()));
+  child.stderr.on("data", (data: Buffer) => (output += data.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await waitFor(() => /listening on (http:\/\/\S+)/.test(output) || child.exitCode !== null, 30_000, `the CLI to listen; it said:\n${output}`);
+  await waitFor(
+    () => /listening on (http:\/\/\S+)/.test(output) || child.exitCode !== null,
+    30_000,
+    `the CLI to listen; it said:\n${output}`,
+  );
   const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
   if (url === undefined) throw new Error(`The CLI exited: ${output}`);
   await waitFor(async () => (await fetch(`${url}/health`)).status === 200, 30_000, "the model to load");
@@ -85,7 +92,7 @@ describe("llama-scope serve", () => {
       expect(help.stdout).toMatch(new RegExp(`--${flag.slice(2)} [\\s\\S]*?\\[${variable}\\]`));
     const bad = await runCli(["serve", "--model", testModelPath(), "--slots", "many"]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--slots must be a whole number from 1 to');
+    expect(bad.stderr).toContain("--slots must be a whole number from 1 to");
     const noRoom = await runCli(["serve", "--model", testModelPath(), "--max-state-size", "0"]);
     expect(noRoom.code).toBe(2);
     expect(noRoom.stderr).toContain("--max-state-size must be a size");
@@ -107,11 +114,24 @@ describe("llama-scope serve", () => {
     const first = await startCli(args, env);
     const client = openaiClient(first.url);
     const alice = { headers: { "X-Session-Id": "alice" } };
-    const opening = await client.chat.completions.create({ model: "m", messages: [{ role: "system", content: SYSTEM }, { role: "user", content: TURNS[0]! }], ...GREEDY }, alice);
+    const opening = await client.chat.completions.create(
+      {
+        model: "m",
+        messages: [
+          { role: "system", content: SYSTEM },
+          { role: "user", content: TURNS[0]! },
+        ],
+        ...GREEDY,
+      },
+      alice,
+    );
     expect(opening.choices[0]!.message.content).toBe(expected[0]!.text);
     const second = await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: TURNS[1]! }], ...GREEDY }, alice);
     expect(second.choices[0]!.message.content).toBe(expected[1]!.text);
-    await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "Hello" }], ...GREEDY }, { headers: { "X-Session-Id": "bob" } });
+    await client.chat.completions.create(
+      { model: "m", messages: [{ role: "user", content: "Hello" }], ...GREEDY },
+      { headers: { "X-Session-Id": "bob" } },
+    );
     expect(metric(await readMetrics(first.url), 'llama_scope_slots{state="total"}')).toBe(2);
 
     first.child.kill("SIGTERM");
@@ -122,7 +142,10 @@ describe("llama-scope serve", () => {
     const restarted = await startCli(args, env);
     try {
       expect(metric(await readMetrics(restarted.url), 'llama_scope_sessions{state="stored"}')).toBe(2);
-      const third = await openaiClient(restarted.url).chat.completions.create({ model: "m", messages: [{ role: "user", content: TURNS[2]! }], ...GREEDY }, alice);
+      const third = await openaiClient(restarted.url).chat.completions.create(
+        { model: "m", messages: [{ role: "user", content: TURNS[2]! }], ...GREEDY },
+        alice,
+      );
       expect(third.choices[0]!.message.content).toBe(expected[2]!.text);
       // Revived from its state: only the new turn was evaluated.
       expect(third.usage!.prompt_tokens).toBe(expected[2]!.promptTokenCount);
@@ -139,16 +162,35 @@ describe("llama-scope serve", () => {
   });
 
   test("SIGTERM while a 5,001-message request and a long streamed reply are in flight: the process exits 0", async () => {
-    const cli = await startCli(["--model", testModelPath(), "--port", "0", "--slots", "2", "--context-size", String(CONTEXT_SIZE), "--threads", "1"]);
+    const cli = await startCli([
+      "--model",
+      testModelPath(),
+      "--port",
+      "0",
+      "--slots",
+      "2",
+      "--context-size",
+      String(CONTEXT_SIZE),
+      "--threads",
+      "1",
+    ]);
     const messages = Array.from({ length: 5001 }, (_, i) => ({ role: i % 2 === 0 ? "user" : "assistant", content: "a" }));
     const post = (body: object, sessionId: string) =>
-      fetch(`${cli.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-session-id": sessionId }, body: JSON.stringify(body) })
+      fetch(`${cli.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-session-id": sessionId },
+        body: JSON.stringify(body),
+      })
         .then(async (response) => ({ status: response.status, text: await response.text() }))
         .catch((error: Error) => ({ status: 0, text: error.message }));
     try {
       const many = post({ messages, max_tokens: 4 }, "many");
       const long = post({ messages: [{ role: "user", content: "A long story." }], max_tokens: 100_000, stream: true }, "long");
-      await waitFor(async () => metric(await readMetrics(cli.url), 'llama_scope_slots{state="generating"}') >= 1, 20_000, "a generation to start");
+      await waitFor(
+        async () => metric(await readMetrics(cli.url), 'llama_scope_slots{state="generating"}') >= 1,
+        20_000,
+        "a generation to start",
+      );
       const signalled = Date.now();
       cli.child.kill("SIGTERM");
       expect(await cli.exited).toBe(0);

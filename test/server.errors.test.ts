@@ -25,7 +25,11 @@ const chat = (body: unknown, headers: Record<string, string> = AUTH) => postJson
 const hello = { messages: [{ role: "user", content: "Hello" }], max_tokens: 4 };
 
 /** An OpenAI-style error body: every field present, the message saying something. */
-function expectError(response: { status: number; body: any }, status: number, fields: { code?: string; param?: string | null; type?: string } = {}) {
+function expectError(
+  response: { status: number; body: any },
+  status: number,
+  fields: { code?: string; param?: string | null; type?: string } = {},
+) {
   expect(response.status).toBe(status);
   expect(Object.keys(response.body)).toEqual(["error"]);
   expect(Object.keys(response.body.error).sort()).toEqual(["code", "message", "param", "type"]);
@@ -42,9 +46,32 @@ describe("400: bodies the server cannot use", () => {
     ["empty messages", { messages: [] }, { param: "messages" }],
     ["a tool message", { messages: [{ role: "tool", content: "42" }] }, { param: "messages[0].role" }],
     ["content that is a number", { messages: [{ role: "user", content: 42 }] }, { param: "messages[0].content" }],
-    ["an image part", { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, { param: "messages[0].content[0]" }],
-    ["a system message after the conversation started", { messages: [{ role: "user", content: "a" }, { role: "system", content: "b" }, { role: "user", content: "c" }] }, { param: "messages[1].role" }],
-    ["an assistant message last", { messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b" }] }, { param: "messages" }],
+    [
+      "an image part",
+      { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] },
+      { param: "messages[0].content[0]" },
+    ],
+    [
+      "a system message after the conversation started",
+      {
+        messages: [
+          { role: "user", content: "a" },
+          { role: "system", content: "b" },
+          { role: "user", content: "c" },
+        ],
+      },
+      { param: "messages[1].role" },
+    ],
+    [
+      "an assistant message last",
+      {
+        messages: [
+          { role: "user", content: "a" },
+          { role: "assistant", content: "b" },
+        ],
+      },
+      { param: "messages" },
+    ],
     ["n: 2", { ...hello, n: 2 }, { param: "n", code: "unsupported_parameter" }],
     ["logprobs", { ...hello, logprobs: true }, { param: "logprobs", code: "unsupported_parameter" }],
     ["tools", { ...hello, tools: [{ type: "function", function: { name: "f" } }] }, { param: "tools", code: "unsupported_parameter" }],
@@ -53,28 +80,39 @@ describe("400: bodies the server cannot use", () => {
     ["max_tokens 0", { ...hello, max_tokens: 0 }, { param: "max_tokens" }],
     ["five stop strings", { ...hello, stop: ["a", "b", "c", "d", "e"] }, { param: "stop" }],
     ["an unknown response_format", { ...hello, response_format: { type: "xml" } }, { param: "response_format.type" }],
-    ["a json_schema without a schema", { ...hello, response_format: { type: "json_schema", json_schema: { name: "x" } } }, { param: "response_format.json_schema.schema" }],
-    ["stream: \"yes\"", { ...hello, stream: "yes" }, { param: "stream" }],
+    [
+      "a json_schema without a schema",
+      { ...hello, response_format: { type: "json_schema", json_schema: { name: "x" } } },
+      { param: "response_format.json_schema.schema" },
+    ],
+    ['stream: "yes"', { ...hello, stream: "yes" }, { param: "stream" }],
     ["a user that is not a string", { ...hello, user: 42 }, { param: "user" }],
   ])("%s", async (_, body, fields) => {
     expectError(await chat(body), 400, { type: "invalid_request_error", ...fields });
   });
 
-  test("a session id too long, and two X-Session-Id headers (Node would join them into a third id, \"one, two\")", async () => {
+  test('a session id too long, and two X-Session-Id headers (Node would join them into a third id, "one, two")', async () => {
     expectError(await chat(hello, { ...AUTH, "x-session-id": "x".repeat(300) }), 400, { code: "invalid_session_id" });
     // fetch would send one header "one, two"; node:http sends the two headers a client may send.
-    const twice = await rawPost("/v1/chat/completions", JSON.stringify(hello), { ...AUTH, "content-type": "application/json", "x-session-id": ["one", "two"] });
+    const twice = await rawPost("/v1/chat/completions", JSON.stringify(hello), {
+      ...AUTH,
+      "content-type": "application/json",
+      "x-session-id": ["one", "two"],
+    });
     expectError(twice, 400, { code: "invalid_session_id" });
     expect(twice.body.error.message).toContain("2 X-Session-Id headers");
   });
 
-  test("a body with a __proto__ key is refused as such, not called \"not valid JSON\"", async () => {
+  test('a body with a __proto__ key is refused as such, not called "not valid JSON"', async () => {
     const body = '{"__proto__": {"admin": true}, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}';
     const refused = await chat(body);
     expectError(refused, 400, { code: "invalid_body" });
     expect(refused.body.error.message).toContain('"__proto__" in body');
     expect(refused.body.error.message).not.toContain("not valid JSON");
-    const nested = await chat({ messages: [JSON.parse('{"role": "user", "content": "Hi", "constructor": {"prototype": {}}}')], max_tokens: 4 });
+    const nested = await chat({
+      messages: [JSON.parse('{"role": "user", "content": "Hi", "constructor": {"prototype": {}}}')],
+      max_tokens: 4,
+    });
     expect(nested.body.error.message).toContain('"constructor.prototype" in body.messages[0]');
     // Still told apart: a body that is not JSON.
     expect((await chat("{ messages: [")).body.error.message).toContain("not valid JSON");
@@ -102,7 +140,9 @@ describe("400: bodies the server cannot use", () => {
   });
 
   test("the openai client raises a BadRequestError", async () => {
-    const error = await t.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "a" }], n: 2 }).catch((e: unknown) => e);
+    const error = await t.client.chat.completions
+      .create({ model: "m", messages: [{ role: "user", content: "a" }], n: 2 })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("n");
   });
@@ -133,7 +173,9 @@ function rawPost(route: string, body: string, headers: Record<string, string | s
 
 describe("401: the API key", () => {
   test("a wrong key and no key are refused; /health and /metrics need none", async () => {
-    const wrong = await openaiClient(t.url, "wrong-key").chat.completions.create({ model: "m", messages: [{ role: "user", content: "a" }] }).catch((e: unknown) => e);
+    const wrong = await openaiClient(t.url, "wrong-key")
+      .chat.completions.create({ model: "m", messages: [{ role: "user", content: "a" }] })
+      .catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((wrong as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe("invalid_api_key");
     expectError(await chat(hello, {}), 401, { code: "missing_api_key", type: "authentication_error" });
@@ -146,7 +188,8 @@ describe("401: the API key", () => {
   });
 
   test("the scheme is case-insensitive (bearer, BEARER); a 401 says which scheme to use in WWW-Authenticate", async () => {
-    for (const scheme of ["bearer", "BEARER", "Bearer"]) expect((await chat(hello, { authorization: `${scheme} ${KEY}` })).status).toBe(200);
+    for (const scheme of ["bearer", "BEARER", "Bearer"])
+      expect((await chat(hello, { authorization: `${scheme} ${KEY}` })).status).toBe(200);
     const missing = await chat(hello, {});
     expect(missing.status).toBe(401);
     expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer\b/);
@@ -172,9 +215,20 @@ describe("413: prompts too large", () => {
     expect(maxPromptLength()).toBeLessThan(BODY_LIMIT / 2);
     const prompt = "x".repeat(maxPromptLength() + 1);
     expectError(await chat({ messages: [{ role: "user", content: prompt }] }), 413, { code: "context_length_exceeded" });
-    expectError(await chat({ messages: [{ role: "system", content: prompt }, { role: "user", content: "Hi" }] }), 413, { code: "context_length_exceeded" });
+    expectError(
+      await chat({
+        messages: [
+          { role: "system", content: prompt },
+          { role: "user", content: "Hi" },
+        ],
+      }),
+      413,
+      { code: "context_length_exceeded" },
+    );
     expectError(await postJson(`${t.url}/v1/completions`, { prompt }, AUTH), 413, { code: "context_length_exceeded" });
-    const error = await t.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: prompt }] }).catch((e: unknown) => e);
+    const error = await t.client.chat.completions
+      .create({ model: "m", messages: [{ role: "user", content: prompt }] })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(413);
   });
@@ -208,9 +262,17 @@ describe("429: a bounded queue", () => {
       body: JSON.stringify({ messages: [{ role: "user", content: "A long story." }], max_tokens: 100_000, stream: true }),
       signal: long.signal,
     });
-    await waitFor(async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 1, 10_000, "the first request to generate");
+    await waitFor(
+      async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 1,
+      10_000,
+      "the first request to generate",
+    );
     const waiting = chat(hello);
-    await waitFor(async () => metric(await readMetrics(t.url), 'llama_scope_queue_depth{queue="server"}') === 1, 10_000, "the second request to wait");
+    await waitFor(
+      async () => metric(await readMetrics(t.url), 'llama_scope_queue_depth{queue="server"}') === 1,
+      10_000,
+      "the second request to wait",
+    );
     const refused = await chat(hello);
     expectError(refused, 429, { code: "queue_full", type: "rate_limit_error" });
     expect(refused.headers.get("retry-after")).toBe("1");
@@ -245,5 +307,6 @@ test("after all of that the server still answers, and counted every status", asy
   const completion = await t.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "Hello" }], max_tokens: 4 });
   expect(completion.choices[0]!.message.content!.length).toBeGreaterThan(0);
   const metrics = await readMetrics(t.url);
-  for (const status of [400, 401, 413, 415, 429]) expect(metric(metrics, `llama_scope_http_requests_total{route="/v1/chat/completions",status="${status}"}`)).toBeGreaterThan(0);
+  for (const status of [400, 401, 413, 415, 429])
+    expect(metric(metrics, `llama_scope_http_requests_total{route="/v1/chat/completions",status="${status}"}`)).toBeGreaterThan(0);
 });

@@ -44,7 +44,10 @@ describe("a request with very many messages", () => {
     // scope would render the whole conversation again for each exchange it leaves out.
     const words = "cat sat on the mat ";
     const length = Math.floor((t.parent.modelInfo!.maxPromptLength * 0.9) / words.length);
-    const messages = tinyMessages(256).map((message, i) => ({ ...message, content: i === 255 ? "And then?" : `${i} ${words.repeat(length)}` }));
+    const messages = tinyMessages(256).map((message, i) => ({
+      ...message,
+      content: i === 255 ? "And then?" : `${i} ${words.repeat(length)}`,
+    }));
     const started = Date.now();
     const answered = await chat({ messages, max_tokens: 4, temperature: 0 }, "long");
     expect(answered.status).toBe(200);
@@ -70,7 +73,8 @@ describe("many requests on one session", () => {
     await waitFor(
       async () => {
         const metrics = await readMetrics(t.url);
-        const waiting = metric(metrics, 'llama_scope_queue_depth{queue="sessions"}') + metric(metrics, 'llama_scope_queue_depth{queue="server"}');
+        const waiting =
+          metric(metrics, 'llama_scope_queue_depth{queue="sessions"}') + metric(metrics, 'llama_scope_queue_depth{queue="server"}');
         return refused + waiting + finished.length === 79;
       },
       20_000,
@@ -85,7 +89,8 @@ describe("many requests on one session", () => {
     );
     for (const response of await Promise.all(others)) expect(response.status).toBe(200);
     // Each other session waited for the busy session's reply in progress, and no more of its replies.
-    for (const id of ["one", "two", "three"]) expect(finished.slice(sent, finished.indexOf(id)).filter((who) => who === "busy").length).toBeLessThanOrEqual(1);
+    for (const id of ["one", "two", "three"])
+      expect(finished.slice(sent, finished.indexOf(id)).filter((who) => who === "busy").length).toBeLessThanOrEqual(1);
     expect(sent).toBeLessThan(9); // and the busy session still had requests waiting when they came
 
     const responses = await Promise.all(busy);
@@ -108,7 +113,11 @@ describe("many requests on one session", () => {
       body: JSON.stringify({ messages: [{ role: "user", content: "A long story." }], max_tokens: 100_000, stream: true }),
       signal: long.signal,
     });
-    await waitFor(async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 1, 10_000, "the first request to generate");
+    await waitFor(
+      async () => metric(await readMetrics(t.url), 'llama_scope_slots{state="generating"}') === 1,
+      10_000,
+      "the first request to generate",
+    );
     const waiter = new AbortController();
     const waiting = fetch(`${t.url}/v1/chat/completions`, {
       method: "POST",
@@ -116,10 +125,18 @@ describe("many requests on one session", () => {
       body: JSON.stringify(hello),
       signal: waiter.signal,
     }).catch(() => undefined);
-    await waitFor(async () => metric(await readMetrics(t.url), 'llama_scope_queue_depth{queue="sessions"}') === 1, 10_000, "the second request to wait");
+    await waitFor(
+      async () => metric(await readMetrics(t.url), 'llama_scope_queue_depth{queue="sessions"}') === 1,
+      10_000,
+      "the second request to wait",
+    );
     waiter.abort();
     await waiting;
-    await waitFor(async () => metric(await readMetrics(t.url), 'llama_scope_queue_depth{queue="sessions"}') === 0, 10_000, "the waiting request to leave");
+    await waitFor(
+      async () => metric(await readMetrics(t.url), 'llama_scope_queue_depth{queue="sessions"}') === 0,
+      10_000,
+      "the waiting request to leave",
+    );
     long.abort();
     await running.then((response) => response.body?.cancel()).catch(() => {});
     await waitFor(async () => metric(await readMetrics(t.url), "llama_scope_requests_in_flight") === 0, 10_000, "the requests to end");

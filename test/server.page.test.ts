@@ -33,7 +33,11 @@ beforeAll(async () => {
   t = await startTestServer({ slots: 2, contextSize: 1024 });
   profile = await mkdtemp(path.join(os.tmpdir(), "llama-scope-chromium-"));
   // A persistent context on a fresh profile directory: Chromium's --user-data-dir, never a shared one.
-  browser = await chromium.launchPersistentContext(profile, { executablePath: await chromiumExecutable(), headless: true, args: CHROMIUM_ARGS });
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: await chromiumExecutable(),
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
 });
 afterAll(async () => {
   await browser?.close();
@@ -89,7 +93,10 @@ test("two chat windows stream at the same time, each in its own session", async 
       })),
     ) as Promise<WindowReport[]>;
   // Page-side code as text: the tests compile without the DOM's types.
-  const allDone = () => page.waitForFunction('[...document.querySelectorAll("section.window")].every((s) => s.dataset.state !== "streaming")', null, { timeout: 60_000 });
+  const allDone = () =>
+    page.waitForFunction('[...document.querySelectorAll("section.window")].every((s) => s.dataset.state !== "streaming")', null, {
+      timeout: 60_000,
+    });
 
   // Both Send buttons in one task: the two requests start together.
   await page.evaluate('document.querySelectorAll("section.window button[type=submit]").forEach((button) => button.click())');
@@ -114,9 +121,13 @@ test("two chat windows stream at the same time, each in its own session", async 
   expect(history.map((item) => (item.type === "model" ? item.response : item.text))).toEqual([MESSAGES[0], [a!.replies[0]]]);
   await windows.nth(0).locator("textarea").fill("What happened next?");
   await windows.nth(0).locator("button[type=submit]").click();
-  await page.waitForFunction('document.querySelector("section.window").dataset.state !== "streaming" && document.querySelectorAll("section.window:first-child li").length === 4', null, {
-    timeout: 60_000,
-  });
+  await page.waitForFunction(
+    'document.querySelector("section.window").dataset.state !== "streaming" && document.querySelectorAll("section.window:first-child li").length === 4',
+    null,
+    {
+      timeout: 60_000,
+    },
+  );
   const [first, second] = await report();
   expect(first!.replies).toEqual([a!.replies[0], await libraryReply(history, "What happened next?")]);
   expect(second!.replies).toEqual(b!.replies);

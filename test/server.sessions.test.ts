@@ -66,7 +66,9 @@ function rawPost(url: string, body: string, sessionId: Buffer): Promise<{ status
       const end = response.indexOf("\r\n\r\n");
       if (end < 0) return;
       const [top = "", ...lines] = response.slice(0, end).split("\r\n");
-      const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]));
+      const headers = new Map(
+        lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]),
+      );
       const text = response.slice(end + 4);
       // Whole once its length is there, or (chunked, as a stream is sent) once the last chunk is.
       const length = headers.get("content-length");
@@ -79,8 +81,14 @@ function rawPost(url: string, body: string, sessionId: Buffer): Promise<{ status
 
 /** One request of session `id` sending only its new message (and the system prompt with the first). */
 async function turn(t: TestServer, id: string, index: number): Promise<{ text: string; promptTokens: number }> {
-  const messages: ChatCompletionMessageParam[] = [...(index === 0 ? [{ role: "system" as const, content: SYSTEM }] : []), { role: "user", content: TURNS[index]! }];
-  const completion = await t.client.chat.completions.create({ model: "stories260K", messages, ...GREEDY }, { headers: { "X-Session-Id": id } });
+  const messages: ChatCompletionMessageParam[] = [
+    ...(index === 0 ? [{ role: "system" as const, content: SYSTEM }] : []),
+    { role: "user", content: TURNS[index]! },
+  ];
+  const completion = await t.client.chat.completions.create(
+    { model: "stories260K", messages, ...GREEDY },
+    { headers: { "X-Session-Id": id } },
+  );
   return { text: completion.choices[0]!.message.content ?? "", promptTokens: completion.usage!.prompt_tokens };
 }
 
@@ -148,7 +156,7 @@ describe("maxSessions", () => {
 
   test("maxSavedSessions bounds the files: 12 invented ids leave the newest 3, oldest removed first", async () => {
     const dir = await stateDirectory();
-    const t = await server(1, dir, { maxSavedSessions: 3 } as ServerOptions);
+    const t = await server(1, dir, { maxSavedSessions: 3 });
     const ids = Array.from({ length: 12 }, (_, i) => `invented-${i}`);
     for (const id of ids) await turn(t, id, 0);
     await waitFor(async () => metric(await readMetrics(t.url), "llama_scope_sessions_evicted_total") === 11, 5000, "11 evictions");
@@ -168,7 +176,7 @@ describe("maxSessions", () => {
     await probe.close();
     cleanups.pop();
     const maxStateBytes = Math.floor(size * 2.5);
-    const t = await server(1, dir, { maxStateBytes } as ServerOptions);
+    const t = await server(1, dir, { maxStateBytes });
     for (const id of ["x1", "x2", "x3", "x4", "x5"]) await turn(t, id, 0);
     await waitFor(async () => metric(await readMetrics(t.url), "llama_scope_sessions_evicted_total") === 4, 5000, "4 evictions");
     const files = await sessionFiles(dir);
@@ -188,12 +196,17 @@ describe("maxSessions", () => {
       await utimes(file, 1_000_000 + i, 1_000_000 + i);
     }
     await writeFile(path.join(dir, `${fileOf("torn")}.tmp`), "half");
-    const t = await server(10, dir, { maxSavedSessions: 3 } as ServerOptions);
+    const t = await server(10, dir, { maxSavedSessions: 3 });
     // At start: the two oldest removed, the torn one too.
     expect((await readdir(dir)).sort()).toEqual(damaged.slice(2).map(fileOf).sort());
     // Each request of a damaged session sets its file aside; the session starts anew.
     for (const id of damaged.slice(2)) expect((await turn(t, id, 0)).text.length).toBeGreaterThan(0);
-    expect((await readdir(dir)).sort()).toEqual(damaged.slice(2).map((id) => `${fileOf(id)}.rejected`).sort());
+    expect((await readdir(dir)).sort()).toEqual(
+      damaged
+        .slice(2)
+        .map((id) => `${fileOf(id)}.rejected`)
+        .sort(),
+    );
     // New saves push the oldest .rejected files out.
     await t.close();
     cleanups.pop();
@@ -205,7 +218,8 @@ describe("maxSessions", () => {
   test("maxSessions must be a whole number of at least 1", async () => {
     const parent = await startParent({ slots: 1 });
     cleanups.push(() => parent.dispose());
-    for (const maxSessions of [0, 1.5, -1, Number.NaN]) expect(() => new LlamaServer(parent, { maxSessions })).toThrow(InvalidArgumentError);
+    for (const maxSessions of [0, 1.5, -1, Number.NaN])
+      expect(() => new LlamaServer(parent, { maxSessions })).toThrow(InvalidArgumentError);
   });
 });
 
@@ -215,14 +229,21 @@ describe("the user field", () => {
     const [first] = await library(t.parent, [TURNS[0]!]);
     const [second] = await library(t.parent, [TURNS[1]!]);
     const before = await readMetrics(t.url);
-    const ask = (content: string) => t.client.chat.completions.create({ model: "stories260K", messages: [{ role: "user", content }], user: "alice@example.com", ...GREEDY });
+    const ask = (content: string) =>
+      t.client.chat.completions.create({
+        model: "stories260K",
+        messages: [{ role: "user", content }],
+        user: "alice@example.com",
+        ...GREEDY,
+      });
     const a = await ask(TURNS[0]!);
     const b = await ask(TURNS[1]!);
     expect([a.choices[0]!.message.content, a.usage!.prompt_tokens]).toEqual([first!.text, first!.promptTokenCount]);
     expect([b.choices[0]!.message.content, b.usage!.prompt_tokens]).toEqual([second!.text, second!.promptTokenCount]);
     const after = await readMetrics(t.url);
     const count = (session: string) =>
-      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) - metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
+      metric(after, `llama_scope_completions_total{endpoint="chat",session="${session}"}`) -
+      metric(before, `llama_scope_completions_total{endpoint="chat",session="${session}"}`);
     expect([count("none"), count("started"), count("continued")]).toEqual([2, 0, 0]);
     expect(metric(after, 'llama_scope_sessions{state="live"}')).toBe(0);
   });
@@ -252,7 +273,10 @@ describe("the user field", () => {
       expect(response.text).toContain(stream ? "data: [DONE]" : '"chat.completion"');
     }
     const after = await readMetrics(t.url);
-    expect(metric(after, 'llama_scope_completions_total{endpoint="chat",session="continued"}') - metric(before, 'llama_scope_completions_total{endpoint="chat",session="continued"}')).toBe(1);
+    expect(
+      metric(after, 'llama_scope_completions_total{endpoint="chat",session="continued"}') -
+        metric(before, 'llama_scope_completions_total{endpoint="chat",session="continued"}'),
+    ).toBe(1);
     const ascii = await rawPost(t.url, JSON.stringify({ messages: [{ role: "user", content: "Hi" }], ...GREEDY }), Buffer.from("Zoe 1"));
     expect(ascii.headers.get("x-session-id")).toBe("Zoe 1");
     expect(metric(await readMetrics(t.url), 'llama_scope_sessions{state="live"}')).toBe(2);

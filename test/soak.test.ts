@@ -30,7 +30,13 @@ test.each([
     const violations = run.stdout.split("\n").filter((line) => line.startsWith("VIOLATION"));
     const report = run.stdout.slice(run.stdout.lastIndexOf("llama-scope soak:"));
     // The table and the violations in the failure message: they say what broke and how to replay it.
-    expect({ signal: run.signal, code: run.code, violations, stderr: run.stderr, report }).toEqual({ signal: null, code: 0, violations: [], stderr: "", report: expect.stringContaining("no violations") });
+    expect({ signal: run.signal, code: run.code, violations, stderr: run.stderr, report }).toEqual({
+      signal: null,
+      code: 0,
+      violations: [],
+      stderr: "",
+      report: expect.stringContaining("no violations"),
+    });
   },
   TIMEOUT_MS,
 );

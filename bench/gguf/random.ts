@@ -43,7 +43,7 @@ export class NormalRandom {
   /** Fills `target` with N(0, std²) values (an even length: the polar method makes pairs). */
   fillNormal(target: Float32Array, std: number): void {
     if (target.length % 2 !== 0) throw new Error("fillNormal fills an even number of values.");
-    for (let i = 0; i < target.length; ) {
+    for (let i = 0; i < target.length;) {
       const x = this.next() / 2147483648 - 1;
       const y = this.next() / 2147483648 - 1;
       const r = x * x + y * y;

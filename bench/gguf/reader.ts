@@ -121,7 +121,7 @@ class Cursor {
   private array(): GgufArray {
     const itemType = valueTypeName(this.u32());
     const length = this.count();
-    const items: GgufArray["items"] = new Array(length);
+    const items: GgufArray["items"] = new Array<GgufArray["items"][number]>(length);
     for (let i = 0; i < length; i++) items[i] = itemType === "array" ? this.array() : this.scalar(itemType);
     return { itemType, items };
   }

@@ -43,7 +43,7 @@ export function writeGguf(filePath: string, metadata: GgufMetadata, tensors: Ggu
   const hash = createHash("sha256");
   let written = 0;
   const write = (chunk: Uint8Array) => {
-    for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+    for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
     hash.update(chunk);
     written += chunk.length;
   };
@@ -87,8 +87,8 @@ export function encodeHeader(metadata: GgufMetadata, tensors: GgufTensor[], alig
   for (const [key, entry] of metadata) {
     out.string(key);
     out.u32(GGUF_VALUE_TYPES[entry.type]);
-    if (entry.type === "array") out.array(entry.value as GgufArray);
-    else out.scalar(entry.type, entry.value as GgufScalar);
+    if (entry.type === "array") out.array(entry.value);
+    else out.scalar(entry.type, entry.value);
   }
   let offset = 0;
   for (const tensor of tensors) {
@@ -152,7 +152,8 @@ class ByteWriter {
   }
 
   scalar(type: Exclude<GgufValueTypeName, "array">, value: GgufScalar): void {
-    const expected = type === "string" ? "string" : type === "bool" ? "boolean" : type === "uint64" || type === "int64" ? "bigint" : "number";
+    const expected =
+      type === "string" ? "string" : type === "bool" ? "boolean" : type === "uint64" || type === "int64" ? "bigint" : "number";
     if (typeof value !== expected) throw new Error(`A GGUF ${type} must be a ${expected}, not ${typeof value} (${String(value)}).`);
     if (type === "string") return this.string(value as string);
     // Reserve before taking this.view: reserving may grow the buffer and replace the view.

@@ -143,7 +143,9 @@ export class ChatSession {
     const items: ChatHistoryItem[] = this.system === undefined ? [] : [{ type: "system", text: this.system }];
     for (const { user, reply, replyTokens } of this.exchanges) {
       if (user !== undefined) items.push({ type: "user", text: user });
-      items.push(replyTokens === undefined ? { type: "model", response: [reply] } : { type: "model", response: [reply], tokens: [...replyTokens] });
+      items.push(
+        replyTokens === undefined ? { type: "model", response: [reply] } : { type: "model", response: [reply], tokens: [...replyTokens] },
+      );
     }
     return items;
   }
@@ -255,7 +257,12 @@ export class ChatSession {
 function difference(full: readonly Token[], short: readonly Token[]): TokenRange {
   const start = Math.max(1, commonPrefix(full, short));
   let suffix = 0;
-  while (suffix < short.length - start && suffix < full.length - start && full[full.length - 1 - suffix] === short[short.length - 1 - suffix]) suffix++;
+  while (
+    suffix < short.length - start &&
+    suffix < full.length - start &&
+    full[full.length - 1 - suffix] === short[short.length - 1 - suffix]
+  )
+    suffix++;
   return { start, end: Math.max(start, full.length - suffix) };
 }
 

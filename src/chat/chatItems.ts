@@ -16,5 +16,7 @@ export function isChatItem(item: unknown, index: number): item is ChatHistoryIte
   if (value.type === "system") return index === 0 && typeof value.text === "string";
   if (value.type === "user") return typeof value.text === "string";
   if (value.type !== "model" || !Array.isArray(value.response) || !value.response.every((part) => typeof part === "string")) return false;
-  return value.tokens === undefined || (Array.isArray(value.tokens) && value.tokens.every((token) => Number.isSafeInteger(token) && token >= 0));
+  return (
+    value.tokens === undefined || (Array.isArray(value.tokens) && value.tokens.every((token) => Number.isSafeInteger(token) && token >= 0))
+  );
 }

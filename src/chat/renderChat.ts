@@ -1,10 +1,15 @@
-import { LlamaText, type ChatHistoryItem as NodeChatHistoryItem, type ChatWrapper, type LlamaModel, type LlamaTextValue, type Token } from "node-llama-cpp";
+import {
+  LlamaText,
+  type ChatHistoryItem as NodeChatHistoryItem,
+  type ChatWrapper,
+  type LlamaModel,
+  type LlamaTextValue,
+  type Token,
+} from "node-llama-cpp";
 
 /** A chat history item as a session renders it: a model reply may carry the tokens the slot holds for it. */
 export type RenderItem =
-  | { type: "system"; text: string }
-  | { type: "user"; text: string }
-  | { type: "model"; text: string; tokens: readonly Token[] | undefined };
+  { type: "system"; text: string } | { type: "user"; text: string } | { type: "model"; text: string; tokens: readonly Token[] | undefined };
 
 /** A history as the slot holds it (see {@link renderChat}). */
 export interface ChatRender {

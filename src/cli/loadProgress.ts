@@ -5,7 +5,10 @@ import type { LlamaParent, LoadProgress } from "../index.js";
  * `loadProgress` events); a stream that is not a terminal gets one line per phase instead of a bar.
  * Returns the function that stops drawing and ends the bar's line.
  */
-export function showLoadProgress(parent: Pick<LlamaParent, "on" | "off">, stream: Pick<NodeJS.WriteStream, "isTTY" | "write"> = process.stderr): () => void {
+export function showLoadProgress(
+  parent: Pick<LlamaParent, "on" | "off">,
+  stream: Pick<NodeJS.WriteStream, "isTTY" | "write"> = process.stderr,
+): () => void {
   let phase: LoadProgress["phase"] | undefined;
   const draw = (progress: LoadProgress) => {
     const text = progressText(progress, phase, stream.isTTY === true);
@@ -22,7 +25,11 @@ export function showLoadProgress(parent: Pick<LlamaParent, "on" | "off">, stream
 const BAR_WIDTH = 30;
 
 /** What one event adds to the output: a redrawn bar on a terminal, else a line when a phase starts. */
-export function progressText({ phase, ratio, bytes, totalBytes }: LoadProgress, previousPhase: LoadProgress["phase"] | undefined, terminal: boolean): string {
+export function progressText(
+  { phase, ratio, bytes, totalBytes }: LoadProgress,
+  previousPhase: LoadProgress["phase"] | undefined,
+  terminal: boolean,
+): string {
   const doing = phase === "download" ? "downloading" : "loading";
   if (!terminal) return phase === previousPhase ? "" : `llama-scope: ${doing} the model\n`;
   const percent = Math.round(Math.min(1, Math.max(0, ratio)) * 100);

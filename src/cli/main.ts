@@ -29,7 +29,9 @@ async function main(args: string[]): Promise<number> {
 }
 
 // Nothing that goes wrong in a request may end the server: a stray rejection is logged, not fatal.
-process.on("unhandledRejection", (reason) => process.stderr.write(`llama-scope: unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}\n`));
+process.on("unhandledRejection", (reason) =>
+  process.stderr.write(`llama-scope: unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}\n`),
+);
 
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),

@@ -52,7 +52,9 @@ export async function serve(args: string[]): Promise<number> {
   try {
     const info = await parent.init();
     endProgress();
-    process.stdout.write(`llama-scope: ready: ${info.slots} slots of ${info.contextSize} tokens, ${info.threads} thread${info.threads === 1 ? "" : "s"}, loaded in ${Math.round(info.loadMs)} ms\n`);
+    process.stdout.write(
+      `llama-scope: ready: ${info.slots} slots of ${info.contextSize} tokens, ${info.threads} thread${info.threads === 1 ? "" : "s"}, loaded in ${Math.round(info.loadMs)} ms\n`,
+    );
   } catch (error) {
     endProgress();
     if (parent.disposed) return stopped; // a signal stopped the server while the model loaded
@@ -67,7 +69,9 @@ export async function serve(args: string[]): Promise<number> {
 /** Resolves with the exit code once a SIGTERM or SIGINT has stopped the server, saved the sessions and freed the model. */
 function stopOnSignal(server: LlamaServer, parent: LlamaParent, log: (line: string) => void): Promise<number> {
   return new Promise((resolve) => {
-    const stop = async (signal: NodeJS.Signals) => {
+    // A signal listener returns nothing: stopping() catches its own errors.
+    const stop = (signal: NodeJS.Signals) => void stopping(signal);
+    const stopping = async (signal: NodeJS.Signals) => {
       process.off("SIGTERM", stop);
       process.off("SIGINT", stop);
       // A second signal while stopping ends the process at once.

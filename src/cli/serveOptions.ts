@@ -32,21 +32,76 @@ interface Flag {
 /** Every flag of `serve`, each also settable by an environment variable; the flag wins. */
 export const SERVE_FLAGS: readonly Flag[] = [
   { name: "model", short: "m", env: "LLAMA_SCOPE_MODEL", value: "<path | hf:… | https://…>", help: "the GGUF model to serve (required)" },
-  { name: "slots", env: "LLAMA_SCOPE_SLOTS", value: "<n>", help: "conversations generating at once; more are swapped in and out (default 4)" },
+  {
+    name: "slots",
+    env: "LLAMA_SCOPE_SLOTS",
+    value: "<n>",
+    help: "conversations generating at once; more are swapped in and out (default 4)",
+  },
   { name: "port", short: "p", env: "LLAMA_SCOPE_PORT", value: "<port>", help: "port to listen on; 0 picks a free one (default 8080)" },
   { name: "host", env: "LLAMA_SCOPE_HOST", value: "<address>", help: "address to listen on (default 127.0.0.1: this machine only)" },
-  { name: "context-size", env: "LLAMA_SCOPE_CONTEXT_SIZE", value: "<tokens>", help: "tokens each slot holds (default 2048, capped by the model)" },
+  {
+    name: "context-size",
+    env: "LLAMA_SCOPE_CONTEXT_SIZE",
+    value: "<tokens>",
+    help: "tokens each slot holds (default 2048, capped by the model)",
+  },
   { name: "threads", env: "LLAMA_SCOPE_THREADS", value: "<n>", help: "CPU threads for decoding (default half the cores)" },
-  { name: "isolation", env: "LLAMA_SCOPE_ISOLATION", value: "<thread|process>", help: "run the engine in a worker thread, or in a child process that survives native crashes (default thread)" },
-  { name: "max-ram", env: "LLAMA_SCOPE_MAX_RAM", value: "<size>", help: "memory for swapped-out conversations before they spill to disk, e.g. 512M, 2G (default 256M)" },
+  {
+    name: "isolation",
+    env: "LLAMA_SCOPE_ISOLATION",
+    value: "<thread|process>",
+    help: "run the engine in a worker thread, or in a child process that survives native crashes (default thread)",
+  },
+  {
+    name: "max-ram",
+    env: "LLAMA_SCOPE_MAX_RAM",
+    value: "<size>",
+    help: "memory for swapped-out conversations before they spill to disk, e.g. 512M, 2G (default 256M)",
+  },
   { name: "api-key", env: "LLAMA_SCOPE_API_KEY", value: "<key>", help: "require Authorization: Bearer <key> on /v1/ (default: no key)" },
-  { name: "state-dir", env: "LLAMA_SCOPE_STATE_DIR", value: "<dir>", help: "save every session here on SIGTERM/SIGINT and revive them on the next start (created if missing; default: sessions end with the server)" },
-  { name: "max-queue", env: "LLAMA_SCOPE_MAX_QUEUE", value: "<n>", help: "requests that may wait while every slot generates; more get 429 (default 64)" },
-  { name: "max-sessions", env: "LLAMA_SCOPE_MAX_SESSIONS", value: "<n>", help: "sessions kept at once; past it the least recently used idle one ends, written to --state-dir if set (default 1000)" },
-  { name: "max-session-queue", env: "LLAMA_SCOPE_MAX_SESSION_QUEUE", value: "<n>", help: "requests of one session that may wait while its current one runs; more get 429 (default 8)" },
-  { name: "max-messages", env: "LLAMA_SCOPE_MAX_MESSAGES", value: "<n>", help: "messages a chat completion request may have; more get 413 (default 256)" },
-  { name: "max-saved-sessions", env: "LLAMA_SCOPE_MAX_SAVED_SESSIONS", value: "<n>", help: "files kept in --state-dir; past it the oldest are removed (default 1000)" },
-  { name: "max-state-size", env: "LLAMA_SCOPE_MAX_STATE_SIZE", value: "<size>", help: "bytes the files in --state-dir may take, e.g. 512M, 20G; past it the oldest are removed (default 4G)" },
+  {
+    name: "state-dir",
+    env: "LLAMA_SCOPE_STATE_DIR",
+    value: "<dir>",
+    help: "save every session here on SIGTERM/SIGINT and revive them on the next start (created if missing; default: sessions end with the server)",
+  },
+  {
+    name: "max-queue",
+    env: "LLAMA_SCOPE_MAX_QUEUE",
+    value: "<n>",
+    help: "requests that may wait while every slot generates; more get 429 (default 64)",
+  },
+  {
+    name: "max-sessions",
+    env: "LLAMA_SCOPE_MAX_SESSIONS",
+    value: "<n>",
+    help: "sessions kept at once; past it the least recently used idle one ends, written to --state-dir if set (default 1000)",
+  },
+  {
+    name: "max-session-queue",
+    env: "LLAMA_SCOPE_MAX_SESSION_QUEUE",
+    value: "<n>",
+    help: "requests of one session that may wait while its current one runs; more get 429 (default 8)",
+  },
+  {
+    name: "max-messages",
+    env: "LLAMA_SCOPE_MAX_MESSAGES",
+    value: "<n>",
+    help: "messages a chat completion request may have; more get 413 (default 256)",
+  },
+  {
+    name: "max-saved-sessions",
+    env: "LLAMA_SCOPE_MAX_SAVED_SESSIONS",
+    value: "<n>",
+    help: "files kept in --state-dir; past it the oldest are removed (default 1000)",
+  },
+  {
+    name: "max-state-size",
+    env: "LLAMA_SCOPE_MAX_STATE_SIZE",
+    value: "<size>",
+    help: "bytes the files in --state-dir may take, e.g. 512M, 20G; past it the oldest are removed (default 4G)",
+  },
 ];
 
 export const SERVE_HELP = [
@@ -56,7 +111,10 @@ export const SERVE_HELP = [
   "GET /health, GET /metrics) and a chat page at /, on one loaded model.",
   "",
   "Options (each also read from the environment variable shown; a flag wins):",
-  ...SERVE_FLAGS.map(({ name, short, env, value, help }) => `  ${short === undefined ? "    " : `-${short}, `}--${name} ${value}\n        ${help}\n        [${env}]`),
+  ...SERVE_FLAGS.map(
+    ({ name, short, env, value, help }) =>
+      `  ${short === undefined ? "    " : `-${short}, `}--${name} ${value}\n        ${help}\n        [${env}]`,
+  ),
   "  -h, --help\n        show this help",
   "",
   "SIGTERM or SIGINT stops the server: requests in flight finish, sessions are saved to --state-dir.",
@@ -72,7 +130,12 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
       allowPositionals: false,
       options: {
         help: { type: "boolean", short: "h" },
-        ...Object.fromEntries(SERVE_FLAGS.map(({ name, short }) => [name, short === undefined ? { type: "string" as const } : { type: "string" as const, short }])),
+        ...Object.fromEntries(
+          SERVE_FLAGS.map(({ name, short }) => [
+            name,
+            short === undefined ? { type: "string" as const } : { type: "string" as const, short },
+          ]),
+        ),
       },
     });
   } catch (error) {
@@ -86,9 +149,11 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
   };
   const help = values.help === true;
   const model = read("model");
-  if (model === undefined && !help) throw new CliUsageError("--model is required: the path of a GGUF file, an hf: URI or a URL (or set LLAMA_SCOPE_MODEL).");
+  if (model === undefined && !help)
+    throw new CliUsageError("--model is required: the path of a GGUF file, an hf: URI or a URL (or set LLAMA_SCOPE_MODEL).");
   const isolation = read("isolation") ?? "thread";
-  if (isolation !== "thread" && isolation !== "process") throw new CliUsageError(`--isolation must be "thread" or "process", not "${isolation}".`);
+  if (isolation !== "thread" && isolation !== "process")
+    throw new CliUsageError(`--isolation must be "thread" or "process", not "${isolation}".`);
   const maxRam = read("max-ram");
   const maxStateSize = read("max-state-size");
   return {
@@ -115,7 +180,8 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
 function integer(name: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new CliUsageError(`--${name} must be a whole number from ${min} to ${max}, not "${text}".`);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max)
+    throw new CliUsageError(`--${name} must be a whole number from ${min} to ${max}, not "${text}".`);
   return value;
 }
 
@@ -125,6 +191,7 @@ const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 **
 export function byteSize(text: string, flag = "max-ram", min = 0): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
   const bytes = match === null ? NaN : Math.floor(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
-  if (!Number.isSafeInteger(bytes) || bytes < min) throw new CliUsageError(`--${flag} must be a size such as 512M, 2G or a number of bytes, not "${text}".`);
+  if (!Number.isSafeInteger(bytes) || bytes < min)
+    throw new CliUsageError(`--${flag} must be a size such as 512M, 2G or a number of bytes, not "${text}".`);
   return bytes;
 }

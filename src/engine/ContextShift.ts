@@ -61,7 +61,7 @@ export function checkContextShift(value: unknown, level: "load" | "slot"): SlotC
   if (onShift !== undefined && typeof onShift !== "function") throw new InvalidArgumentError("contextShift.onShift must be a function.");
   // A load's or scope's is copied to a worker: a plain object, whatever object it came in.
   if (level === "load") return size === undefined ? {} : { size };
-  return value as SlotContextShift;
+  return value;
 }
 
 /** Fills in the defaults of a slot's context shift for a context of `contextSize` tokens. */
@@ -79,7 +79,7 @@ export function resolveContextShift(options: SlotContextShift | false, contextSi
  * sorted and merged. Empty when the strategy found nothing it may erase.
  */
 export function rangesToErase(ranges: readonly TokenRange[], length: number): TokenRange[] {
-  const clamped = (Array.isArray(ranges) ? ranges : [])
+  const clamped = (Array.isArray(ranges) ? (ranges as readonly TokenRange[]) : [])
     .filter((r) => Number.isInteger(r?.start) && Number.isInteger(r?.end))
     .map((r) => ({ start: Math.max(1, r.start), end: Math.min(length, r.end) }))
     .filter((r) => r.start < r.end)

@@ -86,7 +86,12 @@ const OPTION_NAMES = [
   "tokenBias",
 ] as const satisfies readonly (keyof GenerateOptions)[];
 
-const REPEAT_PENALTY_NAMES = ["penalty", "frequencyPenalty", "presencePenalty", "lastTokens"] as const satisfies readonly (keyof RepeatPenalty)[];
+const REPEAT_PENALTY_NAMES = [
+  "penalty",
+  "frequencyPenalty",
+  "presencePenalty",
+  "lastTokens",
+] as const satisfies readonly (keyof RepeatPenalty)[];
 
 /** node-llama-cpp's documented defaults (LlamaChat, LlamaCompletion). */
 const DEFAULT_REPEAT_PENALTY: Readonly<Required<RepeatPenalty>> = { penalty: 1.1, frequencyPenalty: 0, presencePenalty: 0, lastTokens: 64 };
@@ -99,7 +104,15 @@ const DEFAULT_REPEAT_PENALTY: Readonly<Required<RepeatPenalty>> = { penalty: 1.1
  */
 export function resolveGenerateOptions(options: GenerateOptions | undefined): ResolvedGenerateOptions {
   if (options === undefined)
-    return { maxTokens: Infinity, sampling: { temperature: 0 }, stop: [], signal: undefined, grammar: undefined, repeatPenalty: undefined, tokenBias: undefined };
+    return {
+      maxTokens: Infinity,
+      sampling: { temperature: 0 },
+      stop: [],
+      signal: undefined,
+      grammar: undefined,
+      repeatPenalty: undefined,
+      tokenBias: undefined,
+    };
   if (!isPlainObject(options))
     throw new InvalidArgumentError(`Generate options must be a plain object, e.g. { maxTokens: 64 }, not ${describeValue(options)}.`);
   assertKnownKeys(options, OPTION_NAMES, "generate option", "Generate options");
@@ -132,7 +145,9 @@ function grammarRequest(jsonSchema: unknown, grammar: unknown): GrammarRequest |
     throw new InvalidArgumentError("Pass jsonSchema or grammar, not both: a jsonSchema is turned into a grammar itself.");
   if (grammar !== undefined) {
     if (typeof grammar !== "string" || grammar.trim().length === 0)
-      throw new InvalidArgumentError(`grammar must be a GBNF grammar as a non-empty string, e.g. 'root ::= ("yes" | "no")', not ${describeValue(grammar)}.`);
+      throw new InvalidArgumentError(
+        `grammar must be a GBNF grammar as a non-empty string, e.g. 'root ::= ("yes" | "no")', not ${describeValue(grammar)}.`,
+      );
     return { kind: "gbnf", gbnf: grammar, key: `gbnf:${grammar}` };
   }
   if (jsonSchema === undefined) return undefined;
@@ -150,16 +165,22 @@ function grammarRequest(jsonSchema: unknown, grammar: unknown): GrammarRequest |
 function repeatPenalty(value: unknown): ResolvedGenerateOptions["repeatPenalty"] {
   if (value === undefined) return undefined;
   if (!isPlainObject(value))
-    throw new InvalidArgumentError(`repeatPenalty must be a plain object such as { penalty: 1.1, lastTokens: 64 }, not ${describeValue(value)}.`);
+    throw new InvalidArgumentError(
+      `repeatPenalty must be a plain object such as { penalty: 1.1, lastTokens: 64 }, not ${describeValue(value)}.`,
+    );
   assertKnownKeys(value, REPEAT_PENALTY_NAMES, "repeatPenalty option", "repeatPenalty options");
   const penalty = value.penalty === undefined ? DEFAULT_REPEAT_PENALTY.penalty : value.penalty;
   if (typeof penalty !== "number" || !Number.isFinite(penalty) || penalty <= 0)
-    throw new InvalidArgumentError(`repeatPenalty.penalty must be a number above 0 (1 = no penalty, e.g. 1.1), not ${describeValue(penalty)}.`);
+    throw new InvalidArgumentError(
+      `repeatPenalty.penalty must be a number above 0 (1 = no penalty, e.g. 1.1), not ${describeValue(penalty)}.`,
+    );
   const resolved = {
     penalty,
-    frequencyPenalty: numberInRange("repeatPenalty.frequencyPenalty", value.frequencyPenalty, -2, 2) ?? DEFAULT_REPEAT_PENALTY.frequencyPenalty,
+    frequencyPenalty:
+      numberInRange("repeatPenalty.frequencyPenalty", value.frequencyPenalty, -2, 2) ?? DEFAULT_REPEAT_PENALTY.frequencyPenalty,
     presencePenalty: numberInRange("repeatPenalty.presencePenalty", value.presencePenalty, -2, 2) ?? DEFAULT_REPEAT_PENALTY.presencePenalty,
-    lastTokens: value.lastTokens === undefined ? DEFAULT_REPEAT_PENALTY.lastTokens : wholeNumber("repeatPenalty.lastTokens", value.lastTokens),
+    lastTokens:
+      value.lastTokens === undefined ? DEFAULT_REPEAT_PENALTY.lastTokens : wholeNumber("repeatPenalty.lastTokens", value.lastTokens),
   };
   return resolved.lastTokens === 0 ? undefined : resolved;
 }
@@ -167,12 +188,14 @@ function repeatPenalty(value: unknown): ResolvedGenerateOptions["repeatPenalty"]
 function tokenBias(value: unknown): ResolvedGenerateOptions["tokenBias"] {
   if (value === undefined) return undefined;
   if (!isPlainObject(value))
-    throw new InvalidArgumentError(`tokenBias must be a plain object from text to bias, e.g. { " dragon": -Infinity }, not ${describeValue(value)}.`);
+    throw new InvalidArgumentError(
+      `tokenBias must be a plain object from text to bias, e.g. { " dragon": -Infinity }, not ${describeValue(value)}.`,
+    );
   const symbol = Object.getOwnPropertySymbols(value)[0];
   if (symbol !== undefined) throw new InvalidArgumentError(`tokenBias keys must be text, not ${String(symbol)}. Remove it.`);
   const biases = new Map<string, number>();
   for (const [text, bias] of Object.entries(value)) {
-    if (text.length === 0) throw new InvalidArgumentError("tokenBias keys must be non-empty text: remove the \"\" key.");
+    if (text.length === 0) throw new InvalidArgumentError('tokenBias keys must be non-empty text: remove the "" key.');
     if (typeof bias !== "number" || Number.isNaN(bias) || bias === Infinity)
       throw new InvalidArgumentError(
         `tokenBias${propertyPath(text)} must be a number added to the token's logit (e.g. -5 less likely, 5 more likely, -Infinity never), not ${describeValue(bias)}.`,
@@ -185,7 +208,9 @@ function tokenBias(value: unknown): ResolvedGenerateOptions["tokenBias"] {
 function numberInRange(name: string, value: unknown, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max)
-    throw new InvalidArgumentError(`${name} must be a number from ${min === Number.MIN_VALUE ? "just above 0" : min} to ${max}, not ${describeValue(value)}.`);
+    throw new InvalidArgumentError(
+      `${name} must be a number from ${min === Number.MIN_VALUE ? "just above 0" : min} to ${max}, not ${describeValue(value)}.`,
+    );
   return value;
 }
 
@@ -198,6 +223,6 @@ function wholeNumber(name: string, value: unknown): number {
 function stopStrings(value: unknown): readonly string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || !value.every((s) => typeof s === "string" && s.length > 0))
-    throw new InvalidArgumentError("stop must be an array of non-empty strings, e.g. [\"\\n\\n\"].");
-  return [...value];
+    throw new InvalidArgumentError('stop must be an array of non-empty strings, e.g. ["\\n\\n"].');
+  return [...(value as string[])];
 }

@@ -78,6 +78,8 @@ export class Llama {
   ) {
     this.states = new SlotStates(settings.stateDir, (sequence) => this.copies.settle(sequence));
     this.grammars = new GrammarCache(nodeModel.llama);
+    // The getters below read the engine, not the object literal they are in.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const llama = this;
     this.slotEngine = {
       slot: (id) => {
@@ -108,14 +110,25 @@ export class Llama {
    * @throws the reason of `control.signal` when it is aborted before the load is done.
    */
   static async load(options: LlamaLoadOptions, control: LoadControl = {}): Promise<Llama> {
-    const { model, settings, fingerprint, modelBytes, loading, signal } = await openModel(resolveLoadOptions(options), checkLoadControl(control));
+    const { model, settings, fingerprint, modelBytes, loading, signal } = await openModel(
+      resolveLoadOptions(options),
+      checkLoadControl(control),
+    );
     const requestedSize = Math.min(settings.contextSize, model.trainContextSize);
     try {
       // The strategy is given before the context exists; it reads it when a batch is formed.
       let context: LlamaContext | undefined;
       // Until the probe below has run, a batch always pays (the probe decodes on one sequence only).
       let minBatch = settings.lockstep === false ? 2 : (settings.lockstep.minBatch ?? 2);
-      const batching = settings.lockstep === false ? undefined : { itemPrioritizationStrategy: sequenceOrderStrategy(() => context, () => minBatch) };
+      const batching =
+        settings.lockstep === false
+          ? undefined
+          : {
+              itemPrioritizationStrategy: sequenceOrderStrategy(
+                () => context,
+                () => minBatch,
+              ),
+            };
       context = await model.createContext({
         contextSize: requestedSize,
         sequences: settings.slots,
@@ -130,7 +143,14 @@ export class Llama {
       const name = model.fileInfo.metadata?.general?.name ?? path.basename(settings.modelPath);
       const barrier = settings.lockstep === false ? undefined : new StepBarrier();
       // llama.cpp rounds the size up (to a multiple of 256); report what a slot really holds.
-      const llama = new Llama(model, context, SequencePool.take(context), barrier, { ...settings, contextSize: context.contextSize }, { fingerprint, name });
+      const llama = new Llama(
+        model,
+        context,
+        SequencePool.take(context),
+        barrier,
+        { ...settings, contextSize: context.contextSize },
+        { fingerprint, name },
+      );
       // A probe that fails leaves states checked without the layout, as for models it cannot read.
       llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
       if (settings.lockstep !== false && settings.lockstep.minBatch === undefined) minBatch = await llama.probeMinBatch();
@@ -256,9 +276,11 @@ export class Llama {
   createSlot(id: string, options: SlotOptions = {}): void {
     this.assertUsable();
     assertSlotId(id);
-    if (options === null || typeof options !== "object") throw new InvalidArgumentError("Slot options must be an object, e.g. { contextShift: false }.");
+    if (options === null || typeof options !== "object")
+      throw new InvalidArgumentError("Slot options must be an object, e.g. { contextShift: false }.");
     const contextShift = options.contextShift === undefined ? this.settings.contextShift : checkContextShift(options.contextShift, "slot");
-    if (this.slotsById.has(id)) throw new SlotExistsError(`A slot named "${id}" exists already: use setSlot("${id}") to continue it, or pick another id.`);
+    if (this.slotsById.has(id))
+      throw new SlotExistsError(`A slot named "${id}" exists already: use setSlot("${id}") to continue it, or pick another id.`);
     const shift = resolveContextShift(contextShift, this.settings.contextSize);
     const pooled = this.pool.acquire();
     if (pooled === undefined)
@@ -504,7 +526,9 @@ export class Llama {
   private requireSlot(id: string): Slot {
     const slot = this.slotsById.get(id);
     if (slot === undefined)
-      throw new SlotNotFoundError(`No slot named "${String(id)}". Existing slots: ${this.slots.join(", ") || "none"}. Create it with createSlot(id).`);
+      throw new SlotNotFoundError(
+        `No slot named "${String(id)}". Existing slots: ${this.slots.join(", ") || "none"}. Create it with createSlot(id).`,
+      );
     return slot;
   }
 
@@ -525,5 +549,6 @@ export class Llama {
 }
 
 function assertSlotId(id: unknown): asserts id is string {
-  if (typeof id !== "string" || id.length === 0) throw new InvalidArgumentError(`A slot id must be a non-empty string, not ${JSON.stringify(id)}.`);
+  if (typeof id !== "string" || id.length === 0)
+    throw new InvalidArgumentError(`A slot id must be a non-empty string, not ${JSON.stringify(id)}.`);
 }

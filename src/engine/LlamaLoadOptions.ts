@@ -127,18 +127,22 @@ export const LOAD_OPTION_NAMES = [
 
 export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptions {
   if (options == null || typeof options !== "object")
-    throw new InvalidArgumentError("Llama.load needs an options object: Llama.load({ modelPath: \"model.gguf\" }).");
+    throw new InvalidArgumentError('Llama.load needs an options object: Llama.load({ modelPath: "model.gguf" }).');
   if (Object.hasOwn(options, "onLoadProgress") || Object.hasOwn(options, "onProgress"))
     throw new InvalidArgumentError(
       'Load progress is not a load option: Llama.load takes it beside them (Llama.load(options, { onProgress })), and a LlamaParent emits it (parent.on("loadProgress", …)).',
     );
   assertKnownKeys(options, LOAD_OPTION_NAMES, "load option", "Load options");
   if (typeof options.modelPath !== "string" || options.modelPath.length === 0)
-    throw new InvalidArgumentError('modelPath must be the path of a GGUF model file or a model URI ("hf:user/repo:Q4_K_M", "https://…/model.gguf").');
+    throw new InvalidArgumentError(
+      'modelPath must be the path of a GGUF model file or a model URI ("hf:user/repo:Q4_K_M", "https://…/model.gguf").',
+    );
   if (options.modelCacheDir !== undefined && (typeof options.modelCacheDir !== "string" || options.modelCacheDir.length === 0))
     throw new InvalidArgumentError("modelCacheDir must be the path of a directory (it is created when a download needs it).");
   if (options.modelCacheDir !== undefined && statSync(options.modelCacheDir, { throwIfNoEntry: false })?.isDirectory() === false)
-    throw new InvalidArgumentError(`modelCacheDir "${options.modelCacheDir}" is not a directory. Pass a directory, or leave modelCacheDir out to use node-llama-cpp's.`);
+    throw new InvalidArgumentError(
+      `modelCacheDir "${options.modelCacheDir}" is not a directory. Pass a directory, or leave modelCacheDir out to use node-llama-cpp's.`,
+    );
   if (options.gpu !== undefined && options.gpu !== "auto" && options.gpu !== false)
     throw new InvalidArgumentError(`gpu must be "auto" or false, not ${String(options.gpu)}.`);
   if (options.build !== undefined && options.build !== "never" && options.build !== "auto")
@@ -149,7 +153,9 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     throw new InvalidArgumentError("stateDir must be the path of an existing directory.");
   // Checked now: the private directory for state files is made inside it at the first save or load.
   if (options.stateDir !== undefined && statSync(options.stateDir, { throwIfNoEntry: false })?.isDirectory() !== true)
-    throw new InvalidArgumentError(`stateDir "${options.stateDir}" is not a directory. Create it, or leave stateDir out to use the OS temporary directory.`);
+    throw new InvalidArgumentError(
+      `stateDir "${options.stateDir}" is not a directory. Create it, or leave stateDir out to use the OS temporary directory.`,
+    );
   return {
     modelPath: options.modelPath,
     modelCacheDir: options.modelCacheDir,

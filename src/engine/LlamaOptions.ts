@@ -32,7 +32,8 @@ export interface PromptTokensOptions {
 
 /** Checks `setPromptTokens`' options. */
 export function checkPromptTokensOptions(options: PromptTokensOptions): { keep: number | undefined; erase: TokenRange | undefined } {
-  if (options === null || typeof options !== "object") throw new InvalidArgumentError("setPromptTokens' options must be an object, e.g. { keep: 12 }.");
+  if (options === null || typeof options !== "object")
+    throw new InvalidArgumentError("setPromptTokens' options must be an object, e.g. { keep: 12 }.");
   assertKnownKeys(options, ["keep", "erase"], "setPromptTokens option", "setPromptTokens options");
   const { keep, erase } = options;
   if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 0))
@@ -40,7 +41,9 @@ export function checkPromptTokensOptions(options: PromptTokensOptions): { keep: 
   if (erase !== undefined) {
     const valid = erase !== null && typeof erase === "object" && Number.isSafeInteger(erase.start) && Number.isSafeInteger(erase.end);
     if (!valid || erase.start < 1 || erase.end < erase.start)
-      throw new InvalidArgumentError(`erase must be a range { start, end } of token indices with 1 ≤ start ≤ end, not ${JSON.stringify(erase)}.`);
+      throw new InvalidArgumentError(
+        `erase must be a range { start, end } of token indices with 1 ≤ start ≤ end, not ${JSON.stringify(erase)}.`,
+      );
   }
   return { keep, erase: erase === undefined ? undefined : { start: erase.start, end: erase.end } };
 }
@@ -70,10 +73,13 @@ export interface SaveStateOptions {
 
 /** Checks `Llama.load`'s second argument. */
 export function checkLoadControl(control: LoadControl): LoadControl {
-  if (control === null || typeof control !== "object") throw new InvalidArgumentError("Llama.load's second argument must be an object: { signal?, onProgress? }.");
+  if (control === null || typeof control !== "object")
+    throw new InvalidArgumentError("Llama.load's second argument must be an object: { signal?, onProgress? }.");
   assertKnownKeys(control, ["signal", "onProgress"], "Llama.load control option", "Llama.load control options");
   const { signal, onProgress } = control;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
-  if (onProgress !== undefined && typeof onProgress !== "function") throw new InvalidArgumentError("Llama.load's onProgress must be a function: (progress) => { … }.");
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError("Llama.load's signal must be an AbortSignal.");
+  if (onProgress !== undefined && typeof onProgress !== "function")
+    throw new InvalidArgumentError("Llama.load's onProgress must be a function: (progress) => { … }.");
   return control;
 }

@@ -13,7 +13,7 @@ export const PIECE_LENGTH = 8192;
 /** Lines a model's tokenizer must tokenize the same in pieces as whole before it is trusted to. */
 const PROBE = [
   "Once upon a time, there was a little girl named Lily.",
-  "She said, \"Look!\" 123 4567 — ça va? 日本語 🙂 emoji",
+  'She said, "Look!" 123 4567 — ça va? 日本語 🙂 emoji',
   "  indented line\ttab",
   "",
   "\r",

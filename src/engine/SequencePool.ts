@@ -96,5 +96,10 @@ export class SequencePool {
 
 /** No tokens, no KV cells (`stateCellsStartIndex` is -1 on an empty cache), no checkpoints. */
 function isEmpty(sequence: LlamaContextSequence): boolean {
-  return sequence.contextTokens.length === 0 && sequence.nextTokenIndex === 0 && sequence.stateCellsStartIndex === -1 && sequence.checkpointsMemoryUsage === 0;
+  return (
+    sequence.contextTokens.length === 0 &&
+    sequence.nextTokenIndex === 0 &&
+    sequence.stateCellsStartIndex === -1 &&
+    sequence.checkpointsMemoryUsage === 0
+  );
 }

@@ -62,7 +62,7 @@ export class SlotById implements SlotHandle {
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0))
       throw new InvalidArgumentError("setPromptTokens takes an array of token ids of this model (see llama.model.tokenize).");
     const { keep, erase } = checkPromptTokensOptions(options);
-    slot.prompt = { tokens: [...tokens], keep, erase };
+    slot.prompt = { tokens: [...(tokens as readonly Token[])], keep, erase };
   }
 
   async generateCompleteText(options?: GenerateOptions): Promise<string> {
@@ -151,7 +151,10 @@ export class SlotById implements SlotHandle {
     const header = { ...this.engine.stateIdentity, ...(meta === undefined ? {} : { meta: checkedMeta(meta) }) };
     return slot.schedule(async () => {
       const { kv, pending } = await this.engine.states.snapshot(slot);
-      return encodeState({ header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) }, this.engine.stateKey);
+      return encodeState(
+        { header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) },
+        this.engine.stateKey,
+      );
     });
   }
 
@@ -172,7 +175,8 @@ export class SlotById implements SlotHandle {
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabularySize))
       throw new InvalidArgumentError("setHistory takes an array of token ids of this model (see llama.model.tokenize).");
     // A full slot holds contextSize tokens: its cells and a reply's last token, not evaluated yet.
-    if (tokens.length > contextSize) throw new InvalidArgumentError(`setHistory takes at most ${contextSize} tokens (a slot's size), not ${tokens.length}.`);
+    if (tokens.length > contextSize)
+      throw new InvalidArgumentError(`setHistory takes at most ${contextSize} tokens (a slot's size), not ${tokens.length}.`);
     await slot.schedule(async () => {
       // A copy into the slot that llama.cpp has not made yet would land after the clear: made first.
       await this.engine.copies.settle(slot.sequence);
@@ -192,6 +196,6 @@ function checkedMeta(meta: unknown): StateMeta {
     // a cycle or a BigInt: refused below
   }
   if (!isJsonObject(meta) || text === undefined)
-    throw new InvalidArgumentError("saveState's meta must be a plain JSON object, e.g. { userId: \"42\" }.");
+    throw new InvalidArgumentError('saveState\'s meta must be a plain JSON object, e.g. { userId: "42" }.');
   return JSON.parse(text) as StateMeta;
 }

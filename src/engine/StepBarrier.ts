@@ -78,7 +78,8 @@ export class StepBarrier {
     this.expected.clear();
     const step = [...this.waiting].sort(([a], [b]) => a - b);
     this.waiting.clear();
-    if (steps.hasSubscribers) steps.publish({ sequenceIds: step.map(([sequenceId]) => sequenceId), late, at: performance.now() } satisfies StepRecord);
+    if (steps.hasSubscribers)
+      steps.publish({ sequenceIds: step.map(([sequenceId]) => sequenceId), late, at: performance.now() } satisfies StepRecord);
     for (const [sequenceId, release] of step) {
       this.expected.add(sequenceId);
       release();

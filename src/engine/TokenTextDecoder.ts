@@ -13,7 +13,10 @@ export class TokenTextDecoder {
   private held: Token[] = [];
   private previous: Token[];
 
-  constructor(private readonly model: LlamaModel, precedingTokens: readonly Token[]) {
+  constructor(
+    private readonly model: LlamaModel,
+    precedingTokens: readonly Token[],
+  ) {
     this.previous = precedingTokens.slice(-CONTEXT_TOKENS);
   }
 

@@ -17,7 +17,10 @@ import { BATCH_CHANNEL } from "./diagnostics.js";
  *
  * `context` is read when a batch is formed (the strategy is passed before the context exists).
  */
-export function sequenceOrderStrategy(context: () => LlamaContext | undefined, minBatch: () => number = () => 2): CustomBatchingPrioritizationStrategy {
+export function sequenceOrderStrategy(
+  context: () => LlamaContext | undefined,
+  minBatch: () => number = () => 2,
+): CustomBatchingPrioritizationStrategy {
   return ({ items, size }) => {
     const current = context();
     const ids = current === undefined ? new Map<BatchItem, number>() : queuedSequenceIds(current, items);

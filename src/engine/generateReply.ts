@@ -226,7 +226,9 @@ async function takeBackLastToken(slot: Slot): Promise<Token[]> {
   const { sequence } = slot;
   const last = sequence.contextTokens.at(-1);
   if (last === undefined)
-    throw new InvalidArgumentError(`Slot "${slot.id}" is empty and this model has no start token: give it a prompt (setPrompt, or a scope's prompt text) first.`);
+    throw new InvalidArgumentError(
+      `Slot "${slot.id}" is empty and this model has no start token: give it a prompt (setPrompt, or a scope's prompt text) first.`,
+    );
   await sequence.eraseContextTokenRanges([{ start: sequence.nextTokenIndex - 1, end: sequence.nextTokenIndex }]);
   return [last];
 }

@@ -36,19 +36,31 @@ export async function openModel(resolved: ResolvedLoadOptions, control: LoadCont
   const settings = { ...resolved, modelPath };
   const modelBytes = await assertModelFile(modelPath);
   const loading = new PhaseProgress("load", onProgress);
-  const onLoadProgress = onProgress === undefined ? undefined : (ratio: number) => loading.update(Math.round(ratio * modelBytes), modelBytes);
+  const onLoadProgress =
+    onProgress === undefined ? undefined : (ratio: number) => loading.update(Math.round(ratio * modelBytes), modelBytes);
   const [backend, fingerprint] = await Promise.all([
     getBackend(settings).catch((cause: unknown) => {
-      throw new ModelLoadError(`Could not start llama.cpp (${errorText(cause)}). Check that node-llama-cpp's prebuilt binary is installed (npm ci).`, { cause });
+      throw new ModelLoadError(
+        `Could not start llama.cpp (${errorText(cause)}). Check that node-llama-cpp's prebuilt binary is installed (npm ci).`,
+        { cause },
+      );
     }),
     modelFingerprint(modelPath),
     StateFiles.removeStale(settings.stateDir), // left by killed processes; never rejects
   ]);
   signal?.throwIfAborted();
-  const model = await backend.loadModel({ modelPath, ...(signal === undefined ? {} : { loadSignal: signal }), ...(onLoadProgress === undefined ? {} : { onLoadProgress }) }).catch((cause: unknown) => {
-    signal?.throwIfAborted();
-    throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, { cause });
-  });
+  const model = await backend
+    .loadModel({
+      modelPath,
+      ...(signal === undefined ? {} : { loadSignal: signal }),
+      ...(onLoadProgress === undefined ? {} : { onLoadProgress }),
+    })
+    .catch((cause: unknown) => {
+      signal?.throwIfAborted();
+      throw new ModelLoadError(`Could not load "${modelPath}" as a model (${errorText(cause)}). Pass the path of a GGUF model file.`, {
+        cause,
+      });
+    });
   return { model, settings, fingerprint, modelBytes, loading, signal };
 }
 

@@ -44,6 +44,7 @@ function editDistance(a: string, b: string): number {
 
 /** `value` when it is a boolean or undefined; otherwise an InvalidArgumentError naming `name`. */
 export function optionalBoolean(name: string, value: unknown): boolean | undefined {
-  if (value !== undefined && typeof value !== "boolean") throw new InvalidArgumentError(`${name} must be true or false, not ${String(value)}.`);
+  if (value !== undefined && typeof value !== "boolean")
+    throw new InvalidArgumentError(`${name} must be true or false, not ${String(value)}.`);
   return value;
 }

@@ -130,7 +130,7 @@ export class FrozenStore {
 
   /** Forgets everything and closes the spill file, which frees its disk space. */
   async dispose(): Promise<void> {
-    const io = [...this.entries.values()].map((entry) => (entry.storage === "disk" ? entry.io : undefined));
+    const io = [...this.entries.values()].flatMap((entry) => (entry.storage === "disk" ? [entry.io] : []));
     this.entries.clear();
     this.ramBytes = this.diskBytes = 0;
     const spill = this.spill;

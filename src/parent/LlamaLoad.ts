@@ -94,7 +94,9 @@ export class LlamaLoad {
     this.swap = resolveSwapPolicy(swap);
     this.prefixCache = resolvePrefixCachePolicy(prefixCache);
     if (this.swap !== false && this.swap.dir !== undefined && statSync(this.swap.dir, { throwIfNoEntry: false })?.isDirectory() !== true)
-      throw new InvalidArgumentError(`swap.dir "${this.swap.dir}" is not a directory. Create it, or leave dir out to use the OS temporary directory.`);
+      throw new InvalidArgumentError(
+        `swap.dir "${this.swap.dir}" is not a directory. Create it, or leave dir out to use the OS temporary directory.`,
+      );
     this.options = engine;
   }
 }

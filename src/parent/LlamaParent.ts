@@ -15,7 +15,7 @@ import { assertStateFits } from "../engine/state/stateFit.js";
 import { decodeState, readStateMeta } from "../engine/state/StateFormat.js";
 import { AbortError, DisposedError, InvalidArgumentError, NotInitializedError, WorkerCrashedError } from "../errors/index.js";
 import { savedChatOf } from "../chat/chatItems.js";
-import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, ScopeStateMeta, WorkerApi } from "../protocol/index.js";
+import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, WorkerApi } from "../protocol/index.js";
 import { createScope } from "../scope/createScope.js";
 import type { LlamaScope } from "../scope/LlamaScope.js";
 import { resolveScopeOptions, type ScopeOptions } from "../scope/ScopeOptions.js";
@@ -181,7 +181,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
 
   constructor(readonly load: LlamaLoad) {
     super();
-    if (!(load instanceof LlamaLoad)) throw new InvalidArgumentError("LlamaParent takes a LlamaLoad: new LlamaParent(new LlamaLoad({ modelPath })).");
+    if (!(load instanceof LlamaLoad))
+      throw new InvalidArgumentError("LlamaParent takes a LlamaLoad: new LlamaParent(new LlamaLoad({ modelPath })).");
     const { swap } = load;
     this.memories = new ScopeMemories(load.restart !== false, load.options.stateKey);
     // Without swapping the store only holds revived states until their first prompt.
@@ -355,9 +356,12 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     } catch (error) {
       await this.dispose();
       if (signal?.aborted)
-        throw new AbortError("init() was aborted by its signal before the model was ready; the LlamaParent is disposed. Create a new one to load again.", {
-          cause: signal.reason,
-        });
+        throw new AbortError(
+          "init() was aborted by its signal before the model was ready; the LlamaParent is disposed. Create a new one to load again.",
+          {
+            cause: signal.reason,
+          },
+        );
       throw error;
     } finally {
       signal?.removeEventListener("abort", abandon);
@@ -372,7 +376,10 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     // Made before anything is awaited, so a dispose() during init always finds it to remove.
     this.scratch.make(scratchParent);
     const progress = (update: LoadProgress) => notifyProgress((value) => this.emit("loadProgress", value), update);
-    const [modelFile] = await Promise.all([fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }), sweep]);
+    const [modelFile] = await Promise.all([
+      fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }),
+      sweep,
+    ]);
     signal.throwIfAborted(); // disposed meanwhile: no engine may start
     this.modelFile = modelFile;
     const info = await this.supervisor.start(progress);
@@ -402,7 +409,10 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.assertUsable();
     // Created as the origin was: what a fork of a fork that never prompted starts from, too.
     const fork = new createScope(this.host, origin);
-    const settings: ScopeConfig = { mode: origin.mode, ...(origin.contextShift === undefined ? {} : { contextShift: origin.contextShift }) };
+    const settings: ScopeConfig = {
+      mode: origin.mode,
+      ...(origin.contextShift === undefined ? {} : { contextShift: origin.contextShift }),
+    };
     const made = await this.scheduler.fork(originId, fork.id, {
       copy: async () => {
         const copied = await this.call((api) => api.forkScope(originId, fork.id, this.host.trackHistory()));
@@ -412,7 +422,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     });
     if (made.how !== "copied") {
       // Like getScope: a state brings its chat history; an empty origin's is the one it was created with.
-      const chatHistory = made.how === "state" ? savedChatOf(readStateMeta(made.state) as ScopeStateMeta | undefined) : origin.chatHistory;
+      const chatHistory = made.how === "state" ? savedChatOf(readStateMeta(made.state)) : origin.chatHistory;
       const config: ScopeConfig = settings.mode === "chat" ? { ...settings, chatHistory: chatHistory ?? [] } : settings;
       this.memories.opened(fork.id, config, made.how === "state" ? made.state : undefined);
       this.call((api) => api.openScope(fork.id, config)).catch(() => {});
@@ -450,10 +460,13 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * scope that saved it and, for a chat scope, its history.
    */
   private checkedState(state: Uint8Array): { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } {
-    if (this.supervisor.info === undefined) throw new NotInitializedError("Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.");
+    if (this.supervisor.info === undefined)
+      throw new NotInitializedError(
+        "Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.",
+      );
     const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
     assertStateFits(decoded, this.supervisor.info.stateIdentity, this.supervisor.info.stateLimits);
-    const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
+    const chatHistory = savedChatOf(decoded.header.meta);
     return chatHistory === undefined ? { mode: "completion" } : { mode: "chat", chatHistory };
   }
 

@@ -26,8 +26,10 @@ export function resolveRestartPolicy(restart: RestartOptions | boolean | undefin
   if (restart === null || typeof restart !== "object")
     throw new InvalidArgumentError("restart must be true, false or { maxRestarts, windowMs }.");
   const { maxRestarts = DEFAULTS.maxRestarts, windowMs = DEFAULTS.windowMs } = restart;
-  if (!Number.isSafeInteger(maxRestarts) || maxRestarts < 0) throw new InvalidArgumentError(`restart.maxRestarts must be a whole number of at least 0, not ${String(maxRestarts)}.`);
-  if (typeof windowMs !== "number" || !(windowMs > 0)) throw new InvalidArgumentError(`restart.windowMs must be a positive number of milliseconds, not ${String(windowMs)}.`);
+  if (!Number.isSafeInteger(maxRestarts) || maxRestarts < 0)
+    throw new InvalidArgumentError(`restart.maxRestarts must be a whole number of at least 0, not ${String(maxRestarts)}.`);
+  if (typeof windowMs !== "number" || !(windowMs > 0))
+    throw new InvalidArgumentError(`restart.windowMs must be a positive number of milliseconds, not ${String(windowMs)}.`);
   return { maxRestarts, windowMs };
 }
 

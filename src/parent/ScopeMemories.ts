@@ -2,7 +2,7 @@ import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
 import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
 import { decodeState } from "../engine/state/StateFormat.js";
 import { savedChatOf } from "../chat/chatItems.js";
-import type { ScopeConfig, ScopeStateMeta } from "../protocol/index.js";
+import type { ScopeConfig } from "../protocol/index.js";
 
 /** What the parent keeps of each live scope to rebuild it after the engine died. */
 interface ScopeMemory {
@@ -33,7 +33,7 @@ export class ScopeMemories {
     if (state !== undefined) {
       const decoded = decodeState(state, stateKeyBytes(this.stateKey));
       memory.tokens = [...decoded.tokens, ...decoded.pending];
-      const chatHistory = savedChatOf(decoded.header.meta as ScopeStateMeta | undefined);
+      const chatHistory = savedChatOf(decoded.header.meta);
       if (config.mode === "chat") memory.config = { ...config, chatHistory: chatHistory ?? [] };
     }
     this.memories.set(scopeId, memory);

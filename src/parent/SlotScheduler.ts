@@ -146,6 +146,8 @@ export class SlotScheduler {
       this.inTurn(entry, async () => {
         while (entry.transition !== undefined) await entry.transition;
         const counted = entry.residency === "resident" ? await count() : null;
+        // TypeScript keeps the narrowing from the loop above across `await count()`; a freeze may have begun since.
+        // eslint-disable-next-line @typescript-eslint/await-thenable
         while (entry.transition !== undefined) await entry.transition; // frozen while it asked
         if (counted !== null) resolve(counted);
         else if (entry.residency === "frozen") resolve(stateTokenCount(await this.store.read(id)));
@@ -161,7 +163,7 @@ export class SlotScheduler {
    * worker); otherwise the fork starts frozen with the origin's bytes (a frozen origin's from the
    * store, a resident one's from `save`) and is restored at its first call.
    */
-  fork(originId: string, forkId: string, worker: { copy(): Promise<void>; save(): Promise<Uint8Array> }): Promise<ForkOutcome> {
+  fork(originId: string, forkId: string, worker: { copy: () => Promise<void>; save: () => Promise<Uint8Array> }): Promise<ForkOutcome> {
     return new Promise<ForkOutcome>((resolve, reject) => {
       const origin = this.entry(originId);
       this.inTurn(origin, async () => {
@@ -173,7 +175,10 @@ export class SlotScheduler {
         }
         if (await this.copyIntoFreeSlot(origin, forkId, worker.copy)) return resolve({ how: "copied" });
         const saved = (state: Uint8Array) => (this.add(forkId, state), resolve({ how: "state", state }));
-        await this.admit(origin, this.starter(origin, () => worker.save(), saved, reject));
+        await this.admit(
+          origin,
+          this.starter(origin, () => worker.save(), saved, reject),
+        );
       }).catch(reject);
     });
   }
@@ -419,7 +424,12 @@ export class SlotScheduler {
   private leastRecentlyUsedIdle(): ScopeEntry | undefined {
     let victim: ScopeEntry | undefined;
     for (const entry of this.holders)
-      if (entry.residency === "resident" && entry.busy === 0 && !entry.disposed && (victim === undefined || entry.lastUsed < victim.lastUsed))
+      if (
+        entry.residency === "resident" &&
+        entry.busy === 0 &&
+        !entry.disposed &&
+        (victim === undefined || entry.lastUsed < victim.lastUsed)
+      )
         victim = entry;
     return victim;
   }

@@ -60,7 +60,7 @@ export class SpillFile {
     const handle = await this.open();
     // A truncation issued before this region was allocated may have used a shorter length.
     await this.truncations.idle();
-    for (let done = 0; done < bytes.byteLength; ) {
+    for (let done = 0; done < bytes.byteLength;) {
       const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, region.offset + done);
       if (bytesWritten === 0) throw new Error("The spill file accepted no bytes.");
       done += bytesWritten;
@@ -72,7 +72,7 @@ export class SpillFile {
     if (this.opening === undefined) throw new Error("Nothing was written to the spill file.");
     const handle = await this.opening;
     const bytes = new Uint8Array(length);
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       const { bytesRead } = await handle.read(bytes, done, length - done, region.offset + done);
       if (bytesRead === 0) throw new Error(`The spill file ended ${length - done} bytes early.`);
       done += bytesRead;

@@ -27,7 +27,7 @@ export function resolveSwapPolicy(swap: SwapOptions | false | undefined): SwapPo
   if (swap === false) return false;
   if (swap === undefined) swap = {};
   if (swap === null || typeof swap !== "object")
-    throw new InvalidArgumentError("swap must be false or an object such as { maxRamBytes: 64 * 1024 * 1024, dir: \"/var/tmp\" }.");
+    throw new InvalidArgumentError('swap must be false or an object such as { maxRamBytes: 64 * 1024 * 1024, dir: "/var/tmp" }.');
   const { maxRamBytes = DEFAULT_MAX_RAM_BYTES, dir } = swap;
   if (typeof maxRamBytes !== "number" || !(maxRamBytes >= 0) || !Number.isSafeInteger(maxRamBytes))
     throw new InvalidArgumentError(`swap.maxRamBytes must be a whole number of bytes (0 or more), not ${String(maxRamBytes)}.`);

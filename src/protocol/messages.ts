@@ -1,5 +1,12 @@
 import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
-import type { ContextShiftOptions, GenerationResult, GenerateOptions, LlamaLoadOptions, StateIdentity, StateLimits } from "../engine/index.js";
+import type {
+  ContextShiftOptions,
+  GenerationResult,
+  GenerateOptions,
+  LlamaLoadOptions,
+  StateIdentity,
+  StateLimits,
+} from "../engine/index.js";
 
 /** How a scope turns a prompt into slot history. */
 export type ScopeMode = "chat" | "completion";

@@ -84,7 +84,8 @@ export class LlamaScope {
    */
   getChatHistory(): Promise<ChatHistoryItem[]> {
     return this.guard(async () => {
-      if (this.mode !== "chat") throw new InvalidArgumentError('getChatHistory is for chat scopes: create one with getScope({ mode: "chat" }).');
+      if (this.mode !== "chat")
+        throw new InvalidArgumentError('getChatHistory is for chat scopes: create one with getScope({ mode: "chat" }).');
       return this.inChatOrder(() => this.host.call((api) => api.chatHistory(this.id)));
     });
   }
@@ -158,7 +159,10 @@ export class LlamaScope {
       const { signal, ...wireOptions } = options ?? {};
       // Checked values can still be what structured cloning refuses (a Proxy from a reactive framework).
       const uncloneable = cloneProblem(wireOptions, "options");
-      if (uncloneable !== undefined) throw new InvalidArgumentError(`Prompt options are copied to the engine, so they must be plain data, but ${uncloneable}. Pass plain objects.`);
+      if (uncloneable !== undefined)
+        throw new InvalidArgumentError(
+          `Prompt options are copied to the engine, so they must be plain data, but ${uncloneable}. Pass plain objects.`,
+        );
       throwIfAborted(signal); // before it takes a slot (and maybe freezes another scope for it)
       const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
       try {
@@ -168,7 +172,14 @@ export class LlamaScope {
             // or for the model, whose bound the first check did not know yet.
             throwIfAborted(signal);
             this.host.assertPromptFits(text);
-            const call = api.prompt({ scopeId: this.id, requestId, text, options: wireOptions, stream, trackHistory: this.host.trackHistory() });
+            const call = api.prompt({
+              scopeId: this.id,
+              requestId,
+              text,
+              options: wireOptions,
+              stream,
+              trackHistory: this.host.trackHistory(),
+            });
             markSent();
             return call;
           }),
@@ -226,5 +237,6 @@ function generationResult({ text, tokenCount, promptTokenCount, finishReason }: 
 
 /** Like fetch: a signal aborted before the prompt starts rejects with an AbortError, and nothing joins the conversation. */
 function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new DOMException("The prompt was aborted before it started; it was not added to the conversation.", "AbortError");
+  if (signal?.aborted)
+    throw new DOMException("The prompt was aborted before it started; it was not added to the conversation.", "AbortError");
 }

@@ -33,11 +33,13 @@ export class RemoteTextStream implements PromptStream {
       this.unsent = undefined;
     }
     while (!this.finished) {
-      const batch = await this.host.call((api) => api.pull(this.requestId)).catch(async (error: unknown) => {
-        this.finished = true;
-        await this.result; // the request's own error says more than the pull's
-        throw error;
-      });
+      const batch = await this.host
+        .call((api) => api.pull(this.requestId))
+        .catch(async (error: unknown) => {
+          this.finished = true;
+          await this.result; // the request's own error says more than the pull's
+          throw error;
+        });
       if (batch.done) this.finished = true;
       if (batch.text.length > 0) return { value: batch.text, done: false };
     }

@@ -48,9 +48,13 @@ const OPTION_NAMES = ["mode", "state", "systemPrompt", "history", "contextShift"
  * Checks scope options in the caller's thread and says how the worker is to run the scope.
  * `saved` is what a `state` brought: its mode and chat history.
  */
-export function resolveScopeOptions(options: ScopeOptions | undefined, saved: { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } | undefined): ScopeConfig {
+export function resolveScopeOptions(
+  options: ScopeOptions | undefined,
+  saved: { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } | undefined,
+): ScopeConfig {
   if (options === undefined) options = {};
-  if (options === null || typeof options !== "object") throw new InvalidArgumentError('Scope options must be an object, e.g. { mode: "chat" }.');
+  if (options === null || typeof options !== "object")
+    throw new InvalidArgumentError('Scope options must be an object, e.g. { mode: "chat" }.');
   assertKnownKeys(options, OPTION_NAMES, "getScope option", "getScope options");
   const mode = options.mode ?? saved?.mode ?? "completion";
   if (mode !== "chat" && mode !== "completion") throw new InvalidArgumentError(`mode must be "chat" or "completion", not ${String(mode)}.`);
@@ -63,7 +67,7 @@ export function resolveScopeOptions(options: ScopeOptions | undefined, saved: { 
   const chatHistory = checkHistory(history);
   if (systemPrompt !== undefined && chatHistory[0]?.type === "system")
     throw new InvalidArgumentError("Give the system prompt once: either systemPrompt or a system item first in history.");
-  const contextShift = options.contextShift === undefined ? undefined : (checkContextShift(options.contextShift, "load") as ContextShiftOptions | false);
+  const contextShift = options.contextShift === undefined ? undefined : checkContextShift(options.contextShift, "load");
   const config: ScopeConfig = { mode };
   if (contextShift !== undefined) config.contextShift = contextShift;
   if (mode === "chat") {
@@ -81,6 +85,7 @@ function checkHistory(history: unknown): ChatHistoryItem[] {
         '{ type: "model", response: [text] } items (as getChatHistory() returns them).',
     );
   const uncloneable = cloneProblem(history, "history");
-  if (uncloneable !== undefined) throw new InvalidArgumentError(`history is copied to the engine, so it must be plain data, but ${uncloneable}. Pass plain objects.`);
+  if (uncloneable !== undefined)
+    throw new InvalidArgumentError(`history is copied to the engine, so it must be plain data, but ${uncloneable}. Pass plain objects.`);
   return structuredClone(history);
 }

@@ -18,7 +18,9 @@ export class AdmissionQueue {
     private readonly running: number,
     private readonly waiting: number,
     private readonly refusal: () => ApiError = () =>
-      new ApiError(429, `The server is busy: ${running} requests are being answered and ${waiting} are waiting. Retry in a moment.`, { code: "queue_full" }),
+      new ApiError(429, `The server is busy: ${running} requests are being answered and ${waiting} are waiting. Retry in a moment.`, {
+        code: "queue_full",
+      }),
   ) {}
 
   /** Requests waiting for their turn. */

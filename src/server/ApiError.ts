@@ -1,4 +1,12 @@
-import { ContextOverflowError, DisposedError, InvalidArgumentError, LlamaScopeError, SlotCapacityError, StateLostError, WorkerCrashedError } from "../index.js";
+import {
+  ContextOverflowError,
+  DisposedError,
+  InvalidArgumentError,
+  LlamaScopeError,
+  SlotCapacityError,
+  StateLostError,
+  WorkerCrashedError,
+} from "../index.js";
 
 /** The `error` object of an OpenAI-style error response. */
 export interface ApiErrorBody {
@@ -45,17 +53,30 @@ export function badRequest(message: string, param: string | null = null, code = 
 export function apiErrorOf(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   // The client went away before its reply started: nobody reads this, and nothing failed.
-  if (error instanceof Error && error.name === "AbortError") return new ApiError(499, "The client closed the request.", { code: "client_closed_request" });
-  if (error instanceof ContextOverflowError) return new ApiError(413, error.message, { param: "messages", code: "context_length_exceeded" });
+  if (error instanceof Error && error.name === "AbortError")
+    return new ApiError(499, "The client closed the request.", { code: "client_closed_request" });
+  if (error instanceof ContextOverflowError)
+    return new ApiError(413, error.message, { param: "messages", code: "context_length_exceeded" });
   if (error instanceof InvalidArgumentError) return badRequest(error.message);
   if (error instanceof SlotCapacityError) return new ApiError(503, `${error.message} Retry later.`, { code: "no_slot" });
   if (error instanceof StateLostError) return new ApiError(500, error.message, { code: "session_lost" });
   if (error instanceof DisposedError || error instanceof WorkerCrashedError)
-    return new ApiError(503, "The model is not available (the server is shutting down or its engine stopped). Retry later.", { code: "unavailable" });
+    return new ApiError(503, "The model is not available (the server is shutting down or its engine stopped). Retry later.", {
+      code: "unavailable",
+    });
   const fastifyError = error as { statusCode?: unknown; code?: unknown; message?: unknown };
-  if (typeof fastifyError.statusCode === "number" && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500 && typeof fastifyError.message === "string")
-    return new ApiError(fastifyError.statusCode, fastifyMessage(fastifyError.code, fastifyError.message), { code: fastifyCode(fastifyError.code) });
-  return new ApiError(500, "The server failed to handle this request; the failure is logged. Retry, or report it if it persists.", { code: "internal_error" });
+  if (
+    typeof fastifyError.statusCode === "number" &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500 &&
+    typeof fastifyError.message === "string"
+  )
+    return new ApiError(fastifyError.statusCode, fastifyMessage(fastifyError.code, fastifyError.message), {
+      code: fastifyCode(fastifyError.code),
+    });
+  return new ApiError(500, "The server failed to handle this request; the failure is logged. Retry, or report it if it persists.", {
+    code: "internal_error",
+  });
 }
 
 function typeOf(status: number): string {

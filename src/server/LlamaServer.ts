@@ -55,11 +55,13 @@ export class LlamaServer {
     readonly parent: LlamaParent,
     options?: ServerOptions,
   ) {
-    if (!(parent instanceof LlamaParent)) throw new InvalidArgumentError("LlamaServer takes a LlamaParent: new LlamaServer(parent, options).");
+    if (!(parent instanceof LlamaParent))
+      throw new InvalidArgumentError("LlamaServer takes a LlamaParent: new LlamaServer(parent, options).");
     this.options = resolveServerOptions(options);
     const slots = parent.load.slots;
     const { stateDir, maxSavedSessions, maxStateBytes, maxSessions, maxSessionQueue, log } = this.options;
-    const directory = stateDir === undefined ? undefined : new StateDirectory(stateDir, { maxFiles: maxSavedSessions, maxBytes: maxStateBytes }, log);
+    const directory =
+      stateDir === undefined ? undefined : new StateDirectory(stateDir, { maxFiles: maxSavedSessions, maxBytes: maxStateBytes }, log);
     this.sessions = new SessionStore(parent, directory, log, { maxSessions, maxSessionQueue });
     parent.on("error", this.engineFailed);
     const unavailable = () => this.unavailable();
@@ -109,7 +111,8 @@ export class LlamaServer {
         clearTimeout(graceTimer);
       }
       const usable = !this.parent.disposed && !this.failed;
-      const persisted = persist && usable && this.options.stateDir !== undefined ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
+      const persisted =
+        persist && usable && this.options.stateDir !== undefined ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
       await this.app.close();
       this.context.metrics.detach();
       this.parent.off("error", this.engineFailed);
@@ -125,9 +128,12 @@ export class LlamaServer {
 
   /** The 503 that says why completions cannot be answered now; undefined when they can. */
   private unavailable(): ApiError | undefined {
-    if (this.closing !== undefined) return new ApiError(503, "The server is shutting down. Retry on its next start.", { code: "shutting_down" });
-    if (this.failed || this.parent.disposed) return new ApiError(503, "The model's engine stopped; the server cannot answer completions. Restart it.", { code: "unavailable" });
-    if (this.parent.modelInfo === undefined) return new ApiError(503, "The model is still loading. Retry in a few seconds.", { code: "model_loading" });
+    if (this.closing !== undefined)
+      return new ApiError(503, "The server is shutting down. Retry on its next start.", { code: "shutting_down" });
+    if (this.failed || this.parent.disposed)
+      return new ApiError(503, "The model's engine stopped; the server cannot answer completions. Restart it.", { code: "unavailable" });
+    if (this.parent.modelInfo === undefined)
+      return new ApiError(503, "The model is still loading. Retry in a few seconds.", { code: "model_loading" });
     return undefined;
   }
 
@@ -145,9 +151,13 @@ export class LlamaServer {
       return reply.code(apiError.status).send(apiError.body);
     });
     app.setNotFoundHandler(async (request, reply) => {
-      const { body } = new ApiError(404, `There is no ${request.method} ${request.url.split("?")[0]} here. See GET /v1/models, POST /v1/chat/completions, POST /v1/completions.`, {
-        code: "not_found",
-      });
+      const { body } = new ApiError(
+        404,
+        `There is no ${request.method} ${request.url.split("?")[0]} here. See GET /v1/models, POST /v1/chat/completions, POST /v1/completions.`,
+        {
+          code: "not_found",
+        },
+      );
       return reply.code(404).send(body);
     });
     for (const route of [chatCompletionsRoute, completionsRoute, modelsRoute, healthRoute, metricsRoute]) route(app, this.context);

@@ -84,17 +84,28 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     closeGraceMs = DEFAULT_CLOSE_GRACE_MS,
     log,
   } = options;
-  if (apiKey !== undefined && (typeof apiKey !== "string" || apiKey.length === 0)) throw new InvalidArgumentError("apiKey must be a non-empty string, or left out to accept every client.");
-  if (stateDir !== undefined && (typeof stateDir !== "string" || stateDir.length === 0)) throw new InvalidArgumentError("stateDir must be the path of a directory.");
-  if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) throw new InvalidArgumentError(`maxQueue must be a whole number of at least 0, not ${String(maxQueue)}.`);
-  if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) throw new InvalidArgumentError(`maxSessions must be a whole number of at least 1, not ${String(maxSessions)}.`);
-  if (!Number.isSafeInteger(maxSessionQueue) || maxSessionQueue < 0) throw new InvalidArgumentError(`maxSessionQueue must be a whole number of at least 0, not ${String(maxSessionQueue)}.`);
-  if (!Number.isSafeInteger(maxMessages) || maxMessages < 1) throw new InvalidArgumentError(`maxMessages must be a whole number of at least 1, not ${String(maxMessages)}.`);
-  if (!Number.isSafeInteger(maxSavedSessions) || maxSavedSessions < 1) throw new InvalidArgumentError(`maxSavedSessions must be a whole number of at least 1, not ${String(maxSavedSessions)}.`);
-  if (!Number.isSafeInteger(maxStateBytes) || maxStateBytes < 1) throw new InvalidArgumentError(`maxStateBytes must be a whole number of bytes, at least 1, not ${String(maxStateBytes)}.`);
-  if (modelId !== undefined && (typeof modelId !== "string" || modelId.length === 0)) throw new InvalidArgumentError("modelId must be a non-empty string.");
-  if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1024) throw new InvalidArgumentError(`bodyLimit must be a whole number of bytes, at least 1024, not ${String(bodyLimit)}.`);
-  if (typeof closeGraceMs !== "number" || !(closeGraceMs >= 0)) throw new InvalidArgumentError(`closeGraceMs must be a number of milliseconds (0 or more), not ${String(closeGraceMs)}.`);
+  if (apiKey !== undefined && (typeof apiKey !== "string" || apiKey.length === 0))
+    throw new InvalidArgumentError("apiKey must be a non-empty string, or left out to accept every client.");
+  if (stateDir !== undefined && (typeof stateDir !== "string" || stateDir.length === 0))
+    throw new InvalidArgumentError("stateDir must be the path of a directory.");
+  if (!Number.isSafeInteger(maxQueue) || maxQueue < 0)
+    throw new InvalidArgumentError(`maxQueue must be a whole number of at least 0, not ${String(maxQueue)}.`);
+  if (!Number.isSafeInteger(maxSessions) || maxSessions < 1)
+    throw new InvalidArgumentError(`maxSessions must be a whole number of at least 1, not ${String(maxSessions)}.`);
+  if (!Number.isSafeInteger(maxSessionQueue) || maxSessionQueue < 0)
+    throw new InvalidArgumentError(`maxSessionQueue must be a whole number of at least 0, not ${String(maxSessionQueue)}.`);
+  if (!Number.isSafeInteger(maxMessages) || maxMessages < 1)
+    throw new InvalidArgumentError(`maxMessages must be a whole number of at least 1, not ${String(maxMessages)}.`);
+  if (!Number.isSafeInteger(maxSavedSessions) || maxSavedSessions < 1)
+    throw new InvalidArgumentError(`maxSavedSessions must be a whole number of at least 1, not ${String(maxSavedSessions)}.`);
+  if (!Number.isSafeInteger(maxStateBytes) || maxStateBytes < 1)
+    throw new InvalidArgumentError(`maxStateBytes must be a whole number of bytes, at least 1, not ${String(maxStateBytes)}.`);
+  if (modelId !== undefined && (typeof modelId !== "string" || modelId.length === 0))
+    throw new InvalidArgumentError("modelId must be a non-empty string.");
+  if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1024)
+    throw new InvalidArgumentError(`bodyLimit must be a whole number of bytes, at least 1024, not ${String(bodyLimit)}.`);
+  if (typeof closeGraceMs !== "number" || !(closeGraceMs >= 0))
+    throw new InvalidArgumentError(`closeGraceMs must be a number of milliseconds (0 or more), not ${String(closeGraceMs)}.`);
   return {
     apiKey,
     stateDir,

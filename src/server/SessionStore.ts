@@ -25,10 +25,17 @@ class Session {
     /** An earlier session of this id being written to the state directory: its first request waits for it. */
     readonly ended: Promise<unknown>,
   ) {
-    this.turns = new AdmissionQueue(1, maxQueue, () =>
-      new ApiError(429, `Session ${JSON.stringify(id)} has ${maxQueue} requests waiting already (they run one at a time). Wait for their replies before sending more.`, {
-        code: "session_queue_full",
-      }),
+    this.turns = new AdmissionQueue(
+      1,
+      maxQueue,
+      () =>
+        new ApiError(
+          429,
+          `Session ${JSON.stringify(id)} has ${maxQueue} requests waiting already (they run one at a time). Wait for their replies before sending more.`,
+          {
+            code: "session_queue_full",
+          },
+        ),
     );
   }
 }

@@ -118,7 +118,9 @@ export class StateDirectory {
         const [oldest] = this.files.keys();
         if (oldest === undefined) break;
         this.unindex(oldest);
-        await rm(path.join(this.dir, oldest), { force: true }).catch((error: Error) => this.log(`could not remove ${oldest} from the state directory: ${error.message}`));
+        await rm(path.join(this.dir, oldest), { force: true }).catch((error: Error) =>
+          this.log(`could not remove ${oldest} from the state directory: ${error.message}`),
+        );
       }
     });
   }

@@ -26,7 +26,10 @@ export function chatTurnsOf(messages: unknown): ChatTurns {
   messages.forEach((message: unknown, i) => {
     const { role, text } = messageOf(message, `messages[${i}]`);
     if (role === "system" && turns.some((turn) => turn.role !== "system"))
-      throw badRequest(`messages[${i}] is a system message after the conversation started: put system messages first.`, `messages[${i}].role`);
+      throw badRequest(
+        `messages[${i}] is a system message after the conversation started: put system messages first.`,
+        `messages[${i}].role`,
+      );
     const last = turns.at(-1);
     if (last?.role === role) last.text += `\n\n${text}`;
     else turns.push({ role, text });
@@ -34,8 +37,13 @@ export function chatTurnsOf(messages: unknown): ChatTurns {
   const systemPrompt = turns[0]?.role === "system" ? turns.shift()!.text : undefined;
   const last = turns.pop();
   if (last?.role !== "user")
-    throw badRequest("The last message must be the user's: this server answers a user message (it does not continue an assistant message).", "messages");
-  const prior = turns.map(({ role, text }): ChatHistoryItem => (role === "user" ? { type: "user", text } : { type: "model", response: [text] }));
+    throw badRequest(
+      "The last message must be the user's: this server answers a user message (it does not continue an assistant message).",
+      "messages",
+    );
+  const prior = turns.map(({ role, text }): ChatHistoryItem =>
+    role === "user" ? { type: "user", text } : { type: "model", response: [text] },
+  );
   return { systemPrompt, prior, prompt: last.text };
 }
 
@@ -68,7 +76,10 @@ function messageOf(message: unknown, where: string): { role: Role; text: string 
   const { role, content, tool_calls: toolCalls } = message as { role?: unknown; content?: unknown; tool_calls?: unknown };
   const mapped = typeof role === "string" ? ROLES[role] : undefined;
   if (mapped === undefined)
-    throw badRequest(`${where}.role must be "system", "developer", "user" or "assistant", not ${JSON.stringify(role)}: this server does not call tools.`, `${where}.role`);
+    throw badRequest(
+      `${where}.role must be "system", "developer", "user" or "assistant", not ${JSON.stringify(role)}: this server does not call tools.`,
+      `${where}.role`,
+    );
   if (toolCalls !== undefined && toolCalls !== null && !(Array.isArray(toolCalls) && toolCalls.length === 0))
     throw badRequest(`${where}.tool_calls is not supported: this server does not call tools.`, `${where}.tool_calls`);
   return { role: mapped, text: contentText(content, `${where}.content`) };
@@ -82,7 +93,10 @@ function contentText(content: unknown, where: string): string {
       .map((part: unknown, i) => {
         const { type, text } = (part ?? {}) as { type?: unknown; text?: unknown };
         if (type !== "text" || typeof text !== "string")
-          throw badRequest(`${where}[${i}] must be a text part, { "type": "text", "text": "…" }: this model reads text only.`, `${where}[${i}]`);
+          throw badRequest(
+            `${where}[${i}] must be a text part, { "type": "text", "text": "…" }: this model reads text only.`,
+            `${where}[${i}]`,
+          );
         return text;
       })
       .join("");

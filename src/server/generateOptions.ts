@@ -16,7 +16,9 @@ export function generateOptionsOf(body: Body, endpoint: "chat" | "completions"):
   refuseField(body, "n", "it generates one choice per request. Send n: 1, or several requests.", (n) => n === 1);
   refuseField(body, "logprobs", "it does not report log probabilities.", (value) => value === false);
   refuseField(body, "top_logprobs", "it does not report log probabilities.");
-  refuseField(body, "logit_bias", "biases are by token id, which this server does not expose. Leave it out.", (value) => isEmptyObject(value));
+  refuseField(body, "logit_bias", "biases are by token id, which this server does not expose. Leave it out.", (value) =>
+    isEmptyObject(value),
+  );
   refuseField(body, "tools", "it does not call tools.", (value) => Array.isArray(value) && value.length === 0);
   refuseField(body, "tool_choice", "it does not call tools.", (value) => value === "none");
   refuseField(body, "functions", "it does not call functions.");
@@ -67,12 +69,15 @@ function responseFormat(value: unknown): GenerateOptions["jsonSchema"] {
   if (value === undefined || value === null) return undefined;
   const format = value as { type?: unknown; json_schema?: { schema?: unknown } };
   if (typeof value !== "object" || typeof format.type !== "string")
-    throw badRequest('response_format must be { type: "text" }, { type: "json_object" } or { type: "json_schema", json_schema: { name, schema } }.', "response_format");
+    throw badRequest(
+      'response_format must be { type: "text" }, { type: "json_object" } or { type: "json_schema", json_schema: { name, schema } }.',
+      "response_format",
+    );
   switch (format.type) {
     case "text":
       return undefined;
     case "json_object":
-      return { type: "object", additionalProperties: true } as GenerateOptions["jsonSchema"];
+      return { type: "object", additionalProperties: true };
     case "json_schema": {
       const schema = format.json_schema?.schema;
       if (typeof schema !== "object" || schema === null || Array.isArray(schema))
@@ -81,7 +86,10 @@ function responseFormat(value: unknown): GenerateOptions["jsonSchema"] {
       return schema as GenerateOptions["jsonSchema"];
     }
     default:
-      throw badRequest(`response_format.type must be "text", "json_object" or "json_schema", not ${JSON.stringify(format.type)}.`, "response_format.type");
+      throw badRequest(
+        `response_format.type must be "text", "json_object" or "json_schema", not ${JSON.stringify(format.type)}.`,
+        "response_format.type",
+      );
   }
 }
 

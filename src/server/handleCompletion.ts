@@ -28,7 +28,12 @@ export interface CompletionSpec {
  * in the admission queue, so a session holds at most one place there however many requests it
  * sends. A client that goes away stops its generation.
  */
-export async function handleCompletion(context: ServerContext, request: FastifyRequest, reply: FastifyReply, spec: CompletionSpec): Promise<unknown> {
+export async function handleCompletion(
+  context: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  spec: CompletionSpec,
+): Promise<unknown> {
   context.assertServing();
   const sessionId = sessionIdOf(request);
   stringField(spec.body, "user"); // OpenAI's end-user id: checked, never a session

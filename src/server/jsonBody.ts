@@ -20,7 +20,11 @@ export function parseJsonBodies(app: FastifyInstance): void {
     const where = prototypeKey(body, "body");
     if (where !== undefined)
       return done(
-        badRequest(`The request body has a key ${where}, which this server refuses: such a key can change the prototype of objects it is merged into. Rename or remove it.`, null, "invalid_body"),
+        badRequest(
+          `The request body has a key ${where}, which this server refuses: such a key can change the prototype of objects it is merged into. Rename or remove it.`,
+          null,
+          "invalid_body",
+        ),
         undefined,
       );
     done(null, body);
@@ -40,7 +44,12 @@ function prototypeKey(value: unknown, path: string): string | undefined {
     }
     if (Object.prototype.hasOwnProperty.call(node, "__proto__")) return `"__proto__" in ${at}`;
     const constructor = (node as Record<string, unknown>).constructor;
-    if (Object.prototype.hasOwnProperty.call(node, "constructor") && typeof constructor === "object" && constructor !== null && Object.prototype.hasOwnProperty.call(constructor, "prototype"))
+    if (
+      Object.prototype.hasOwnProperty.call(node, "constructor") &&
+      typeof constructor === "object" &&
+      constructor !== null &&
+      Object.prototype.hasOwnProperty.call(constructor, "prototype")
+    )
       return `"constructor.prototype" in ${at}`;
     for (const [key, item] of Object.entries(node)) stack.push([item, `${at}.${key}`]);
   }

@@ -21,11 +21,15 @@ export function checkSchemaTypes(schema: object, where: string): void {
     const { type } = node as { type?: unknown };
     const types = Array.isArray(type) ? type : [type];
     if (type !== undefined && (types.length === 0 || !types.every((t) => typeof t === "string" && TYPES.includes(t))))
-      throw badRequest(`${at}.type must be one of ${TYPES.map((t) => `"${t}"`).join(", ")} (or an array of them), not ${JSON.stringify(type)}.`, where);
+      throw badRequest(
+        `${at}.type must be one of ${TYPES.map((t) => `"${t}"`).join(", ")} (or an array of them), not ${JSON.stringify(type)}.`,
+        where,
+      );
     const fields = node as Record<string, unknown>;
     for (const key of ONE) if (fields[key] !== undefined && typeof fields[key] !== "boolean") stack.push([fields[key], `${at}.${key}`]);
     for (const key of LIST) if (Array.isArray(fields[key])) fields[key].forEach((item, i) => stack.push([item, `${at}.${key}[${i}]`]));
     for (const key of NAMED)
-      if (typeof fields[key] === "object" && fields[key] !== null) for (const [name, item] of Object.entries(fields[key])) stack.push([item, `${at}.${key}.${name}`]);
+      if (typeof fields[key] === "object" && fields[key] !== null)
+        for (const [name, item] of Object.entries(fields[key])) stack.push([item, `${at}.${key}.${name}`]);
   }
 }

@@ -10,7 +10,8 @@ export function packageRoot(): string {
   let directory = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(directory, "package.json"))) {
     const parent = path.dirname(directory);
-    if (parent === directory) throw new Error(`llama-scope's package.json was not found above ${fileURLToPath(import.meta.url)}: reinstall the package.`);
+    if (parent === directory)
+      throw new Error(`llama-scope's package.json was not found above ${fileURLToPath(import.meta.url)}: reinstall the package.`);
     directory = parent;
   }
   return directory;

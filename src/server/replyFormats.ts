@@ -35,7 +35,14 @@ export function chatFormat(model: string): ReplyFormat {
     whole: (result) => ({
       ...head,
       object: "chat.completion",
-      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: finishReasonOf(result.finishReason) }],
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: result.text, refusal: null },
+          logprobs: null,
+          finish_reason: finishReasonOf(result.finishReason),
+        },
+      ],
       usage: usageOf(result),
     }),
     opening: () => [chunk({ role: "assistant", content: "" }, null)],
@@ -47,8 +54,17 @@ export function chatFormat(model: string): ReplyFormat {
 
 /** `text_completion` objects, whole and streamed. */
 export function textFormat(model: string): ReplyFormat {
-  const head = { id: `cmpl-${randomUUID()}`, object: "text_completion", created: Math.floor(Date.now() / 1000), model, system_fingerprint: null };
-  const choice = (text: string, finish: string | null) => ({ ...head, choices: [{ index: 0, text, logprobs: null, finish_reason: finish }] });
+  const head = {
+    id: `cmpl-${randomUUID()}`,
+    object: "text_completion",
+    created: Math.floor(Date.now() / 1000),
+    model,
+    system_fingerprint: null,
+  };
+  const choice = (text: string, finish: string | null) => ({
+    ...head,
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
+  });
   return {
     whole: (result) => ({ ...choice(result.text, finishReasonOf(result.finishReason)), usage: usageOf(result) }),
     opening: () => [],

@@ -5,7 +5,11 @@ export type Body = Record<string, unknown>;
 
 export function objectBody(body: unknown): Body {
   if (typeof body !== "object" || body === null || Array.isArray(body))
-    throw badRequest("The request body must be a JSON object, e.g. { \"messages\": [{ \"role\": \"user\", \"content\": \"Hello\" }] }.", null, "invalid_body");
+    throw badRequest(
+      'The request body must be a JSON object, e.g. { "messages": [{ "role": "user", "content": "Hello" }] }.',
+      null,
+      "invalid_body",
+    );
   return body as Body;
 }
 

@@ -24,7 +24,12 @@ export interface ReplyPlan {
  * event. Resolves with the generation's result (none after such a failure), and the body to send
  * for a whole reply.
  */
-export async function respond(scope: LlamaScope, prompt: string, options: GenerateOptions, plan: ReplyPlan): Promise<{ result: GenerationResult | undefined; body?: object }> {
+export async function respond(
+  scope: LlamaScope,
+  prompt: string,
+  options: GenerateOptions,
+  plan: ReplyPlan,
+): Promise<{ result: GenerationResult | undefined; body?: object }> {
   const { reply, signal, format } = plan;
   if (!plan.stream) {
     const result = await scope.generate(prompt, { ...options, signal });

@@ -12,7 +12,11 @@ export function sessionIdOf(request: FastifyRequest): string | undefined {
   const values = request.raw.headersDistinct["x-session-id"];
   if (values === undefined) return undefined;
   if (values.length > 1)
-    throw badRequest(`The request has ${values.length} X-Session-Id headers: send one, naming the session to continue.`, null, "invalid_session_id");
+    throw badRequest(
+      `The request has ${values.length} X-Session-Id headers: send one, naming the session to continue.`,
+      null,
+      "invalid_session_id",
+    );
   return SessionStore.checkId(values[0], "X-Session-Id");
 }
 

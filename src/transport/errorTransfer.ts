@@ -45,7 +45,7 @@ export function installErrorTransfer(): void {
       throw sent.isError ? receiveError(sent.value) : sent.value;
     },
   };
-  transferHandlers.set("throw", handler as TransferHandler<unknown, unknown>);
+  transferHandlers.set("throw", handler);
 }
 
 function sendError(error: Error, depth: number): SentError {
@@ -69,6 +69,9 @@ function sendCause(cause: unknown, depth: number): NonNullable<SentError["cause"
 /** A plain `Error` with what was sent, as Comlink's handler builds it (`name` and `stack` included). */
 function receiveError(sent: SentError): Error {
   const { cause, ...fields } = sent;
-  const error = Object.assign(new Error(sent.message, cause === undefined ? undefined : { cause: "error" in cause ? receiveError(cause.error) : cause.value }), fields);
+  const error = Object.assign(
+    new Error(sent.message, cause === undefined ? undefined : { cause: "error" in cause ? receiveError(cause.error) : cause.value }),
+    fields,
+  );
   return error;
 }

@@ -43,5 +43,5 @@ export function processEndpoint(channel: IpcChannel): Endpoint {
       channel.off("message", deliver);
     },
   };
-  return endpoint as unknown as Endpoint;
+  return endpoint;
 }

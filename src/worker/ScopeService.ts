@@ -1,6 +1,14 @@
 import { transfer } from "comlink";
 import type { Token } from "node-llama-cpp";
-import { Llama, readStateMeta, type SlotHandle, type ContextShiftOptions, type ContextShiftStrategy, type LoadProgress, type SlotContextShift } from "../engine/index.js";
+import {
+  Llama,
+  readStateMeta,
+  type SlotHandle,
+  type ContextShiftOptions,
+  type ContextShiftStrategy,
+  type LoadProgress,
+  type SlotContextShift,
+} from "../engine/index.js";
 import { resolveContextShift } from "../engine/ContextShift.js";
 import { nodeModelOf } from "../engine/nodeModel.js";
 import { assertPromptLength } from "../engine/promptLength.js";
@@ -66,7 +74,8 @@ export class ScopeService implements WorkerApi {
 
   async init(options: WireLoadOptions): Promise<ModelReady> {
     if (this.loading !== undefined) throw new LlamaScopeError("The worker is already initialized.");
-    if (this.disposal !== undefined) throw new DisposedError("The worker was disposed before it loaded the model. Create a new LlamaParent.");
+    if (this.disposal !== undefined)
+      throw new DisposedError("The worker was disposed before it loaded the model. Create a new LlamaParent.");
     const start = performance.now();
     const { prefixCache, ...engineOptions } = options;
     this.loading = Llama.load(engineOptions, { signal: this.loadAbort.signal, onProgress: (progress) => this.progress.push(progress) });
@@ -76,7 +85,8 @@ export class ScopeService implements WorkerApi {
       const cache = prefixCache.maxBytes > 0 ? new PrefixCache(prefixCache.maxBytes, JSON.stringify(this.llama.stateIdentity)) : undefined;
       this.prefixes = new SharedPrefixes(prefixCache.minTokens, cache);
     }
-    const { modelInfo, modelPath, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, lockstepMinBatch } = this.llama;
+    const { modelInfo, modelPath, slotCapacity, contextSize, threads, stateIdentity, stateLimits, maxPromptLength, lockstepMinBatch } =
+      this.llama;
     const ready: ModelReady = {
       modelName: modelInfo.name,
       modelPath,
@@ -116,7 +126,10 @@ export class ScopeService implements WorkerApi {
       // system prompt is never erased, so the two must fit together. (Completion prompts are
       // checked by the engine, against the room the conversation has left.)
       if (chat !== undefined)
-        assertPromptLength(request.text.length + chat.systemPromptLength, { tokens: llama.contextSize, charsPerToken: llama.maxPromptLength / llama.contextSize });
+        assertPromptLength(request.text.length + chat.systemPromptLength, {
+          tokens: llama.contextSize,
+          charsPerToken: llama.maxPromptLength / llama.contextSize,
+        });
       const slotCreated = this.ensureSlot(llama, scopeId, record);
       const slot = llama.slot(scopeId);
       let stop = request.options.stop ?? [];
@@ -143,10 +156,19 @@ export class ScopeService implements WorkerApi {
         chat.modelReplied(result.text, history.slice(history.length - result.tokenCount));
       }
       stream?.end();
-      const memory = request.trackHistory ? { history: slot.historyTokens(), ...(chat === undefined ? {} : { chatHistory: chat.items() }) } : {};
+      const memory = request.trackHistory
+        ? { history: slot.historyTokens(), ...(chat === undefined ? {} : { chatHistory: chat.items() }) }
+        : {};
       const cache = this.prefixes?.cache;
       const prefixCache = cache === undefined ? {} : { prefixCache: cache.report() };
-      return { ...result, promptTokenCount: result.promptTokenCount + prefilled, slotCreated, shifts: record.shifts.splice(0), ...memory, ...prefixCache };
+      return {
+        ...result,
+        promptTokenCount: result.promptTokenCount + prefilled,
+        slotCreated,
+        shifts: record.shifts.splice(0),
+        ...memory,
+        ...prefixCache,
+      };
     } catch (error) {
       stream?.fail(error);
       throw error;
@@ -161,7 +183,7 @@ export class ScopeService implements WorkerApi {
     try {
       const next = await stream.next();
       if (next.done) this.requests.delete(requestId);
-      return { text: next.value ?? "", done: next.done === true };
+      return { text: (next.value as string | undefined) ?? "", done: next.done === true };
     } catch {
       // The error itself reaches the caller through prompt(); the stream just ends.
       this.requests.delete(requestId);
@@ -194,7 +216,7 @@ export class ScopeService implements WorkerApi {
     this.ensureSlot(llama, scopeId, record);
     await llama.slot(scopeId).loadState(state);
     if (record.chat !== undefined) {
-      record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state) as ScopeStateMeta | undefined) ?? []);
+      record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state)) ?? []);
     }
   }
 
@@ -213,7 +235,8 @@ export class ScopeService implements WorkerApi {
   async forkScope(originId: string, forkId: string, trackHistory: boolean): Promise<ForkResult> {
     const llama = this.requireLlama();
     const origin = this.requireScope(originId);
-    if (!llama.slots.includes(originId)) throw new LlamaScopeError(`Scope ${originId} holds no slot to copy: fork it from its saved state.`);
+    if (!llama.slots.includes(originId))
+      throw new LlamaScopeError(`Scope ${originId} holds no slot to copy: fork it from its saved state.`);
     const record: ScopeRecord = { config: origin.config, chat: undefined, shifts: [] };
     // The parent sends no chat call of the origin while it forks, so its session is the slot's.
     if (origin.chat !== undefined) record.chat = this.newChat(llama, record, origin.chat.items());

@@ -73,7 +73,13 @@ export class SharedPrefixes {
       let start = 0;
       for (const cut of [...pieces].reverse()) {
         if (cache === undefined) break;
-        if (await this.copyFromHolder(slot, prompt.slice(0, cut), pieces.filter((piece) => piece <= cut))) {
+        if (
+          await this.copyFromHolder(
+            slot,
+            prompt.slice(0, cut),
+            pieces.filter((piece) => piece <= cut),
+          )
+        ) {
           cache.copied();
           start = cut;
           break;

@@ -25,7 +25,11 @@ const outDir = path.join(root, "test", "docs", "generated");
  * machine without a GPU, `gpu: "auto"` settles on the CPU prebuilt binary in about 0.3 s (the CUDA
  * and Vulkan ones are skipped), and the default thread count is what a user gets.
  */
-const MODEL_PATH = { literal: /"model\.gguf"/g, expression: "testModelPath()", import: 'import { testModelPath } from "../../support/testModel.js";' };
+const MODEL_PATH = {
+  literal: /"model\.gguf"/g,
+  expression: "testModelPath()",
+  import: 'import { testModelPath } from "../../support/testModel.js";',
+};
 
 /** An opening fence this script runs. Anything else that looks like TypeScript is refused. */
 const TS_FENCE = /^```ts$/;
@@ -49,7 +53,9 @@ function blocksOf(doc) {
     const line = lines[i];
     if (!TS_LIKE_FENCE.test(line)) continue;
     if (!TS_FENCE.test(line.trimEnd()))
-      throw new Error(`${doc}:${i + 1}: write TypeScript blocks as a plain \`\`\`ts fence at the start of a line, so the tests run them (found "${line.trim()}").`);
+      throw new Error(
+        `${doc}:${i + 1}: write TypeScript blocks as a plain \`\`\`ts fence at the start of a line, so the tests run them (found "${line.trim()}").`,
+      );
     const end = closingFence(lines, i, doc);
     blocks.push({ line: i + 1, code: lines.slice(i + 1, end) });
     i = end;

@@ -7,7 +7,8 @@ import { testLoadOptions } from "./testModel.js";
  */
 export function testIsolation(): Isolation {
   const isolation = process.env.LLAMA_SCOPE_TEST_ISOLATION ?? "thread";
-  if (isolation !== "thread" && isolation !== "process") throw new Error(`LLAMA_SCOPE_TEST_ISOLATION must be "thread" or "process", not ${isolation}.`);
+  if (isolation !== "thread" && isolation !== "process")
+    throw new Error(`LLAMA_SCOPE_TEST_ISOLATION must be "thread" or "process", not ${isolation}.`);
   return isolation;
 }
 

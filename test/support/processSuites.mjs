@@ -16,7 +16,8 @@ const suites = readdirSync(sources)
     return /\b(startParent|testIsolation)\(/.test(text) && !/^\/\/ Runs under its own isolations\.$/m.test(text);
   })
   .map((name) => path.join("build", "test", name.replace(/\.ts$/, ".js")));
-if (suites.length === 0) throw new Error("No suite starts parents through test/support/parents.ts: the process-mode run would test nothing.");
+if (suites.length === 0)
+  throw new Error("No suite starts parents through test/support/parents.ts: the process-mode run would test nothing.");
 console.log(`Process isolation: ${suites.length} suites (${suites.map((suite) => path.basename(suite, ".test.js")).join(", ")})`);
 const jest = path.join(root, "node_modules", "jest", "bin", "jest.js");
 const run = spawnSync(process.execPath, [jest, ...suites], {

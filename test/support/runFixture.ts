@@ -61,7 +61,13 @@ export async function runScript(
   let reportFailure: { error: unknown } | undefined;
   child.stdout!.on("data", (data: Buffer) => {
     output += data.toString(); // piped above
-    const line = onReport === undefined || reported !== undefined ? undefined : output.split("\n").slice(0, -1).find((l) => l.startsWith("{"));
+    const line =
+      onReport === undefined || reported !== undefined
+        ? undefined
+        : output
+            .split("\n")
+            .slice(0, -1)
+            .find((l) => l.startsWith("{"));
     if (line !== undefined)
       reported = (async () => onReport!(JSON.parse(line), child))().catch((error: unknown) => {
         reportFailure = { error };
@@ -72,7 +78,9 @@ export async function runScript(
   // "close" comes after "exit", once stdout and stderr are fully read: the output is complete only then.
   const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
   const timeout = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("exit", (c, s) => resolve([c, s])));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on("exit", (c, s) => resolve([c, s])),
+  );
   const exitedAt = performance.timeOrigin + performance.now();
   clearTimeout(timeout);
   await closed;

@@ -53,7 +53,11 @@ export function metric(metrics: Map<string, number>, key: string): number {
 }
 
 /** Sends a JSON body (or raw text) with fetch; resolves with the status, headers and parsed body. */
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: any }> {
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },

@@ -19,7 +19,18 @@ interface Layout {
   kvStart: number;
   kvLength: number;
   /** Offsets inside the whole state. */
-  kv: { tokenCountAt: number; tokensAt: number; streamsAt: number; cellsAt: number; cellCount: number; cellsStart: number; vTransAt: number; layersAt: number; layerHeaders: number[]; dataRegions: [number, number][] };
+  kv: {
+    tokenCountAt: number;
+    tokensAt: number;
+    streamsAt: number;
+    cellsAt: number;
+    cellCount: number;
+    cellsStart: number;
+    vTransAt: number;
+    layersAt: number;
+    layerHeaders: number[];
+    dataRegions: [number, number][];
+  };
 }
 
 const PREFIX = 16;
@@ -58,7 +69,18 @@ function layoutOf(bytes: Uint8Array): Layout {
     dataRegions.push([at, at + rowBytes * cellCount]);
     at += rowBytes * cellCount;
   }
-  return { headerStart: PREFIX, headerLength, header, tokensStart, tokenCount, pendingStart, pendingCount, kvStart, kvLength, kv: { tokenCountAt, tokensAt, streamsAt, cellsAt, cellCount, cellsStart, vTransAt, layersAt, layerHeaders, dataRegions } };
+  return {
+    headerStart: PREFIX,
+    headerLength,
+    header,
+    tokensStart,
+    tokenCount,
+    pendingStart,
+    pendingCount,
+    kvStart,
+    kvLength,
+    kv: { tokenCountAt, tokensAt, streamsAt, cellsAt, cellCount, cellsStart, vTransAt, layersAt, layerHeaders, dataRegions },
+  };
 }
 
 type Mutation = (bytes: Uint8Array, layout: Layout, random: () => number, vocabularySize: number) => Uint8Array;
@@ -189,12 +211,14 @@ export const MUTATIONS: Record<string, Mutation> = {
   },
   "KV values overwritten (garbage keys and values)": (bytes, layout, random) => {
     const [start, end] = pick(random, layout.kv.dataRegions);
-    for (let k = 0; k < 32 && end > start; k++) bytes[start + index(random, end - start)] = pick(random, [0xff, 0x7f, 0x00, index(random, 256)]);
+    for (let k = 0; k < 32 && end > start; k++)
+      bytes[start + index(random, end - start)] = pick(random, [0xff, 0x7f, 0x00, index(random, 256)]);
     return bytes;
   },
   "random bytes in the KV structure": (bytes, layout, random) => {
     const start = layout.kv.streamsAt;
-    for (let k = 0; k < 1 + index(random, 4); k++) bytes[start + index(random, Math.min(256, layout.kvStart + layout.kvLength - start))] = index(random, 256);
+    for (let k = 0; k < 1 + index(random, 4); k++)
+      bytes[start + index(random, Math.min(256, layout.kvStart + layout.kvLength - start))] = index(random, 256);
     return bytes;
   },
 };

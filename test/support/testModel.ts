@@ -27,7 +27,7 @@ export function projectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const manifest = path.join(dir, "package.json");
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === "llama-scope") return dir;
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: unknown }).name === "llama-scope") return dir;
     const parent = path.dirname(dir);
     if (parent === dir) throw new Error("Cannot find the llama-scope project root above " + fileURLToPath(import.meta.url));
     dir = parent;
@@ -40,7 +40,9 @@ function findModel(variable: string, fileName: string): string {
   if (!existsSync(modelPath))
     throw new Error(
       `Test model not found at ${modelPath}` +
-        (fromEnv ? ` (from ${variable}).` : `. Put ${fileName} in ../shared/models/ beside the project, or set ${variable} to a GGUF file.`) +
+        (fromEnv
+          ? ` (from ${variable}).`
+          : `. Put ${fileName} in ../shared/models/ beside the project, or set ${variable} to a GGUF file.`) +
         ` ${fileName === "stories260K.gguf" ? "stories260K.gguf is ggml-org/models tinyllamas/stories260K.gguf on Hugging Face." : "llama-2-tiny-random.gguf is aladar/llama-2-tiny-random-GGUF on Hugging Face."}`,
     );
   return modelPath;

@@ -10,7 +10,11 @@ function abc(): LruMap<string, number> {
 describe("LruMap", () => {
   test("iterates least recently used first, as set", () => {
     const map = abc();
-    expect([...map]).toEqual([["a", 1], ["b", 2], ["c", 3]]);
+    expect([...map]).toEqual([
+      ["a", 1],
+      ["b", 2],
+      ["c", 3],
+    ]);
     expect([...map.keys()]).toEqual(["a", "b", "c"]);
     expect([...map.values()]).toEqual([1, 2, 3]);
     expect(map.size).toBe(3);
@@ -47,7 +51,11 @@ describe("LruMap", () => {
   test("set of an existing key replaces its value and makes it the most recently used", () => {
     const map = abc();
     map.set("a", 10);
-    expect([...map]).toEqual([["b", 2], ["c", 3], ["a", 10]]);
+    expect([...map]).toEqual([
+      ["b", 2],
+      ["c", 3],
+      ["a", 10],
+    ]);
     expect(map.size).toBe(3);
   });
 
@@ -71,7 +79,10 @@ describe("LruMap", () => {
   test("trim drops the least recently used entries down to the bound and returns them, oldest first", () => {
     const map = abc().set("d", 4);
     map.get("a");
-    expect(map.trim(2)).toEqual([["b", 2], ["c", 3]]);
+    expect(map.trim(2)).toEqual([
+      ["b", 2],
+      ["c", 3],
+    ]);
     expect([...map.keys()]).toEqual(["d", "a"]);
   });
 
@@ -80,7 +91,11 @@ describe("LruMap", () => {
     expect(map.trim(3)).toEqual([]);
     expect(map.trim(Infinity)).toEqual([]);
     expect(map.size).toBe(3);
-    expect(map.trim(0)).toEqual([["a", 1], ["b", 2], ["c", 3]]);
+    expect(map.trim(0)).toEqual([
+      ["a", 1],
+      ["b", 2],
+      ["c", 3],
+    ]);
     expect(map.size).toBe(0);
   });
 });

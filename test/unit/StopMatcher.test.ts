@@ -92,13 +92,14 @@ describe("StopMatcher", () => {
 
   test("on 5,000 random texts and chunkings: what the caller sees is always a prefix of the reply, and in the end is the reply", () => {
     const random = seededRandom(42);
-    const pick = (alphabet: string, length: number) => Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join("");
+    const pick = (alphabet: string, length: number) =>
+      Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join("");
     for (let i = 0; i < 5000; i++) {
       const alphabet = i % 2 === 0 ? "ab" : "abc ";
       const stops = Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(alphabet, 1 + Math.floor(random() * 4)));
       const text = pick(alphabet, Math.floor(random() * 30));
       const chunks: string[] = [];
-      for (let at = 0; at < text.length; ) {
+      for (let at = 0; at < text.length;) {
         const length = Math.floor(random() * 5); // empty chunks too: a token can decode to nothing
         chunks.push(text.slice(at, at + length));
         at += length;
@@ -108,11 +109,16 @@ describe("StopMatcher", () => {
       let seen = "";
       for (const chunk of chunks) {
         seen += matcher.push(chunk);
-        if (!expected.reply.startsWith(seen)) throw new Error(`stops ${JSON.stringify(stops)}, chunks ${JSON.stringify(chunks)}: showed ${JSON.stringify(seen)}, beyond the reply ${JSON.stringify(expected.reply)}`);
+        if (!expected.reply.startsWith(seen))
+          throw new Error(
+            `stops ${JSON.stringify(stops)}, chunks ${JSON.stringify(chunks)}: showed ${JSON.stringify(seen)}, beyond the reply ${JSON.stringify(expected.reply)}`,
+          );
       }
       seen += matcher.flush();
       if (seen !== expected.reply || matcher.reply !== expected.reply || matcher.stoppedAt !== expected.stoppedAt)
-        throw new Error(`stops ${JSON.stringify(stops)}, chunks ${JSON.stringify(chunks)}: saw ${JSON.stringify(seen)}, reply ${JSON.stringify(matcher.reply)} at ${matcher.stoppedAt}; expected ${JSON.stringify(expected)}`);
+        throw new Error(
+          `stops ${JSON.stringify(stops)}, chunks ${JSON.stringify(chunks)}: saw ${JSON.stringify(seen)}, reply ${JSON.stringify(matcher.reply)} at ${matcher.stoppedAt}; expected ${JSON.stringify(expected)}`,
+        );
     }
   });
 });

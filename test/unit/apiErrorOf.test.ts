@@ -1,6 +1,12 @@
 import { describe, expect, test } from "@jest/globals";
 import {
-  ContextOverflowError, DisposedError, InvalidArgumentError, SlotCapacityError, StateLostError, StateMismatchError, WorkerCrashedError,
+  ContextOverflowError,
+  DisposedError,
+  InvalidArgumentError,
+  SlotCapacityError,
+  StateLostError,
+  StateMismatchError,
+  WorkerCrashedError,
 } from "../../src/index.js";
 import { ApiError, apiErrorOf, badRequest } from "../../src/server/ApiError.js";
 
@@ -20,18 +26,38 @@ describe("apiErrorOf", () => {
   test("an abort (the client went away) is a 499", () => {
     // By name, as a signal's DOMException is told apart. (Not a DOMException itself here: under
     // Jest's VM context, Node's DOMException is not an instance of the test's Error.)
-    expect(apiErrorOf(Object.assign(new Error("aborted"), { name: "AbortError" }))).toMatchObject({ status: 499, code: "client_closed_request" });
+    expect(apiErrorOf(Object.assign(new Error("aborted"), { name: "AbortError" }))).toMatchObject({
+      status: 499,
+      code: "client_closed_request",
+    });
   });
 
   test("the library's errors map to their status and OpenAI code, keeping the message that says what to do", () => {
     expect(apiErrorOf(new ContextOverflowError("Too long: shorten it."))).toMatchObject({
-      status: 413, type: "invalid_request_error", param: "messages", code: "context_length_exceeded", message: "Too long: shorten it.",
+      status: 413,
+      type: "invalid_request_error",
+      param: "messages",
+      code: "context_length_exceeded",
+      message: "Too long: shorten it.",
     });
     expect(apiErrorOf(new InvalidArgumentError("temperature must be ≥ 0."))).toMatchObject({
-      status: 400, type: "invalid_request_error", param: null, code: "invalid_value", message: "temperature must be ≥ 0.",
+      status: 400,
+      type: "invalid_request_error",
+      param: null,
+      code: "invalid_value",
+      message: "temperature must be ≥ 0.",
     });
-    expect(apiErrorOf(new SlotCapacityError("All 2 slots are taken."))).toMatchObject({ status: 503, type: "server_error", code: "no_slot", message: "All 2 slots are taken. Retry later." });
-    expect(apiErrorOf(new StateLostError("The conversation is lost."))).toMatchObject({ status: 500, code: "session_lost", message: "The conversation is lost." });
+    expect(apiErrorOf(new SlotCapacityError("All 2 slots are taken."))).toMatchObject({
+      status: 503,
+      type: "server_error",
+      code: "no_slot",
+      message: "All 2 slots are taken. Retry later.",
+    });
+    expect(apiErrorOf(new StateLostError("The conversation is lost."))).toMatchObject({
+      status: 500,
+      code: "session_lost",
+      message: "The conversation is lost.",
+    });
   });
 
   test("a disposed or crashed engine is a 503 that does not leak the engine's message", () => {
@@ -44,22 +70,38 @@ describe("apiErrorOf", () => {
 
   test("Fastify's 4xx keep their status, with a message that says what to do", () => {
     expect(apiErrorOf(fastifyError(413, "FST_ERR_CTP_BODY_TOO_LARGE", "Request body is too large"))).toMatchObject({
-      status: 413, code: "request_too_large", message: expect.stringMatching(/Send a shorter/),
+      status: 413,
+      code: "request_too_large",
+      message: expect.stringMatching(/Send a shorter/),
     });
     expect(apiErrorOf(fastifyError(415, "FST_ERR_CTP_INVALID_MEDIA_TYPE", "Unsupported Media Type"))).toMatchObject({
-      status: 415, code: "unsupported_media_type", message: expect.stringMatching(/Content-Type: application\/json/),
+      status: 415,
+      code: "unsupported_media_type",
+      message: expect.stringMatching(/Content-Type: application\/json/),
     });
     expect(apiErrorOf(fastifyError(400, "FST_ERR_CTP_EMPTY_JSON_BODY", "Body cannot be empty"))).toMatchObject({
-      status: 400, code: "invalid_body", message: "The request body is empty: send a JSON object.",
+      status: 400,
+      code: "invalid_body",
+      message: "The request body is empty: send a JSON object.",
     });
     expect(apiErrorOf(fastifyError(400, "FST_ERR_CTP_INVALID_JSON_BODY", "Unexpected token } in JSON at position 9")).message).toBe(
       "The request body is not valid JSON (Unexpected token } in JSON at position 9).",
     );
-    expect(apiErrorOf(fastifyError(400, "FST_ERR_OTHER", "Some other problem."))).toMatchObject({ status: 400, code: "invalid_body", message: "Some other problem." });
+    expect(apiErrorOf(fastifyError(400, "FST_ERR_OTHER", "Some other problem."))).toMatchObject({
+      status: 400,
+      code: "invalid_body",
+      message: "Some other problem.",
+    });
   });
 
   test("anything else is a 500 that says no more than that: not the error's own message", () => {
-    for (const error of [new Error("secret path /home/x"), new StateMismatchError("secret"), fastifyError(500, "FST_ERR_X", "secret"), "a string", { statusCode: 404 }]) {
+    for (const error of [
+      new Error("secret path /home/x"),
+      new StateMismatchError("secret"),
+      fastifyError(500, "FST_ERR_X", "secret"),
+      "a string",
+      { statusCode: 404 },
+    ]) {
       const api = apiErrorOf(error);
       expect(api).toMatchObject(INTERNAL);
       expect(api.message).not.toMatch(/secret/);

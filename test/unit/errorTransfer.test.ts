@@ -14,7 +14,10 @@ const thrower = {
   },
 };
 const throwables: Record<string, () => unknown> = {
-  chain: () => new StateMismatchError("outer", { cause: new InvalidArgumentError("middle", { cause: Object.assign(new Error("disk"), { code: "EIO" }) }) }),
+  chain: () =>
+    new StateMismatchError("outer", {
+      cause: new InvalidArgumentError("middle", { cause: Object.assign(new Error("disk"), { code: "EIO" }) }),
+    }),
   valueCause: () => new InvalidArgumentError("x", { cause: { limit: 3, path: ["a", "b"] } }),
   functionCause: () => new InvalidArgumentError("x", { cause: () => 1 }),
   loop: () => {

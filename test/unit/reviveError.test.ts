@@ -26,7 +26,10 @@ describe("error codes", () => {
   test("the code is the class name in upper snake case, less Error", () => {
     for (const ErrorClass of classes) {
       if (ErrorClass === errors.AbortError) continue;
-      const expected = `LLAMA_SCOPE_ERR_${ErrorClass.name.replace(/Error$/, "").replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase()}`;
+      const expected = `LLAMA_SCOPE_ERR_${ErrorClass.name
+        .replace(/Error$/, "")
+        .replace(/(?<=[a-z])(?=[A-Z])/g, "_")
+        .toUpperCase()}`;
       expect(new ErrorClass("x").code).toBe(expected);
     }
   });
@@ -34,7 +37,9 @@ describe("error codes", () => {
 
 describe("reviveError", () => {
   test("gives a llama-scope error its class, message, code and stack back", () => {
-    const revived = reviveError(arrived("StateMismatchError", "Load it elsewhere.", { stack: "StateMismatchError: Load it elsewhere.\n    at worker.js:1:1" }));
+    const revived = reviveError(
+      arrived("StateMismatchError", "Load it elsewhere.", { stack: "StateMismatchError: Load it elsewhere.\n    at worker.js:1:1" }),
+    );
     expect(revived).toBeInstanceOf(StateMismatchError);
     expect(revived).toMatchObject({ name: "StateMismatchError", message: "Load it elsewhere.", code: "LLAMA_SCOPE_ERR_STATE_MISMATCH" });
     expect((revived as Error).stack).toContain("worker.js:1:1");

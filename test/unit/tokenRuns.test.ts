@@ -62,7 +62,8 @@ describe("suffixPrefixOverlap", () => {
       const a = randomArray(random, 12, alphabet);
       const b = randomArray(random, 12, alphabet);
       const expected = bruteOverlap(a, b);
-      if (suffixPrefixOverlap(a, b) !== expected) throw new Error(`a=${JSON.stringify(a)} b=${JSON.stringify(b)}: expected ${expected}, got ${suffixPrefixOverlap(a, b)}`);
+      if (suffixPrefixOverlap(a, b) !== expected)
+        throw new Error(`a=${JSON.stringify(a)} b=${JSON.stringify(b)}: expected ${expected}, got ${suffixPrefixOverlap(a, b)}`);
     }
   });
 

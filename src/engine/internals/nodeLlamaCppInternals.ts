@@ -28,8 +28,7 @@ export function queuedSequenceIds(context: LlamaContext, items: readonly BatchIt
   const ids = new Map<BatchItem, number>();
   if (!Array.isArray(queued)) return ids;
   const byTokens = new Map<unknown, number>();
-  for (const decode of queued as QueuedDecode[])
-    if (typeof decode?.sequenceId === "number") byTokens.set(decode.tokens, decode.sequenceId);
+  for (const decode of queued as QueuedDecode[]) if (typeof decode?.sequenceId === "number") byTokens.set(decode.tokens, decode.sequenceId);
   for (const item of items) {
     const id = byTokens.get(item.tokens);
     if (id !== undefined) ids.set(item, id);
@@ -67,7 +66,14 @@ export async function copySequenceKv(
   const length = source.nextTokenIndex;
   if (upTo === 0 && target.nextTokenIndex === 0) return true; // nothing in the cache to copy
   // Recurrent and sliding-window models keep checkpoints besides the cache; a saved state carries both.
-  if (typeof copy !== "function" || target.nextTokenIndex !== 0 || source.needsCheckpoints || upTo > length || length + 1 >= target.contextSize - 1) return false;
+  if (
+    typeof copy !== "function" ||
+    target.nextTokenIndex !== 0 ||
+    source.needsCheckpoints ||
+    upTo > length ||
+    length + 1 >= target.contextSize - 1
+  )
+    return false;
   let copied = false;
   try {
     // node-llama-cpp copies the whole sequence, then erases the target's tokens from `upTo` on.

@@ -56,7 +56,10 @@ export class SlotStates {
         slot.pendingTokens = backup.pending;
       }
       const why = error instanceof Error ? error.message : String(error);
-      throw new StateMismatchError(`llama.cpp refused this state (${why}); the slot is unchanged. Load it into a Llama with the same model and settings.`, { cause: error });
+      throw new StateMismatchError(
+        `llama.cpp refused this state (${why}); the slot is unchanged. Load it into a Llama with the same model and settings.`,
+        { cause: error },
+      );
     }
   }
 

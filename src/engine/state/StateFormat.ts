@@ -81,7 +81,7 @@ export function encodeState(state: SlotState, key?: Uint8Array): Uint8Array {
   offset = out.writeUInt16LE(key === undefined ? 0 : AUTHENTICATED, offset);
   offset = out.writeUInt32LE(headerBytes.length, offset);
   offset += headerBytes.copy(out, offset);
-  for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token as number, offset);
+  for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token, offset);
   out.set(state.kv, offset);
   offset += state.kv.byteLength;
   trailer(out.subarray(0, offset), key).copy(out, offset);
@@ -98,7 +98,9 @@ export function decodeState(bytes: Uint8Array, key?: Uint8Array): SlotState {
   const body = data.subarray(0, data.length - CHECKSUM_BYTES);
   const authenticated = (data.readUInt16LE(FLAGS_OFFSET) & AUTHENTICATED) !== 0;
   if (key !== undefined && !authenticated)
-    throw new StateFormatError("This state is not authenticated, and this Llama loads only states made with its stateKey: save it again with the same stateKey.");
+    throw new StateFormatError(
+      "This state is not authenticated, and this Llama loads only states made with its stateKey: save it again with the same stateKey.",
+    );
   if (key === undefined && authenticated)
     throw new StateFormatError("This state is authenticated with a stateKey: load it with the stateKey that saved it.");
   if (!timingSafeEqual(trailer(body, key), data.subarray(data.length - CHECKSUM_BYTES)))
@@ -122,7 +124,13 @@ export function decodeState(bytes: Uint8Array, key?: Uint8Array): SlotState {
   const kv = new Uint8Array(body.subarray(offset));
   checkLlamaSequenceState(kv, tokens);
   const { model, layout, meta } = header;
-  return { header: meta === undefined ? { model, layout } : { model, layout, meta }, tokens, pending, erasedTokens: header.erasedTokens, kv };
+  return {
+    header: meta === undefined ? { model, layout } : { model, layout, meta },
+    tokens,
+    pending,
+    erasedTokens: header.erasedTokens,
+    kv,
+  };
 }
 
 /**
@@ -142,8 +150,7 @@ export function stateTokenCount(bytes: Uint8Array): number {
 
 /** The bytes as a Buffer, once they are known to start like a state of this format version. */
 function openState(bytes: Uint8Array, minLength: number): Buffer {
-  if (!(bytes instanceof Uint8Array))
-    throw new StateFormatError("A state must be a Uint8Array, as returned by saveState().");
+  if (!(bytes instanceof Uint8Array)) throw new StateFormatError("A state must be a Uint8Array, as returned by saveState().");
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (data.length < minLength || data.toString("latin1", 0, 8) !== STATE_MAGIC)
     throw new StateFormatError("These bytes are not a llama-scope state: pass bytes returned by saveState().");
@@ -177,11 +184,17 @@ function isStateHeader(value: unknown): value is StateHeader {
   const h = value as StateHeader | null;
   const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
   return (
-    typeof h === "object" && h !== null &&
-    typeof h.model?.fingerprint === "string" && typeof h.model?.name === "string" &&
-    typeof h.layout?.kvCacheKeyType === "string" && typeof h.layout?.kvCacheValueType === "string" &&
+    typeof h === "object" &&
+    h !== null &&
+    typeof h.model?.fingerprint === "string" &&
+    typeof h.model?.name === "string" &&
+    typeof h.layout?.kvCacheKeyType === "string" &&
+    typeof h.layout?.kvCacheValueType === "string" &&
     typeof h.layout?.flashAttention === "string" &&
-    count(h.tokenCount) && count(h.pendingCount) && count(h.erasedTokens) && count(h.kvBytes) &&
+    count(h.tokenCount) &&
+    count(h.pendingCount) &&
+    count(h.erasedTokens) &&
+    count(h.kvBytes) &&
     (h.meta === undefined || isJsonObject(h.meta))
   );
 }
@@ -196,8 +209,7 @@ function checkLlamaSequenceState(kv: Uint8Array, tokens: readonly Token[]): void
   if (kv.byteLength < 12 || view.getUint32(0, true) !== LLAMA_SEQ_MAGIC) throw corrupt("its KV section is not a llama.cpp sequence state");
   const count = view.getUint32(8, true);
   if (count !== tokens.length || kv.byteLength < 12 + 4 * count) throw corrupt("its KV section holds another token count");
-  for (let i = 0; i < count; i++)
-    if (view.getUint32(12 + 4 * i, true) !== tokens[i]) throw corrupt("its KV section holds other tokens");
+  for (let i = 0; i < count; i++) if (view.getUint32(12 + 4 * i, true) !== tokens[i]) throw corrupt("its KV section holds other tokens");
 }
 
 function corrupt(what: string): StateFormatError {

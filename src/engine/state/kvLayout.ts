@@ -99,7 +99,8 @@ export function checkKvSection(kv: Uint8Array, layout: KvLayout, tokenCount: num
     const seen = new Uint8Array(cells);
     for (let i = 0; i < cells; i++) {
       const position = reader.i32();
-      if (position < 0 || position >= cells || seen[position] === 1) throw malformed(`a KV cell has position ${position}, out of range or repeated`);
+      if (position < 0 || position >= cells || seen[position] === 1)
+        throw malformed(`a KV cell has position ${position}, out of range or repeated`);
       seen[position] = 1;
       if (reader.u32() !== 1) throw malformed("a KV cell belongs to more than one sequence");
       reader.i32(); // the saving sequence's id: llama.cpp reads it and uses the loading one

@@ -22,7 +22,8 @@ export function toSingleStream(kv: Uint8Array): Uint8Array {
   if (index === streams) return concat(kv.subarray(0, sectionStart), u32(1), u32(0));
   const trailing = 4 * (streams - 1 - index);
   const tail = kv.subarray(kv.byteLength - trailing);
-  if (tail.some((byte) => byte !== 0)) throw new StateFormatError("llama.cpp wrote a sequence state with several non-empty KV streams; this model's states cannot be saved.");
+  if (tail.some((byte) => byte !== 0))
+    throw new StateFormatError("llama.cpp wrote a sequence state with several non-empty KV streams; this model's states cannot be saved.");
   const payload = kv.subarray(sectionStart + 4 * (1 + index), kv.byteLength - trailing);
   return concat(kv.subarray(0, sectionStart), u32(1), payload);
 }
@@ -31,7 +32,8 @@ export function toSingleStream(kv: Uint8Array): Uint8Array {
 export function toStreams(kv: Uint8Array, streams: number): Uint8Array {
   const words = new DataView(kv.buffer, kv.byteOffset, kv.byteLength);
   const sectionStart = 4 * (HEADER_WORDS + words.getUint32(8, true));
-  if (words.getUint32(sectionStart, true) !== 1) throw new StateFormatError("This state's KV section is not in single-stream form: save it again with saveState().");
+  if (words.getUint32(sectionStart, true) !== 1)
+    throw new StateFormatError("This state's KV section is not in single-stream form: save it again with saveState().");
   return concat(kv.subarray(0, sectionStart), u32(streams), kv.subarray(sectionStart + 4), new Uint8Array(4 * (streams - 1)));
 }
 

@@ -19,8 +19,7 @@ export async function modelFingerprint(modelPath: string): Promise<string> {
     const { size } = await file.stat();
     const hash = createHash("sha256");
     hash.update(`llama-scope-model-v1:${size}:`);
-    const ranges: Array<[offset: number, length: number]> =
-      size <= WHOLE_FILE_LIMIT ? [[0, size]] : sampledRanges(size);
+    const ranges: Array<[offset: number, length: number]> = size <= WHOLE_FILE_LIMIT ? [[0, size]] : sampledRanges(size);
     for (const [offset, length] of ranges) {
       const buffer = Buffer.alloc(length);
       const { bytesRead } = await file.read(buffer, 0, length, offset);

@@ -23,10 +23,14 @@ export function assertStateFits(state: SlotState, own: StateIdentity, limits: St
       );
   const needed = state.tokens.length + state.pending.length;
   if (needed > limits.contextSize)
-    throw new StateMismatchError(`This state holds ${needed} tokens; a slot here holds ${limits.contextSize}. Load with contextSize ≥ ${needed}.`);
+    throw new StateMismatchError(
+      `This state holds ${needed} tokens; a slot here holds ${limits.contextSize}. Load with contextSize ≥ ${needed}.`,
+    );
   // An id outside the vocabulary makes llama.cpp read out of bounds (detokenizing aborts the process).
   for (const token of [...state.tokens, ...state.pending])
     if (!(token >= 0 && token < limits.vocabularySize))
-      throw new StateFormatError(`This state is malformed (token id ${token} is not in this model's vocabulary of ${limits.vocabularySize}): load only states saved by llama-scope with this model.`);
+      throw new StateFormatError(
+        `This state is malformed (token id ${token} is not in this model's vocabulary of ${limits.vocabularySize}): load only states saved by llama-scope with this model.`,
+      );
   if (limits.kv !== undefined) checkKvSection(state.kv, limits.kv, state.tokens.length);
 }

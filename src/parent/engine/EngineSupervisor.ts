@@ -97,7 +97,8 @@ export class EngineSupervisor {
     this.host = engine;
     this.inFlight = new InFlightCalls();
     const loaded = this.send(() => engine.api.init(this.hooks.initOptions()));
-    const followed = onProgress === undefined ? undefined : followLoadProgress((after) => this.send(() => engine.api.loadProgress(after)), onProgress);
+    const followed =
+      onProgress === undefined ? undefined : followLoadProgress((after) => this.send(() => engine.api.loadProgress(after)), onProgress);
     return Promise.all([loaded, followed]).then(([info]) => (this.info = info));
   }
 

@@ -5,7 +5,10 @@ import type { LoadProgress } from "../../engine/index.js";
  * load is done (a ratio of 1) or over (null, or a failed poll: the engine died or was stopped;
  * `init`'s own result says why). Never rejects.
  */
-export async function followLoadProgress(poll: (after: number) => Promise<LoadProgress | null>, report: (progress: LoadProgress) => void): Promise<void> {
+export async function followLoadProgress(
+  poll: (after: number) => Promise<LoadProgress | null>,
+  report: (progress: LoadProgress) => void,
+): Promise<void> {
   let after = -1;
   for (;;) {
     const progress = await poll(after).catch(() => null);

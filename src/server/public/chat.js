@@ -104,7 +104,11 @@ async function* serverSentEvents(body) {
     while ((end = buffer.indexOf("\n\n")) !== -1) {
       const event = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      const data = event.split("\n").filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n");
+      const data = event
+        .split("\n")
+        .filter((line) => line.startsWith("data: "))
+        .map((line) => line.slice(6))
+        .join("\n");
       if (data === "[DONE]") return;
       if (data !== "") yield JSON.parse(data);
     }

@@ -22,7 +22,11 @@ export function chatCompletionsRoute(app: FastifyInstance, context: ServerContex
       options: generateOptionsOf(body, "chat"),
       format: chatFormat(context.modelId),
       fresh: () => ({
-        scope: context.parent.getScope({ mode: "chat", ...(fits.systemPrompt === undefined ? {} : { systemPrompt: fits.systemPrompt }), history: fits.prior }),
+        scope: context.parent.getScope({
+          mode: "chat",
+          ...(fits.systemPrompt === undefined ? {} : { systemPrompt: fits.systemPrompt }),
+          history: fits.prior,
+        }),
         prompt: fits.prompt,
       }),
       continuation: async (scope) => (scope.mode === "chat" ? continuationOf(await scope.getChatHistory(), turns) : undefined),
@@ -54,12 +58,19 @@ function assertTurnsFit(context: ServerContext, turns: ChatTurns): void {
   if (limit === undefined) return;
   const texts: [string, string][] = [
     ...(turns.systemPrompt === undefined ? [] : [["the system prompt", turns.systemPrompt] as [string, string]]),
-    ...turns.prior.map((item, i): [string, string] => [`message ${i + 1}`, item.type === "user" ? item.text : item.type === "model" ? item.response.join("") : ""]),
+    ...turns.prior.map((item, i): [string, string] => [
+      `message ${i + 1}`,
+      item.type === "user" ? item.text : item.type === "model" ? item.response.join("") : "",
+    ]),
   ];
   for (const [what, text] of texts)
     if (text.length > limit)
-      throw new ApiError(413, `${what} is ${text.length} characters long and can never fit in a slot of this model, which takes at most ${limit}. Shorten it.`, {
-        param: "messages",
-        code: "context_length_exceeded",
-      });
+      throw new ApiError(
+        413,
+        `${what} is ${text.length} characters long and can never fit in a slot of this model, which takes at most ${limit}. Shorten it.`,
+        {
+          param: "messages",
+          code: "context_length_exceeded",
+        },
+      );
 }

@@ -5,7 +5,8 @@ import type { ServerContext } from "../ServerContext.js";
 export function healthRoute(app: FastifyInstance, context: ServerContext): void {
   app.get("/health", async (_, reply) => {
     const info = context.parent.modelInfo;
-    if (!context.serving) return reply.code(503).send({ status: info === undefined && !context.parent.disposed ? "loading" : "unavailable" });
+    if (!context.serving)
+      return reply.code(503).send({ status: info === undefined && !context.parent.disposed ? "loading" : "unavailable" });
     return { status: "ok", model: context.modelId, slots: info?.slots, contextSize: info?.contextSize };
   });
 }

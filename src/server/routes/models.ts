@@ -9,10 +9,14 @@ export function modelsRoute(app: FastifyInstance, context: ServerContext): void 
   app.get("/v1/models", async () => ({ object: "list", data: [model()] }));
   app.get<{ Params: { id: string } }>("/v1/models/:id", async (request) => {
     if (request.params.id !== context.modelId)
-      throw new ApiError(404, `The model ${JSON.stringify(request.params.id)} does not exist: this server runs ${JSON.stringify(context.modelId)}.`, {
-        param: "model",
-        code: "model_not_found",
-      });
+      throw new ApiError(
+        404,
+        `The model ${JSON.stringify(request.params.id)} does not exist: this server runs ${JSON.stringify(context.modelId)}.`,
+        {
+          param: "model",
+          code: "model_not_found",
+        },
+      );
     return model();
   });
 }

@@ -13,7 +13,11 @@ const FILES: Record<string, string> = {
   "/chat.js": "chat.js",
   "/chat.css": "chat.css",
 };
-const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
 
 /** `GET /`, `/chat.js`, `/chat.css`: the chat page. */
 export function pageRoute(app: FastifyInstance): void {
