@@ -1,49 +1,29 @@
 // ESLint (flat config): typescript-eslint's type-aware recommended rules over the TypeScript in
 // src/, test/, bench/, soak/ and examples/ (typed by tsconfig.dev.json), the plain recommended
-// ones over the few JavaScript files, and one architectural rule (below). Formatting is
+// ones over the few JavaScript files, and the architectural rules (below). Formatting is
 // Prettier's: `npm run lint` runs both.
 import tseslint from "typescript-eslint";
 
-// The architectural rule: src/parent, src/server and src/cli (the side that drives the engine)
-// may use src/engine's types, but import from it only with `import type`. The files below broke
-// the rule when it was written (issue 19); each may keep a value import of exactly the engine
-// modules listed, and nothing else: a value import of any other engine module, or from any other
-// file, fails. Shrink this list as the code moves; do not grow it.
-const ENGINE_VALUE_IMPORTS_ALLOWED = {
-  "src/parent/InitOptions.ts": ["validate.js"],
-  "src/parent/LlamaLoad.ts": ["LlamaLoadOptions.js", "plainData.js", "validate.js"],
-  "src/parent/LlamaParent.ts": [
-    "LlamaLoadOptions.js",
-    "LoadProgress.js",
-    "modelSource.js",
-    "promptLength.js",
-    "state/StateFormat.js",
-    "state/ownedDirectories.js",
-    "state/stateFit.js",
-  ],
-  "src/parent/PrefixCacheOptions.ts": ["validate.js"],
-  "src/parent/ScopeMemories.ts": ["LlamaLoadOptions.js", "state/StateFormat.js"],
-  "src/parent/ScratchDirectory.ts": ["state/ownedDirectories.js"],
-  "src/parent/SlotScheduler.ts": ["SerialQueue.js", "state/StateFormat.js"],
-  "src/parent/SpillFile.ts": ["SerialQueue.js", "state/ownedDirectories.js"],
-  "src/server/SessionStore.ts": ["LruMap.js"],
-  "src/server/StateDirectory.ts": ["SerialQueue.js"],
+// The architectural rules (issue 19; docs/architecture.md):
+// - src/parent, src/server and src/cli (the side that drives the engine) may use src/engine's
+//   types, but import from it only with `import type`: what both sides need lives below the
+//   engine (src/shared, src/state, src/loading).
+// - src/server and src/cli use the library only through its public index (`src/index.ts`), and
+//   the CLI uses the server only through `src/server/index.ts`.
+const ENGINE = {
+  regex: "^(\\.\\./)+engine/",
+  allowTypeImports: true,
+  message: "src/parent, src/server and src/cli import from src/engine only with `import type` (see eslint.config.js).",
 };
-
-const ENGINE_MODULE = "^(\\.\\./)+engine/";
-const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-const engineImports = (allowed = []) => [
-  "error",
-  {
-    patterns: [
-      {
-        regex: allowed.length === 0 ? ENGINE_MODULE : `${ENGINE_MODULE}(?!(${allowed.map(escape).join("|")})$)`,
-        allowTypeImports: true,
-        message: "src/parent, src/server and src/cli import from src/engine only with `import type` (see eslint.config.js).",
-      },
-    ],
-  },
-];
+const LIBRARY_INTERNALS = {
+  regex: "^(\\.\\./)+(parent|scope|worker|protocol|state|loading)/",
+  message: "src/server and src/cli use the library through its public index, src/index.ts (see eslint.config.js).",
+};
+const SERVER_INTERNALS = {
+  regex: "^\\.\\./server/(?!index\\.js$)",
+  message: "src/cli uses the server through src/server/index.ts (see eslint.config.js).",
+};
+const restricted = (...patterns) => ["error", { patterns }];
 
 export default tseslint.config(
   {
@@ -81,13 +61,17 @@ export default tseslint.config(
     },
   },
   {
-    files: ["src/parent/**/*.ts", "src/server/**/*.ts", "src/cli/**/*.ts"],
-    rules: { "@typescript-eslint/no-restricted-imports": engineImports() },
+    files: ["src/parent/**/*.ts"],
+    rules: { "@typescript-eslint/no-restricted-imports": restricted(ENGINE) },
   },
-  ...Object.entries(ENGINE_VALUE_IMPORTS_ALLOWED).map(([file, modules]) => ({
-    files: [file],
-    rules: { "@typescript-eslint/no-restricted-imports": engineImports(modules) },
-  })),
+  {
+    files: ["src/server/**/*.ts"],
+    rules: { "@typescript-eslint/no-restricted-imports": restricted(ENGINE, LIBRARY_INTERNALS) },
+  },
+  {
+    files: ["src/cli/**/*.ts"],
+    rules: { "@typescript-eslint/no-restricted-imports": restricted(ENGINE, LIBRARY_INTERNALS, SERVER_INTERNALS) },
+  },
   {
     files: ["**/*.js", "**/*.mjs", "**/*.cjs"],
     extends: [tseslint.configs.recommended],

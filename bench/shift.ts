@@ -1,7 +1,7 @@
 import type { Token } from "node-llama-cpp";
 import { Llama } from "../src/index.js";
-import { ChatSession } from "../src/chat/ChatSession.js";
-import { nodeModelOf } from "../src/engine/nodeModel.js";
+import { ChatSession } from "../src/worker/chat/ChatSession.js";
+import { nodeModelOf } from "../src/engine/model/nodeModel.js";
 import { testLoadOptions } from "../test/support/testModel.js";
 import { median, timed } from "./support.js";
 

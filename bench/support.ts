@@ -1,5 +1,5 @@
 import { LlamaCompletion, type LlamaContext, type LlamaModel } from "node-llama-cpp";
-import { getBackend } from "../src/engine/backend.js";
+import { getBackend } from "../src/engine/model/backend.js";
 
 export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 

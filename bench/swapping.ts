@@ -1,5 +1,5 @@
 import { LlamaLoad, LlamaParent, type SwapReport } from "../src/index.js";
-import { decodeState } from "../src/engine/state/StateFormat.js";
+import { decodeState } from "../src/state/StateFormat.js";
 import { manyConversations } from "../test/support/conversations.js";
 import { testLoadOptions } from "../test/support/testModel.js";
 import { median, pairedRatio, timed } from "./support.js";

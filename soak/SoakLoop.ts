@@ -1,3 +1,4 @@
+// Over 350 lines as one idea: the soak's operations, one method each, carried out and checked the same way.
 import type { GenerationResult, LlamaScope, PromptStream, ScopeOptions } from "../src/index.js";
 import { compareCopy, replayAlone, stateDifferences, type Replay } from "./copies.js";
 import { recent, where, type OperationRun, type PooledScope, type SoakContext } from "./context.js";

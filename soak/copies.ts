@@ -1,5 +1,5 @@
 import type { GenerationResult } from "../src/index.js";
-import { decodeState } from "../src/engine/state/StateFormat.js";
+import { decodeState } from "../src/state/StateFormat.js";
 import { recent, where, type OperationRun, type PooledScope, type SoakContext } from "./context.js";
 import type { Allowed } from "./expectedErrors.js";
 import type { Invariants } from "./invariants.js";

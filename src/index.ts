@@ -1,5 +1,5 @@
 export * from "./engine/index.js";
-export * from "./errors/index.js";
+export * from "./shared/errors/index.js";
 export {
   LlamaParent,
   type EngineInfo,
@@ -8,15 +8,15 @@ export {
   type PersistedScope,
   type ShiftReport,
 } from "./parent/LlamaParent.js";
-export type { Isolation } from "./parent/engine/Isolation.js";
+export type { Isolation } from "./parent/supervisor/Isolation.js";
 export type { RestartOptions } from "./parent/RestartOptions.js";
-export type { RestartReport } from "./parent/engine/RestartReport.js";
+export type { RestartReport } from "./parent/supervisor/RestartReport.js";
 export { LlamaLoad, type ParentLoadOptions } from "./parent/LlamaLoad.js";
 export type { InitOptions } from "./parent/InitOptions.js";
 export type { SwapOptions } from "./parent/SwapOptions.js";
 export type { PrefixCacheOptions } from "./parent/PrefixCacheOptions.js";
-export type { SwapReport } from "./parent/SlotScheduler.js";
-export type { FrozenStorage } from "./parent/FrozenStore.js";
+export type { SwapReport } from "./parent/slots/SlotScheduler.js";
+export type { FrozenStorage } from "./parent/frozen/FrozenStore.js";
 export { LlamaScope } from "./scope/LlamaScope.js";
 export type { ScopeOptions } from "./scope/ScopeOptions.js";
 export type { PromptStream } from "./scope/PromptStream.js";
@@ -30,4 +30,4 @@ export type {
   ChatUserMessage,
   LlamaTextJSON,
   LlamaTextJSONValue,
-} from "./chat/ChatHistoryItem.js";
+} from "./shared/ChatHistoryItem.js";

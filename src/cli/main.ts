@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { packageRoot } from "../server/packageRoot.js";
+import { packageRoot } from "../shared/packageRoot.js";
 import { CliUsageError } from "./CliUsageError.js";
 import { serve } from "./serve.js";
 

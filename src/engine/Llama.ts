@@ -1,3 +1,4 @@
+// Over 350 lines as one idea: the direct API's public surface. Most methods delegate to a room (slots/, model/, generate/) in a line or two; a third of the lines are TSDoc.
 import path from "node:path";
 import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import {
@@ -8,32 +9,32 @@ import {
   SlotCapacityError,
   SlotExistsError,
   SlotNotFoundError,
-} from "../errors/index.js";
-import { checkContextShift, resolveContextShift } from "./ContextShift.js";
-import { copySlot, slotCopier } from "./copySlot.js";
-import { PendingCopies } from "./PendingCopies.js";
-import { sequenceOrderStrategy } from "./batchOrder.js";
-import { resolveGenerateOptions, type GenerateOptions } from "./GenerateOptions.js";
-import type { GenerationResult } from "./GenerationResult.js";
-import { GrammarCache } from "./GrammarCache.js";
-import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "./LlamaLoadOptions.js";
+} from "../shared/errors/index.js";
+import { checkContextShift, resolveContextShift } from "../shared/ContextShift.js";
+import { copySlot, slotCopier } from "./slots/copySlot.js";
+import { PendingCopies } from "./slots/PendingCopies.js";
+import { sequenceOrderStrategy } from "./batching/batchOrder.js";
+import { resolveGenerateOptions, type GenerateOptions } from "./generate/GenerateOptions.js";
+import type { GenerationResult } from "./generate/GenerationResult.js";
+import { GrammarCache } from "./generate/GrammarCache.js";
+import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "../loading/LlamaLoadOptions.js";
 import { checkLoadControl, type LoadControl, type PromptTokensOptions, type SaveStateOptions, type SlotOptions } from "./LlamaOptions.js";
-import { errorText, openModel } from "./openModel.js";
-import type { ModelTokenizer } from "./ModelTokenizer.js";
-import { maxPromptLength } from "./promptLength.js";
-import { PromptTokenizer } from "./PromptTokenizer.js";
-import { SequencePool, type PooledSequence } from "./SequencePool.js";
-import { Slot } from "./Slot.js";
-import type { SlotCopy } from "./SlotCopy.js";
-import { SlotStates } from "./state/SlotStates.js";
-import { readKvLayout, type KvLayout, type StateLimits } from "./state/kvLayout.js";
-import { toSingleStream } from "./state/kvStreams.js";
-import type { StateIdentity } from "./state/StateFormat.js";
-import { StepBarrier } from "./StepBarrier.js";
-import { probeMinBatch } from "./batchPays.js";
-import { SlotById, type SlotEngine } from "./SlotById.js";
+import { errorText, openModel } from "./model/openModel.js";
+import type { ModelTokenizer } from "./tokenize/ModelTokenizer.js";
+import { maxPromptLength } from "../shared/promptLength.js";
+import { PromptTokenizer } from "./tokenize/PromptTokenizer.js";
+import { SequencePool, type PooledSequence } from "./slots/SequencePool.js";
+import { Slot } from "./slots/Slot.js";
+import type { SlotCopy } from "./slots/SlotCopy.js";
+import { SlotStates } from "./slots/SlotStates.js";
+import { readKvLayout, type KvLayout, type StateLimits } from "../state/kvLayout.js";
+import { toSingleStream } from "../state/kvStreams.js";
+import type { StateIdentity } from "../state/StateFormat.js";
+import { StepBarrier } from "./batching/StepBarrier.js";
+import { probeMinBatch } from "./batching/batchPays.js";
+import { SlotById, type SlotEngine } from "./slots/SlotById.js";
 import type { SlotHandle } from "./SlotHandle.js";
-import type { Token } from "./Token.js";
+import type { Token } from "../shared/Token.js";
 
 /**
  * One model and one shared context whose sequences are slots: independent conversations that

@@ -1,8 +1,8 @@
-import { InvalidArgumentError } from "../errors/index.js";
-import type { SlotContextShift, TokenRange } from "./ContextShift.js";
-import type { LoadProgress } from "./LoadProgress.js";
-import type { StateMeta } from "./state/StateFormat.js";
-import { assertKnownKeys } from "./validate.js";
+import { InvalidArgumentError } from "../shared/errors/index.js";
+import type { SlotContextShift, TokenRange } from "../shared/ContextShift.js";
+import type { LoadProgress } from "../loading/LoadProgress.js";
+import type { StateMeta } from "../state/StateFormat.js";
+import { assertKnownKeys } from "../shared/validate.js";
 
 /** Options of `Llama.createSlot`. */
 export interface SlotOptions {

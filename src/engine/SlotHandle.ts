@@ -1,7 +1,7 @@
-import type { GenerateOptions } from "./GenerateOptions.js";
-import type { GenerationResult } from "./GenerationResult.js";
+import type { GenerateOptions } from "./generate/GenerateOptions.js";
+import type { GenerationResult } from "./generate/GenerationResult.js";
 import type { PromptTokensOptions, SaveStateOptions } from "./LlamaOptions.js";
-import type { Token } from "./Token.js";
+import type { Token } from "../shared/Token.js";
 
 /**
  * One slot of a `Llama`, named by its id (`llama.slot(id)`): every call works on that slot,

@@ -1,5 +1,5 @@
-import { assertKnownKeys } from "../engine/validate.js";
-import { InvalidArgumentError } from "../errors/index.js";
+import { assertKnownKeys } from "../shared/validate.js";
+import { InvalidArgumentError } from "../shared/errors/index.js";
 
 /** Options of `LlamaParent.init`. */
 export interface InitOptions {

@@ -1,11 +1,11 @@
 import { statSync } from "node:fs";
 import type { LlamaLoadOptions } from "../engine/index.js";
-import { LOAD_OPTION_NAMES, resolveLoadOptions } from "../engine/LlamaLoadOptions.js";
-import { cloneProblem } from "../engine/plainData.js";
-import { assertKnownKeys } from "../engine/validate.js";
-import { InvalidArgumentError } from "../errors/index.js";
+import { LOAD_OPTION_NAMES, resolveLoadOptions } from "../loading/LlamaLoadOptions.js";
+import { cloneProblem } from "../shared/plainData.js";
+import { assertKnownKeys } from "../shared/validate.js";
+import { InvalidArgumentError } from "../shared/errors/index.js";
 import type { PrefixCachePolicy } from "../protocol/index.js";
-import type { Isolation } from "./engine/Isolation.js";
+import type { Isolation } from "./supervisor/Isolation.js";
 import { resolvePrefixCachePolicy, type PrefixCacheOptions } from "./PrefixCacheOptions.js";
 import { resolveIsolation, resolveRestartPolicy, type RestartOptions, type RestartPolicy } from "./RestartOptions.js";
 import { resolveSwapPolicy, type SwapOptions, type SwapPolicy } from "./SwapOptions.js";

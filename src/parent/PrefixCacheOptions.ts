@@ -1,5 +1,5 @@
-import { assertKnownKeys, positiveInteger } from "../engine/validate.js";
-import { InvalidArgumentError } from "../errors/index.js";
+import { assertKnownKeys, positiveInteger } from "../shared/validate.js";
+import { InvalidArgumentError } from "../shared/errors/index.js";
 import type { PrefixCachePolicy } from "../protocol/index.js";
 
 /**

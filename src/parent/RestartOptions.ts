@@ -1,5 +1,5 @@
-import { InvalidArgumentError } from "../errors/index.js";
-import type { Isolation } from "./engine/Isolation.js";
+import { InvalidArgumentError } from "../shared/errors/index.js";
+import type { Isolation } from "./supervisor/Isolation.js";
 
 /**
  * Restarting a dead engine. The parent keeps a copy of every scope's history (its token ids and

@@ -1,7 +1,7 @@
-import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
-import { stateKeyBytes } from "../engine/LlamaLoadOptions.js";
-import { decodeState } from "../engine/state/StateFormat.js";
-import { savedChatOf } from "../chat/chatItems.js";
+import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
+import { stateKeyBytes } from "../loading/LlamaLoadOptions.js";
+import { decodeState } from "../state/StateFormat.js";
+import { savedChatOf } from "../shared/chatItems.js";
 import type { ScopeConfig } from "../protocol/index.js";
 
 /** What the parent keeps of each live scope to rebuild it after the engine died. */

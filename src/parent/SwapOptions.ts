@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "../errors/index.js";
+import { InvalidArgumentError } from "../shared/errors/index.js";
 
 /**
  * What a `LlamaParent` does when a scope needs a slot and every slot is held: freeze the least

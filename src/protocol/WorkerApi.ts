@@ -1,4 +1,4 @@
-import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
+import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type { LoadProgress } from "../engine/index.js";
 import type { ForkResult, ModelReady, PromptRequest, PromptResult, ScopeConfig, StreamBatch, WireLoadOptions } from "./messages.js";
 

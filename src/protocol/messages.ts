@@ -1,4 +1,4 @@
-import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
+import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type {
   ContextShiftOptions,
   GenerationResult,

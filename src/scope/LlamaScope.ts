@@ -1,10 +1,10 @@
 import { nanoid } from "nanoid";
-import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
+import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type { GenerateOptions, GenerationResult } from "../engine/index.js";
-import { resolveGenerateOptions } from "../engine/GenerateOptions.js";
-import { cloneProblem, isPlainObject } from "../engine/plainData.js";
-import { SerialQueue } from "../engine/SerialQueue.js";
-import { DisposedError, InvalidArgumentError } from "../errors/index.js";
+import { resolveGenerateOptions } from "../engine/generate/GenerateOptions.js";
+import { cloneProblem, isPlainObject } from "../shared/plainData.js";
+import { SerialQueue } from "../shared/SerialQueue.js";
+import { DisposedError, InvalidArgumentError } from "../shared/errors/index.js";
 import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
 import type { PromptStream } from "./PromptStream.js";
 import { RemoteTextStream } from "./RemoteTextStream.js";
@@ -29,7 +29,7 @@ export class LlamaScope {
    * of the published types; `LlamaParent` makes scopes through `createScope`.
    */
   private constructor(
-    private readonly host: ScopeHost,
+    private readonly host: ScopeHost<LlamaScope>,
     private readonly config: ScopeConfig,
   ) {
     this.mode = config.mode;

@@ -1,9 +1,12 @@
 import type { Remote } from "comlink";
 import type { PromptResult, ScopeConfig, WorkerApi } from "../protocol/index.js";
-import type { LlamaScope } from "./LlamaScope.js";
 
-/** What a scope needs from its parent; keeps `LlamaScope` apart from how the worker and slots are run. */
-export interface ScopeHost {
+/**
+ * What a scope needs from its parent; keeps `LlamaScope` apart from how the worker and slots are
+ * run. `Scope` is the scope class a fork makes (`LlamaScope`: named by its users, so this file
+ * imports no scope and no import goes round in a circle).
+ */
+export interface ScopeHost<Scope = unknown> {
   /** Calls the worker; rejects with revived llama-scope errors, `DisposedError` or `WorkerCrashedError`. */
   call<T>(use: (api: Remote<WorkerApi>) => Promise<T>): Promise<T>;
   /** Like `call`, once the scope holds a slot (restored or handed over if need be), in the scope's call order. */
@@ -29,7 +32,7 @@ export interface ScopeHost {
    * A new scope holding a copy of the scope's conversation as it is after its earlier calls;
    * `config` is how the scope was created (its mode, context shift and starting history).
    */
-  fork(scopeId: string, config: ScopeConfig): Promise<LlamaScope>;
+  fork(scopeId: string, config: ScopeConfig): Promise<Scope>;
   /** Ends the scope's work, frees its slot and its frozen bytes. Never rejects. */
   disposeScope(scopeId: string): Promise<void>;
 }

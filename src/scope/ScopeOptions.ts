@@ -1,11 +1,11 @@
-import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
+import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type { ContextShiftOptions } from "../engine/index.js";
-import { checkContextShift } from "../engine/ContextShift.js";
-import { cloneProblem } from "../engine/plainData.js";
-import { assertKnownKeys } from "../engine/validate.js";
-import { InvalidArgumentError } from "../errors/index.js";
+import { checkContextShift } from "../shared/ContextShift.js";
+import { cloneProblem } from "../shared/plainData.js";
+import { assertKnownKeys } from "../shared/validate.js";
+import { InvalidArgumentError } from "../shared/errors/index.js";
 import type { ScopeConfig, ScopeMode } from "../protocol/index.js";
-import { isChatItem } from "../chat/chatItems.js";
+import { isChatItem } from "../shared/chatItems.js";
 
 /** Options of `LlamaParent.getScope`. */
 export interface ScopeOptions {

@@ -7,4 +7,4 @@ import type { ScopeHost } from "./ScopeHost.js";
  * private constructor without its parameters), so users get scopes from `parent.getScope()` and
  * the public types never mention `ScopeHost`; this is the one place that calls it.
  */
-export const createScope = LlamaScope as unknown as new (host: ScopeHost, config: ScopeConfig) => LlamaScope;
+export const createScope = LlamaScope as unknown as new (host: ScopeHost<LlamaScope>, config: ScopeConfig) => LlamaScope;

@@ -1,4 +1,4 @@
-import { LruMap } from "../engine/LruMap.js";
+import { LruMap } from "../shared/LruMap.js";
 import { StateFormatError, StateMismatchError, type LlamaParent, type LlamaScope } from "../index.js";
 import { AdmissionQueue } from "./AdmissionQueue.js";
 import { ApiError, badRequest } from "./ApiError.js";

@@ -1,3 +1,4 @@
+// Over 350 lines as one idea: the engine's side of the protocol, one method per WorkerApi call (see protocol/WorkerApi.ts).
 import { transfer } from "comlink";
 import type { Token } from "node-llama-cpp";
 import {
@@ -9,11 +10,11 @@ import {
   type LoadProgress,
   type SlotContextShift,
 } from "../engine/index.js";
-import { resolveContextShift } from "../engine/ContextShift.js";
-import { nodeModelOf } from "../engine/nodeModel.js";
-import { assertPromptLength } from "../engine/promptLength.js";
-import { TextStream } from "../engine/TextStream.js";
-import { DisposedError, LlamaScopeError } from "../errors/index.js";
+import { resolveContextShift } from "../shared/ContextShift.js";
+import { nodeModelOf } from "../engine/model/nodeModel.js";
+import { assertPromptLength } from "../shared/promptLength.js";
+import { TextStream } from "../shared/TextStream.js";
+import { DisposedError, LlamaScopeError } from "../shared/errors/index.js";
 import type {
   ForkResult,
   ModelReady,
@@ -25,12 +26,12 @@ import type {
   WireLoadOptions,
   WorkerApi,
 } from "../protocol/index.js";
-import type { ChatHistoryItem } from "../chat/ChatHistoryItem.js";
-import { ChatSession } from "../chat/ChatSession.js";
-import { savedChatOf } from "../chat/chatItems.js";
+import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
+import { ChatSession } from "./chat/ChatSession.js";
+import { savedChatOf } from "../shared/chatItems.js";
 import { LoadProgressFeed } from "./LoadProgressFeed.js";
-import { PrefixCache } from "./PrefixCache.js";
-import { SharedPrefixes } from "./SharedPrefixes.js";
+import { PrefixCache } from "./prefixes/PrefixCache.js";
+import { SharedPrefixes } from "./prefixes/SharedPrefixes.js";
 
 interface RunningRequest {
   scopeId: string;

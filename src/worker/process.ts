@@ -2,8 +2,8 @@
 // ScopeService as the worker thread, over the IPC channel. A native crash here ends this process
 // only; the parent rejects the calls in flight and starts a new one.
 import { expose } from "comlink";
-import { installErrorTransfer } from "../transport/errorTransfer.js";
-import { processEndpoint } from "../transport/processEndpoint.js";
+import { installErrorTransfer } from "../protocol/transport/errorTransfer.js";
+import { processEndpoint } from "../protocol/transport/processEndpoint.js";
 import { ScopeService } from "./ScopeService.js";
 
 if (process.send === undefined) throw new Error("llama-scope's engine process must be started by LlamaParent (child_process.fork).");

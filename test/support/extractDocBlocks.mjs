@@ -1,6 +1,6 @@
 // Writes every ```ts block of README.md and docs/*.md as its own module in test/docs/generated/,
 // so `tsc -p tsconfig.dev.json` type-checks it with the project's strict settings and compiles it
-// to build/, where test/docs.blocks.test.ts runs it against the test model. `npm test` runs this
+// to build/, where test/docs/blocks.test.ts runs it against the test model. `npm test` runs this
 // between building the library and building the tests.
 //
 // Each module keeps its doc's line numbers: line n of README-2.ts is line n of README.md, so a

@@ -1,7 +1,7 @@
 import { expect } from "@jest/globals";
 import type { Token } from "node-llama-cpp";
 import type { GenerateOptions, GenerationResult, Llama } from "../../src/index.js";
-import { decodeState } from "../../src/engine/state/StateFormat.js";
+import { decodeState } from "../../src/state/StateFormat.js";
 
 /** A schema with a bounded string, an enum and a boolean: every kind of constraint the tests check. */
 export const PET_SCHEMA = {

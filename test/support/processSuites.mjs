@@ -9,16 +9,19 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const sources = path.join(root, "test");
-const suites = readdirSync(sources)
+const suites = readdirSync(sources, { recursive: true, encoding: "utf8" })
   .filter((name) => name.endsWith(".test.ts"))
   .filter((name) => {
     const text = readFileSync(path.join(sources, name), "utf8");
     return /\b(startParent|testIsolation)\(/.test(text) && !/^\/\/ Runs under its own isolations\.$/m.test(text);
   })
+  .sort()
   .map((name) => path.join("build", "test", name.replace(/\.ts$/, ".js")));
 if (suites.length === 0)
   throw new Error("No suite starts parents through test/support/parents.ts: the process-mode run would test nothing.");
-console.log(`Process isolation: ${suites.length} suites (${suites.map((suite) => path.basename(suite, ".test.js")).join(", ")})`);
+console.log(
+  `Process isolation: ${suites.length} suites (${suites.map((suite) => path.relative(path.join("build", "test"), suite).replace(/\.test\.js$/, "")).join(", ")})`,
+);
 const jest = path.join(root, "node_modules", "jest", "bin", "jest.js");
 const run = spawnSync(process.execPath, [jest, ...suites], {
   cwd: root,

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
-import { packageRoot } from "../packageRoot.js";
+import { packageRoot } from "../../shared/packageRoot.js";
 
 /**
  * The chat page's files, plain HTML, CSS and JavaScript without a build step. They live in

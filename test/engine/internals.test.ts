@@ -1,0 +1,145 @@
+// llama-scope reads a few node-llama-cpp internals (src/engine/internals/) and copies one of its
+// unexported functions (batchOrder.ts). Each is checked here against node-llama-cpp itself: an
+// upgrade that changes one fails this test by name, instead of silently turning lock-step
+// batching or the in-engine fork copy off.
+import { readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { expect, test } from "@jest/globals";
+import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import { getBackend } from "../../src/engine/model/backend.js";
+import { parallelShares, sequenceOrderStrategy } from "../../src/engine/batching/batchOrder.js";
+import { copySequenceKv, queuedSequenceIds, sequenceIdOf } from "../../src/engine/internals/nodeLlamaCppInternals.js";
+import { toSingleStream } from "../../src/state/kvStreams.js";
+import { projectRoot, testModelPath } from "../support/testModel.js";
+
+test("node-llama-cpp internals: LlamaContextSequence._sequenceId and LlamaContext._queuedDecodes", async () => {
+  const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
+  const model = await llama.loadModel({ modelPath: testModelPath() });
+  let context: LlamaContext | undefined;
+  const seen: Map<BatchItem, number>[] = [];
+  const itemCounts: number[] = [];
+  // The strategy below reads `context`, so it is declared before the call that creates it.
+  // eslint-disable-next-line prefer-const
+  context = await model.createContext({
+    contextSize: 256,
+    sequences: 3,
+    threads: 1,
+    batching: {
+      itemPrioritizationStrategy: ({ items }) => {
+        seen.push(queuedSequenceIds(context!, items));
+        itemCounts.push(items.length);
+        return items.map((item) => ({ item, processAmount: item.tokens.length }));
+      },
+    },
+  });
+  try {
+    const sequences = [context.getSequence(), context.getSequence(), context.getSequence()];
+    expect(sequences.map((sequence) => sequenceIdOf(sequence))).toEqual([0, 1, 2]);
+    const prompt = model.tokenize("Once upon a time");
+    await Promise.all(sequences.map((sequence) => sequence.evaluateWithoutGeneratingNewTokens(prompt)));
+    // Every item of every batch was traced back to its sequence, each id once per batch.
+    expect(seen.length).toBeGreaterThan(0);
+    seen.forEach((ids, i) => {
+      expect(ids.size).toBe(itemCounts[i]);
+      expect(new Set(ids.values()).size).toBe(ids.size);
+    });
+    expect(new Set(seen.flatMap((ids) => [...ids.values()]))).toEqual(new Set([0, 1, 2]));
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+});
+
+/** A sequence's state as llama.cpp saves it, in the one-stream form llama-scope stores. */
+async function savedKv(sequence: LlamaContextSequence, name: string): Promise<Uint8Array> {
+  const file = path.join(os.tmpdir(), `llama-scope-internals-${process.pid}-${name}.bin`);
+  try {
+    await sequence.saveStateToFile(file);
+    return toSingleStream(await readFile(file));
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+/** Bytes that differ between two states of the same length. */
+function differing(a: Uint8Array, b: Uint8Array): number {
+  expect(b.length).toBe(a.length);
+  return a.reduce((count, byte, i) => count + (byte === b[i] ? 0 : 1), 0);
+}
+
+test("node-llama-cpp internals: LlamaContextSequence._copyStateFromOtherSequence, and llama.cpp copying a stream's buffers only at the next decode", async () => {
+  const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
+  const model = await llama.loadModel({ modelPath: testModelPath() });
+  const context = await model.createContext({ contextSize: 256, sequences: 3, threads: 1 });
+  try {
+    const [source, raw, copy] = [context.getSequence(), context.getSequence(), context.getSequence()];
+    expect(typeof (raw as unknown as { _copyStateFromOtherSequence?: unknown })._copyStateFromOtherSequence).toBe("function");
+    await source.evaluateWithoutGeneratingNewTokens(
+      model.tokenize("Once upon a time there was a little girl named Lily. She liked to play.", false),
+    );
+    const expected = await savedKv(source, "source");
+    const cells = source.nextTokenIndex;
+
+    // The internal as copySequenceKv calls it: it copies the tokens and reports success...
+    const internal = (raw as unknown as { _copyStateFromOtherSequence: (other: LlamaContextSequence, upTo: number) => Promise<boolean> })
+      ._copyStateFromOtherSequence;
+    expect(await internal.call(raw, source, cells)).toBe(true);
+    expect(raw.contextTokens).toEqual(source.contextTokens);
+    // ...but the KV buffers are copied at the next decode only: saved now, the copy holds other
+    // bytes. (If this fails, llama.cpp copies at once now, and the throwaway decode in
+    // copySequenceKv is no longer needed.)
+    expect(differing(expected, await savedKv(raw, "raw"))).toBeGreaterThan(cells);
+
+    // copySequenceKv completes the copy: every byte equal but the cells' sequence ids (one each).
+    expect(await copySequenceKv(source, copy)).toBe(true);
+    expect(copy.contextTokens).toEqual(source.contextTokens);
+    expect(differing(expected, await savedKv(copy, "copy"))).toBeLessThanOrEqual(cells);
+    // Its throwaway decode also completed the raw copy above.
+    expect(differing(expected, await savedKv(raw, "raw-after"))).toBeLessThanOrEqual(cells);
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+});
+
+test("the sequence-order strategy shares a batch exactly as node-llama-cpp's maximumParallelism does", async () => {
+  // node-llama-cpp does not export it; its file is read here so an upgrade that changes it fails.
+  const file = path.join(
+    projectRoot(),
+    "node_modules/node-llama-cpp/dist/evaluator/LlamaContext/utils/batchItemsPrioritizationStrategies/maximumParallelismStrategy.js",
+  );
+  const { maximumParallelismStrategy } = (await import(pathToFileURL(file).href)) as {
+    maximumParallelismStrategy: CustomBatchingPrioritizationStrategy;
+  };
+  let seed = 7;
+  const random = (below: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % below);
+  for (let round = 0; round < 500; round++) {
+    const items: BatchItem[] = Array.from({ length: 1 + random(10) }, () => ({
+      tokens: Array.from({ length: 1 + random(round % 2 === 0 ? 8 : 700) }, () => 1 as Token),
+      logits: [],
+      evaluationPriority: (1 + random(5)) as BatchItem["evaluationPriority"],
+    }));
+    const size = 1 + random(round % 3 === 0 ? 16 : 1024);
+    const shares = (prioritized: ReturnType<CustomBatchingPrioritizationStrategy>) =>
+      prioritized.map(({ item, processAmount }) => [items.indexOf(item), processAmount]);
+    expect(shares(parallelShares(items, size))).toEqual(shares(maximumParallelismStrategy({ items, size })));
+  }
+});
+
+test("the sequence-order strategy sorts by sequence id, and keeps the queue order when any item cannot be traced", () => {
+  const items: BatchItem[] = [3, 1, 2].map((n) => ({
+    tokens: Array.from({ length: n }, () => 1 as Token),
+    logits: [],
+    evaluationPriority: 5,
+  }));
+  const queue = (ids: (number | undefined)[]) =>
+    ({ _queuedDecodes: items.map((item, i) => ({ sequenceId: ids[i], tokens: item.tokens })) }) as unknown as LlamaContext;
+  const order = (context: LlamaContext | undefined) =>
+    sequenceOrderStrategy(() => context)({ items, size: 512 }).map(({ item }) => items.indexOf(item));
+  expect(order(queue([7, 2, 5]))).toEqual([1, 2, 0]);
+  expect(order(queue([7, undefined, 5]))).toEqual([0, 1, 2]);
+  expect(order({} as LlamaContext)).toEqual([0, 1, 2]);
+  expect(order(undefined)).toEqual([0, 1, 2]);
+});
