@@ -11,7 +11,7 @@ import {
   SlotNotFoundError,
 } from "../shared/errors/index.js";
 import { checkContextShift, resolveContextShift } from "../shared/ContextShift.js";
-import { copySlot, slotCopier } from "./slots/copySlot.js";
+import { copySlot, slotCopier, type SlotCopy } from "./slots/copySlot.js";
 import { PendingCopies } from "./slots/PendingCopies.js";
 import { sequenceOrderStrategy } from "./batching/batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./generate/GenerateOptions.js";
@@ -25,7 +25,6 @@ import { maxPromptLength } from "../shared/promptLength.js";
 import { PromptTokenizer } from "./tokenize/PromptTokenizer.js";
 import { SequencePool, type PooledSequence } from "./slots/SequencePool.js";
 import { Slot } from "./slots/Slot.js";
-import type { SlotCopy } from "./slots/SlotCopy.js";
 import { SlotStates } from "./slots/SlotStates.js";
 import { readKvLayout, type KvLayout, type StateLimits } from "../state/kvLayout.js";
 import { toSingleStream } from "../state/kvStreams.js";

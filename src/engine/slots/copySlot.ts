@@ -1,6 +1,8 @@
 import { copySequenceKv } from "../internals/nodeLlamaCppInternals.js";
 import type { Slot } from "./Slot.js";
-import type { SlotCopy } from "./SlotCopy.js";
+
+/** How a conversation was copied (`Llama.forkSlot`): inside llama.cpp, or through a saved state. */
+export type SlotCopy = "kv" | "state";
 
 /** The two ways to copy a slot's KV cache into an empty one. */
 export interface SlotCopier {

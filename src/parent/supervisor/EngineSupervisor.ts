@@ -4,7 +4,7 @@ import { DisposedError, reviveError, WorkerCrashedError } from "../../shared/err
 import type { ModelReady, WireLoadOptions, WorkerApi } from "../../protocol/index.js";
 import { InFlightCalls } from "./InFlightCalls.js";
 import type { RestartPolicy } from "../RestartOptions.js";
-import type { EngineHost } from "./EngineHost.js";
+import type { RunningEngine } from "./RunningEngine.js";
 import { startEngine } from "./startEngine.js";
 import { followLoadProgress } from "./followLoadProgress.js";
 import type { Isolation } from "./Isolation.js";
@@ -29,7 +29,7 @@ export interface SupervisorHooks {
  * in flight when it dies reject at once with `WorkerCrashedError`.
  */
 export class EngineSupervisor {
-  private host: EngineHost | undefined;
+  private host: RunningEngine | undefined;
   /** Calls to the current engine: a new tracker per engine, so a death fails only its own calls. */
   private inFlight = new InFlightCalls();
   /** Settles when an engine can take calls: the first load, then each restart. */
@@ -50,7 +50,7 @@ export class EngineSupervisor {
   ) {}
 
   /** The engine running now, if any. */
-  get engine(): EngineHost | undefined {
+  get engine(): RunningEngine | undefined {
     return this.host;
   }
 
@@ -77,7 +77,7 @@ export class EngineSupervisor {
     return this.send(() => use(engine.api));
   }
 
-  /** Rejects every call in flight and later with `reason`, and ends the engine (see `EngineHost.stop`). */
+  /** Rejects every call in flight and later with `reason`, and ends the engine (see `RunningEngine.stop`). */
   async stop(reason: DisposedError): Promise<void> {
     this.closedBy ??= reason;
     this.usable = false;
@@ -104,7 +104,7 @@ export class EngineSupervisor {
   }
 
   /** An engine ended without being asked (it may report it twice: an error, then the exit). */
-  private died(engine: EngineHost, how: string, cause?: Error): void {
+  private died(engine: RunningEngine, how: string, cause?: Error): void {
     if (engine !== this.host || this.closedBy !== undefined) return;
     this.host = undefined;
     this.usable = false;

@@ -4,7 +4,7 @@ import { wrap, type Remote } from "comlink";
 import type { WorkerApi } from "../../protocol/index.js";
 import { installErrorTransfer } from "../../protocol/transport/errorTransfer.js";
 import { processEndpoint } from "../../protocol/transport/processEndpoint.js";
-import type { EngineDeath, EngineHost } from "./EngineHost.js";
+import type { EngineDeath, RunningEngine } from "./RunningEngine.js";
 
 /**
  * How long a child told to stop may take to free the model and exit before it is killed. Killing
@@ -17,7 +17,7 @@ const STOP_GRACE_MS = 30_000;
  * The engine in a child process (`child_process.fork`, advanced serialization: bytes travel as
  * bytes). A segfault, an abort or an out-of-memory kill in llama.cpp ends that process only.
  */
-export class ProcessEngine implements EngineHost {
+export class ProcessEngine implements RunningEngine {
   readonly isolation = "process";
   readonly api: Remote<WorkerApi>;
   readonly exited: Promise<void>;

@@ -3,14 +3,14 @@ import { wrap, type Remote } from "comlink";
 import type { WorkerApi } from "../../protocol/index.js";
 import { installErrorTransfer } from "../../protocol/transport/errorTransfer.js";
 import { nodeEndpoint } from "../../protocol/transport/nodeEndpoint.js";
-import type { EngineDeath, EngineHost } from "./EngineHost.js";
+import type { EngineDeath, RunningEngine } from "./RunningEngine.js";
 import { stopWorker } from "./stopWorker.js";
 
 /**
  * The engine in a worker thread: no copy between the threads' messages beyond structured
  * cloning, but it shares the process, so a native crash in llama.cpp ends the process too.
  */
-export class ThreadEngine implements EngineHost {
+export class ThreadEngine implements RunningEngine {
   readonly isolation = "thread";
   readonly api: Remote<WorkerApi>;
   readonly exited: Promise<void>;

@@ -6,7 +6,7 @@ import type { Isolation } from "./Isolation.js";
  * One running engine (the worker side of the protocol) in a worker thread or a child process.
  * The parent talks to both through the same typed Comlink API.
  */
-export interface EngineHost {
+export interface RunningEngine {
   readonly isolation: Isolation;
   readonly api: Remote<WorkerApi>;
   /** The process the engine runs in (the parent's own for a thread). */
