@@ -40,7 +40,7 @@ export function sequenceOrderStrategy(
  * items still short get more in up to three passes, then by evaluation priority. Kept identical,
  * quirk included (the extra tokens are not counted against `size`, so they can add up to more;
  * node-llama-cpp then fills the batch in item order), so lock-step changes the order of a batch
- * and nothing else. `test/engine.internals.test.ts` compares the two.
+ * and nothing else. `test/engine/internals.test.ts` compares the two.
  */
 export function parallelShares(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
   let left = size;
