@@ -1,5 +1,5 @@
 // node-llama-cpp's chat history shapes, copied so that llama-scope's declarations do not load
-// node-llama-cpp's. Values of either type are values of the other (test/test/package/typesCompat.test.ts).
+// node-llama-cpp's. Values of either type are values of the other (test/package/typesCompat.test.ts).
 // Type aliases, as node-llama-cpp's are: an interface would not be assignable to an index signature.
 
 /**

@@ -1,6 +1,6 @@
 // node-llama-cpp's `GbnfJsonSchema` (its JSON schema subset for grammars), copied so that
 // llama-scope's declarations do not load node-llama-cpp's. Values of either type are values of the
-// other (test/test/package/typesCompat.test.ts). Type aliases, as node-llama-cpp's are.
+// other (test/package/typesCompat.test.ts). Type aliases, as node-llama-cpp's are.
 
 /**
  * A JSON schema the `jsonSchema` generate option takes: node-llama-cpp's subset (`GbnfJsonSchema`).
