@@ -11,14 +11,21 @@ import {
   SlotNotFoundError,
 } from "../shared/errors/index.js";
 import { checkContextShift, resolveContextShift } from "../shared/ContextShift.js";
-import { copySlot, slotCopier, type SlotCopy } from "./slots/copySlot.js";
+import { copySlot, slotCopier } from "./slots/copySlot.js";
 import { PendingCopies } from "./slots/PendingCopies.js";
 import { sequenceOrderStrategy } from "./batching/batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./generate/GenerateOptions.js";
 import type { GenerationResult } from "./generate/GenerationResult.js";
 import { GrammarCache } from "./generate/GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "../loading/LlamaLoadOptions.js";
-import { checkLoadControl, type LoadControl, type PromptTokensOptions, type SaveStateOptions, type SlotOptions } from "./LlamaOptions.js";
+import {
+  checkLoadControl,
+  type LoadControl,
+  type PromptTokensOptions,
+  type SaveStateOptions,
+  type SlotCopy,
+  type SlotOptions,
+} from "./LlamaOptions.js";
 import { errorText, openModel } from "./model/openModel.js";
 import type { ModelTokenizer } from "./tokenize/ModelTokenizer.js";
 import { maxPromptLength } from "../shared/promptLength.js";

@@ -83,3 +83,6 @@ export function checkLoadControl(control: LoadControl): LoadControl {
     throw new InvalidArgumentError("Llama.load's onProgress must be a function: (progress) => { … }.");
   return control;
 }
+
+/** How a conversation was copied (`Llama.forkSlot`): inside llama.cpp, or through a saved state. */
+export type SlotCopy = "kv" | "state";

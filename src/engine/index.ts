@@ -24,4 +24,4 @@ export type { KvLayout, StateLimits } from "../state/kvLayout.js";
 export { readStateMeta } from "../state/StateFormat.js";
 export type { LoadControl, SaveStateOptions, SlotOptions, PromptTokensOptions } from "./LlamaOptions.js";
 export type { ContextShiftOptions, ContextShiftStrategy, SlotContextShift, TokenRange } from "../shared/ContextShift.js";
-export type { SlotCopy } from "./slots/copySlot.js";
+export type { SlotCopy } from "./LlamaOptions.js";

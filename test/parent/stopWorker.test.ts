@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { stopWorker, type StopRequests } from "../../src/parent/supervisor/stopWorker.js";
 
-const target = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "stopWorkerTarget.js");
+const target = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "stopWorkerTarget.js");
 const TIMING = { graceMs: 300, answerMs: 200, maxMs: 1500 };
 
 /** A worker of stopWorkerTarget with `behaviour`, and how it is asked to stop and to answer. */

@@ -1,8 +1,6 @@
 import { copySequenceKv } from "../internals/nodeLlamaCppInternals.js";
 import type { Slot } from "./Slot.js";
-
-/** How a conversation was copied (`Llama.forkSlot`): inside llama.cpp, or through a saved state. */
-export type SlotCopy = "kv" | "state";
+import type { SlotCopy } from "../LlamaOptions.js";
 
 /** The two ways to copy a slot's KV cache into an empty one. */
 export interface SlotCopier {
