@@ -131,8 +131,7 @@ export class ScopeService implements WorkerApi {
           tokens: llama.contextSize,
           charsPerToken: llama.maxPromptLength / llama.contextSize,
         });
-      const slotCreated = this.ensureSlot(llama, scopeId, record);
-      const slot = llama.slot(scopeId);
+      const { slot, created: slotCreated } = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
       /** Tokens of shared prefixes this prompt evaluated before its own. */
       let prefilled = 0;
@@ -207,15 +206,13 @@ export class ScopeService implements WorkerApi {
   async saveState(scopeId: string): Promise<Uint8Array> {
     const llama = this.requireLlama();
     const record = this.requireScope(scopeId);
-    this.ensureSlot(llama, scopeId, record);
-    return movedToParent(await llama.slot(scopeId).saveState({ meta: metaOf(record) }));
+    return movedToParent(await this.ensureSlot(llama, scopeId, record).slot.saveState({ meta: metaOf(record) }));
   }
 
   async loadState(scopeId: string, state: Uint8Array): Promise<void> {
     const llama = this.requireLlama();
     const record = this.requireScope(scopeId);
-    this.ensureSlot(llama, scopeId, record);
-    await llama.slot(scopeId).loadState(state);
+    await this.ensureSlot(llama, scopeId, record).slot.loadState(state);
     if (record.chat !== undefined) {
       record.chat = this.newChat(llama, record, savedChatOf(readStateMeta(state)) ?? []);
     }
@@ -223,10 +220,10 @@ export class ScopeService implements WorkerApi {
 
   async rebuild(scopeId: string, tokens: number[]): Promise<void> {
     const llama = this.requireLlama();
-    this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
+    const { slot } = this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
     this.prefixes?.forget(scopeId); // evaluated in one piece now, not as the shared pieces
     try {
-      await llama.slot(scopeId).setHistory(tokens as Token[]);
+      await slot.setHistory(tokens as Token[]);
     } catch (error) {
       await llama.freeSlot(scopeId);
       throw error;
@@ -271,9 +268,9 @@ export class ScopeService implements WorkerApi {
 
   async restore(scopeId: string, state: Uint8Array): Promise<void> {
     const llama = this.requireLlama();
-    this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
+    const { slot } = this.ensureSlot(llama, scopeId, this.requireScope(scopeId));
     try {
-      await llama.slot(scopeId).loadState(state);
+      await slot.loadState(state);
     } catch (error) {
       await llama.freeSlot(scopeId);
       throw error;
@@ -345,11 +342,11 @@ export class ScopeService implements WorkerApi {
     await slot.setHistory([]).catch(() => {}); // freed meanwhile: nothing to put back
   }
 
-  /** Creates the scope's slot on first use (the parent has reserved it). */
-  private ensureSlot(llama: Llama, scopeId: string, record: ScopeRecord): boolean {
+  /** The scope's slot, created on first use (the parent has reserved it). */
+  private ensureSlot(llama: Llama, scopeId: string, record: ScopeRecord): { slot: SlotHandle; created: boolean } {
     const created = !llama.slots.includes(scopeId);
     if (created) llama.createSlot(scopeId, { contextShift: this.slotShift(record) });
-    return created;
+    return { slot: llama.slot(scopeId), created };
   }
 
   /** The scope's context shift: a chat scope erases whole exchanges; every shift is reported. */

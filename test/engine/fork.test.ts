@@ -157,6 +157,16 @@ describe("forkSlot", () => {
 describe("copyPrefix", () => {
   const prefixOf = () => [llama.model.tokens.bos!, ...llama.model.tokenize(STORY)];
 
+  /** Slot "holder" evaluates `prefix`; slot "copy" (active afterwards) gets it copied, not made yet by llama.cpp. */
+  const pendingCopy = async (prefix: Token[]) => {
+    llama.createSlot("holder");
+    llama.setSlot("holder");
+    await llama.prefill(prefix);
+    llama.createSlot("copy");
+    llama.setSlot("copy");
+    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+  };
+
   test("copies the start of a resident slot that holds it, bit for bit: the copy replies like a slot that evaluated it", async () => {
     const prefix = prefixOf();
     // The sequence the copy gets next (the second lowest) held another conversation: stale buffers.
@@ -229,12 +239,7 @@ describe("copyPrefix", () => {
 
     /** A copy not made yet; then slot `freed` goes and a new slot takes its sequence (the lowest free) and loads `other`. */
     const copyThenReuse = async (freed: "holder" | "copy") => {
-      llama.createSlot("holder");
-      llama.setSlot("holder");
-      await llama.prefill(prefix);
-      llama.createSlot("copy");
-      llama.setSlot("copy");
-      expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+      await pendingCopy(prefix);
       await llama.freeSlot(freed);
       llama.createSlot("reuser");
       llama.setSlot("reuser");
@@ -258,13 +263,7 @@ describe("copyPrefix", () => {
   });
 
   test("a slot emptied by setHistory before its copy was made holds nothing afterwards: the copy does not land later", async () => {
-    const prefix = prefixOf();
-    llama.createSlot("holder");
-    llama.setSlot("holder");
-    await llama.prefill(prefix);
-    llama.createSlot("copy");
-    llama.setSlot("copy");
-    expect(await llama.copyPrefix("holder", prefix)).toBe(true);
+    await pendingCopy(prefixOf());
     await llama.setHistory([]); // as a refused first turn puts its slot back
     await reply("holder", " One day", { maxTokens: 8 }); // the context decodes: a copy still recorded would land now
     llama.setSlot("copy");
