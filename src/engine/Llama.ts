@@ -16,6 +16,7 @@ import { PendingCopies } from "./slots/PendingCopies.js";
 import { sequenceOrderStrategy } from "./batching/batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./generate/GenerateOptions.js";
 import type { GenerationResult } from "./generate/GenerationResult.js";
+import type { TokenLogprob } from "./generate/TokenLogprobs.js";
 import { GrammarCache } from "./generate/GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "../loading/LlamaLoadOptions.js";
 import {
@@ -358,7 +359,7 @@ export class Llama {
 
   /** Like {@link generateCompleteText}, but also says how many tokens were generated and why it ended. */
   // Everything before the first await runs at call time: the call binds to the slot active now.
-  async generate(options?: GenerateOptions, onText?: (text: string) => void): Promise<GenerationResult> {
+  async generate(options?: GenerateOptions, onText?: (text: string, logprobs?: TokenLogprob[]) => void): Promise<GenerationResult> {
     this.assertUsable();
     resolveGenerateOptions(options); // an unusable option is reported before a missing slot
     return this.activeHandle().generate(options, onText);

@@ -1,5 +1,6 @@
 import type { GenerateOptions } from "./generate/GenerateOptions.js";
 import type { GenerationResult } from "./generate/GenerationResult.js";
+import type { TokenLogprob } from "./generate/TokenLogprobs.js";
 import type { PromptTokensOptions, SaveStateOptions } from "./LlamaOptions.js";
 import type { Token } from "../shared/Token.js";
 
@@ -42,10 +43,11 @@ export interface SlotHandle {
 
   /**
    * Like {@link generateCompleteText}, but also says how many tokens were generated and why it
-   * ended; `onText` receives the reply in pieces as it is decoded. The call takes the slot's
+   * ended; `onText` receives the reply in pieces as it is decoded (with the `logprobs` option, the
+   * entries of the tokens each piece completed). The call takes the slot's
    * prompt when it is made.
    */
-  generate(options?: GenerateOptions, onText?: (text: string) => void): Promise<GenerationResult>;
+  generate(options?: GenerateOptions, onText?: (text: string, logprobs?: TokenLogprob[]) => void): Promise<GenerationResult>;
 
   /**
    * Like {@link generateCompleteText}, but yields the reply in pieces as it is decoded. Leaving

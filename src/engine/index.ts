@@ -18,6 +18,7 @@ export type {
 export type { ModelTokenizer, ModelTokens } from "./tokenize/ModelTokenizer.js";
 export type { Token } from "../shared/Token.js";
 export type { GenerationResult, FinishReason } from "./generate/GenerationResult.js";
+export type { TokenLogprob, TopLogprob } from "./generate/TokenLogprobs.js";
 export { defaultThreads } from "../loading/defaultThreads.js";
 export type { StateIdentity, StateMeta } from "../state/StateFormat.js";
 export type { KvLayout, StateLimits } from "../state/kvLayout.js";

@@ -6,6 +6,7 @@ import type {
   LlamaLoadOptions,
   StateIdentity,
   StateLimits,
+  TokenLogprob,
 } from "../engine/index.js";
 
 /** How a scope turns a prompt into slot history. */
@@ -118,6 +119,8 @@ export interface ForkResult {
 export interface StreamBatch {
   text: string;
   done: boolean;
+  /** With the `logprobs` option: the entries of the tokens this batch's text completed. */
+  logprobs?: TokenLogprob[];
 }
 
 /**

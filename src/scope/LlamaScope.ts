@@ -231,8 +231,8 @@ export class LlamaScope {
 }
 
 /** What a prompt's caller sees of the worker's result. */
-function generationResult({ text, tokenCount, promptTokenCount, finishReason }: PromptResult): GenerationResult {
-  return { text, tokenCount, promptTokenCount, finishReason };
+function generationResult({ text, tokenCount, promptTokenCount, finishReason, logprobs }: PromptResult): GenerationResult {
+  return { text, tokenCount, promptTokenCount, finishReason, ...(logprobs === undefined ? {} : { logprobs }) };
 }
 
 /** Like fetch: a signal aborted before the prompt starts rejects with an AbortError, and nothing joins the conversation. */

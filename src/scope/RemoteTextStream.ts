@@ -1,4 +1,4 @@
-import type { GenerationResult } from "../engine/index.js";
+import type { GenerationResult, TokenLogprob } from "../engine/index.js";
 import type { PromptStream } from "./PromptStream.js";
 import type { ScopeHost } from "./ScopeHost.js";
 
@@ -8,6 +8,7 @@ import type { ScopeHost } from "./ScopeHost.js";
  * than the model gets fewer, larger chunks instead of a message per token.
  */
 export class RemoteTextStream implements PromptStream {
+  readonly logprobs: TokenLogprob[] = [];
   private finished = false;
   /** The consumer left the loop: later `next()` calls just say done. */
   private left = false;
@@ -41,7 +42,9 @@ export class RemoteTextStream implements PromptStream {
           throw error;
         });
       if (batch.done) this.finished = true;
-      if (batch.text.length > 0) return { value: batch.text, done: false };
+      if (batch.logprobs !== undefined) this.logprobs.push(...batch.logprobs);
+      // A stop string can cut the last token's text: its entry comes with no text of its own.
+      if (batch.text.length > 0 || batch.logprobs !== undefined) return { value: batch.text, done: false };
     }
     await this.result;
     return { value: undefined, done: true };

@@ -14,6 +14,7 @@ import { resolveContextShift } from "../shared/ContextShift.js";
 import { nodeModelOf } from "../engine/model/nodeModel.js";
 import { assertPromptLength } from "../shared/promptLength.js";
 import { TextStream } from "../shared/TextStream.js";
+import type { TokenLogprob } from "../engine/index.js";
 import { DisposedError, LlamaScopeError } from "../shared/errors/index.js";
 import type {
   ForkResult,
@@ -36,7 +37,7 @@ import { SharedPrefixes } from "./prefixes/SharedPrefixes.js";
 interface RunningRequest {
   scopeId: string;
   controller: AbortController;
-  stream: TextStream | undefined;
+  stream: TextStream<TokenLogprob> | undefined;
 }
 
 /** What the worker keeps of a scope, with or without a slot. */
@@ -117,7 +118,7 @@ export class ScopeService implements WorkerApi {
   async prompt(request: PromptRequest): Promise<PromptResult> {
     const { scopeId, requestId } = request;
     const controller = new AbortController();
-    const stream = request.stream ? new TextStream(() => controller.abort()) : undefined;
+    const stream = request.stream ? new TextStream<TokenLogprob>(() => controller.abort()) : undefined;
     this.requests.set(requestId, { scopeId, controller, stream });
     try {
       const llama = this.requireLlama();
@@ -144,7 +145,7 @@ export class ScopeService implements WorkerApi {
         stop = [...stop, ...turn.stop];
       }
       const result = await slot
-        .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text) => stream.push(text))
+        .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text, logprobs) => stream.push(text, logprobs))
         .catch(async (error: unknown) => {
           chat?.abandonTurn();
           // A refused turn leaves the conversation as it was: empty, without the prefixes.
@@ -183,7 +184,9 @@ export class ScopeService implements WorkerApi {
     try {
       const next = await stream.next();
       if (next.done) this.requests.delete(requestId);
-      return { text: (next.value as string | undefined) ?? "", done: next.done === true };
+      const batch: StreamBatch = { text: (next.value as string | undefined) ?? "", done: next.done === true };
+      if (!next.done && stream.lastExtras.length > 0) batch.logprobs = stream.lastExtras;
+      return batch;
     } catch {
       // The error itself reaches the caller through prompt(); the stream just ends.
       this.requests.delete(requestId);

@@ -10,7 +10,12 @@ import { expect, test } from "@jest/globals";
 import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { getBackend } from "../../src/engine/model/backend.js";
 import { parallelShares, sequenceOrderStrategy } from "../../src/engine/batching/batchOrder.js";
-import { copySequenceKv, queuedSequenceIds, sequenceIdOf } from "../../src/engine/internals/nodeLlamaCppInternals.js";
+import {
+  copySequenceKv,
+  evaluateWithProbabilities,
+  queuedSequenceIds,
+  sequenceIdOf,
+} from "../../src/engine/internals/nodeLlamaCppInternals.js";
 import { toSingleStream } from "../../src/state/kvStreams.js";
 import { projectRoot, testModelPath } from "../support/testModel.js";
 
@@ -142,4 +147,31 @@ test("the sequence-order strategy sorts by sequence id, and keeps the queue orde
   expect(order(queue([7, undefined, 5]))).toEqual([0, 1, 2]);
   expect(order({} as LlamaContext)).toEqual([0, 1, 2]);
   expect(order(undefined)).toEqual([0, 1, 2]);
+});
+
+test("evaluateWithProbabilities: node-llama-cpp's evaluateWithMetadata gives the tokens evaluate gives, with their distribution (in Jest's realm too)", async () => {
+  const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
+  const model = await llama.loadModel({ modelPath: testModelPath() });
+  const context = await model.createContext({ contextSize: 256, sequences: 2, threads: 1 });
+  try {
+    const input = [model.tokens.bos!, ...model.tokenize("Once upon a time")];
+    const [plain, probed] = [context.getSequence(), context.getSequence()];
+    const expected: Token[] = [];
+    for await (const token of plain.evaluate(input, { temperature: 0 })) if (expected.push(token) >= 8) break;
+    const steps = [];
+    for await (const step of evaluateWithProbabilities(probed, input, { temperature: 0 })) if (steps.push(step) >= 8) break;
+    expect(steps.map((step) => step.token)).toEqual(expected);
+    for (const { token, probabilities } of steps) {
+      expect(typeof token).toBe("number");
+      const ordered = [...probabilities.entries()];
+      expect(ordered[0]![0]).toBe(token); // greedy: the most likely token, first in the map
+      for (let i = 1; i < ordered.length; i++) expect(ordered[i]![1]).toBeLessThanOrEqual(ordered[i - 1]![1]);
+      expect(ordered.reduce((sum, [, p]) => sum + p, 0)).toBeCloseTo(1, 4);
+    }
+    // Leaving the loop took the last token back, as evaluate does: both sequences hold the same tokens.
+    expect(probed.contextTokens).toEqual(plain.contextTokens);
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
 });

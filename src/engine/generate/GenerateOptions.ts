@@ -40,6 +40,21 @@ export interface GenerateOptions {
    * End-of-text tokens cannot be biased. A grammar wins over a forbidden token it requires.
    */
   tokenBias?: Record<string, number>;
+  /**
+   * Like `tokenBias`, keyed by token id (OpenAI's `logit_bias`): ids of this model's vocabulary
+   * (`0` to its size − 1, checked when the call runs), biases from -100 to 100 added to the
+   * token's logit; -100 forbids the token. Applied after `tokenBias`; an id in both gets this one.
+   */
+  logitBias?: Record<number, number>;
+  /**
+   * Reports the probability of each reply token ({@link GenerationResult.logprobs}, and a
+   * stream's `logprobs`): `true` for the chosen tokens alone, a number from 0 to 20 for that many
+   * most likely alternatives at each step too. They are the distribution the token was drawn
+   * from: the model's, after `tokenBias`/`logitBias`, `repeatPenalty` and a grammar, and with
+   * temperature > 0 after `topK`/`topP`/`minP` and the temperature (at 0 the model's own). Costs
+   * a copy of the vocabulary's probabilities per token (see docs/api.md, Log probabilities).
+   */
+  logprobs?: true | number;
 }
 
 /** {@link GenerateOptions.repeatPenalty}: llama.cpp's repetition penalties, as node-llama-cpp names them. */
@@ -69,7 +84,14 @@ export interface ResolvedGenerateOptions {
   repeatPenalty: Readonly<Required<RepeatPenalty>> | undefined;
   /** Text → logit bias, in the order given. */
   tokenBias: ReadonlyMap<string, number> | undefined;
+  /** Token id → logit bias (-Infinity: never). */
+  logitBias: ReadonlyMap<number, number> | undefined;
+  /** How many alternatives each reply token reports; undefined: no log-probabilities. */
+  logprobs: number | undefined;
 }
+
+/** The most alternatives `logprobs` reports per token (OpenAI's bound). */
+export const MAX_TOP_LOGPROBS = 20;
 
 const OPTION_NAMES = [
   "maxTokens",
@@ -84,6 +106,8 @@ const OPTION_NAMES = [
   "grammar",
   "repeatPenalty",
   "tokenBias",
+  "logitBias",
+  "logprobs",
 ] as const satisfies readonly (keyof GenerateOptions)[];
 
 const REPEAT_PENALTY_NAMES = [
@@ -112,6 +136,8 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined): Re
       grammar: undefined,
       repeatPenalty: undefined,
       tokenBias: undefined,
+      logitBias: undefined,
+      logprobs: undefined,
     };
   if (!isPlainObject(options))
     throw new InvalidArgumentError(`Generate options must be a plain object, e.g. { maxTokens: 64 }, not ${describeValue(options)}.`);
@@ -137,6 +163,8 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined): Re
     grammar: grammarRequest(options.jsonSchema, options.grammar),
     repeatPenalty: repeatPenalty(options.repeatPenalty),
     tokenBias: tokenBias(options.tokenBias),
+    logitBias: logitBias(options.logitBias),
+    logprobs: logprobCount(options.logprobs),
   };
 }
 
@@ -203,6 +231,36 @@ function tokenBias(value: unknown): ResolvedGenerateOptions["tokenBias"] {
     biases.set(text, bias);
   }
   return biases.size === 0 ? undefined : biases;
+}
+
+function logitBias(value: unknown): ResolvedGenerateOptions["logitBias"] {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value))
+    throw new InvalidArgumentError(
+      `logitBias must be a plain object from token id to bias, e.g. { "50256": -100 }, not ${describeValue(value)}.`,
+    );
+  const biases = new Map<number, number>();
+  for (const [key, bias] of Object.entries(value)) {
+    const token = Number(key);
+    if (!/^(0|[1-9][0-9]*)$/.test(key) || !Number.isSafeInteger(token))
+      throw new InvalidArgumentError(`logitBias keys must be token ids (whole numbers from 0), not ${JSON.stringify(key)}.`);
+    if (typeof bias !== "number" || Number.isNaN(bias) || bias < -100 || bias > 100)
+      throw new InvalidArgumentError(
+        `logitBias${propertyPath(key)} must be a number from -100 to 100 added to the token's logit (-100 never), not ${describeValue(bias)}.`,
+      );
+    biases.set(token, bias === -100 ? -Infinity : bias);
+  }
+  return biases.size === 0 ? undefined : biases;
+}
+
+function logprobCount(value: unknown): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return 0;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_TOP_LOGPROBS)
+    throw new InvalidArgumentError(
+      `logprobs must be true or a whole number of alternatives from 0 to ${MAX_TOP_LOGPROBS}, not ${describeValue(value)}.`,
+    );
+  return value;
 }
 
 function numberInRange(name: string, value: unknown, min: number, max: number): number | undefined {

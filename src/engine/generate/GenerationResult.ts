@@ -1,3 +1,5 @@
+import type { TokenLogprob } from "./TokenLogprobs.js";
+
 /** Why a generation ended. */
 export type FinishReason = "endOfText" | "maxTokens" | "stop" | "contextFull" | "aborted";
 
@@ -10,4 +12,6 @@ export interface GenerationResult {
   /** Tokens the prompt added to the history (a chat template's text and a start token included). */
   promptTokenCount: number;
   finishReason: FinishReason;
+  /** With the `logprobs` option: the reply's tokens with their log-probabilities; their texts joined are `text`. */
+  logprobs?: TokenLogprob[];
 }

@@ -5,9 +5,11 @@ import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
 import type { FinishReason, GenerationResult } from "./GenerationResult.js";
 import { assertPromptLength } from "../../shared/promptLength.js";
 import { PromptTokenizer } from "../tokenize/PromptTokenizer.js";
-import { evaluateOptions } from "./sampling.js";
+import { assertTokenIds, evaluateOptions } from "./sampling.js";
+import { LogprobRecorder, type TokenLogprob } from "./TokenLogprobs.js";
 import type { Slot, SlotPrompt } from "../slots/Slot.js";
 import { inLockStep } from "../batching/StepBarrier.js";
+import { evaluateWithProbabilities, type ProbabilityStep } from "../internals/nodeLlamaCppInternals.js";
 import { StopMatcher } from "./StopMatcher.js";
 import { TokenTextDecoder } from "./TokenTextDecoder.js";
 
@@ -16,7 +18,8 @@ import { TokenTextDecoder } from "./TokenTextDecoder.js";
  *
  * The slot's history afterwards is exactly its history before, the prompt and the returned text
  * (a stop string and anything after it are taken back out of the KV cache), less what context
- * shifts erased to make room. `onText` receives the reply in pieces as it is decoded.
+ * shifts erased to make room. `onText` receives the reply in pieces as it is decoded, with the
+ * `logprobs` entries of the tokens whose text those pieces completed (with the option on).
  * `closeSignal` aborts with the error to end with (slot freed, engine disposed); the caller's
  * own `signal` ends the reply early and keeps what was generated, or, when it is aborted before
  * the call starts, rejects with an `AbortError` and changes nothing. `grammar` is the call's
@@ -26,13 +29,14 @@ export async function generateReply(
   slot: Slot,
   prompt: SlotPrompt | undefined,
   options: ResolvedGenerateOptions,
-  onText: (text: string) => void,
+  onText: (text: string, logprobs?: TokenLogprob[]) => void,
   closeSignal: AbortSignal,
   grammar?: LlamaGrammar,
 ): Promise<GenerationResult> {
   if (options.signal?.aborted) throw abortedBeforeStart();
   const { sequence } = slot;
   const model = sequence.model;
+  assertTokenIds(model, options.logitBias);
   // Everything is decided before the slot changes: a prompt that is refused leaves it as it was.
   const erase = typeof prompt === "object" && prompt.erase !== undefined ? clampRange(prompt.erase, slot.tokens.length) : undefined;
   const history = without(slot.tokens, erase);
@@ -80,20 +84,32 @@ export async function generateReply(
   let decodedLength = 0;
   const evaluate = evaluateOptions(options, { sequence, input, generated, grammar });
   if (slot.shift !== false) evaluate.contextShift = { size: slot.shift.size, strategy: midReplyShift(slot, slot.shift) };
+  // Probabilities only when asked: each step then copies the whole vocabulary's out of llama.cpp.
+  const logprobs = options.logprobs === undefined ? undefined : new LogprobRecorder(model, options.logprobs);
+  const steps = logprobs === undefined ? sequence.evaluate(input, evaluate) : evaluateWithProbabilities(sequence, input, evaluate);
+  let emitted = 0;
+  const emit = (safe: string): void => {
+    emitted += safe.length;
+    if (logprobs === undefined) onText(safe);
+    else onText(safe, logprobs.deliverUpTo(textEnds, emitted));
+  };
 
   // In lock-step, the next token is queued only once every generating slot has its own.
-  for await (const token of inLockStep(sequence.evaluate(input, evaluate), slot.lockstep)) {
+  for await (const step of inLockStep<Token | ProbabilityStep>(steps, slot.lockstep)) {
+    const token = typeof step === "number" ? step : step.token;
     if (model.isEogToken(token)) {
       finishReason = "endOfText";
       break;
     }
     generated.push(token);
+    if (typeof step !== "number") logprobs?.record(token, step.probabilities);
     const text = decoder.push(token);
     if (text.length > 0) {
+      logprobs?.setText(generated.length - 1, text);
       decodedLength += text.length;
       while (textEnds.length < generated.length) textEnds.push(decodedLength);
       const safe = matcher.push(text);
-      if (safe.length > 0) onText(safe);
+      if (safe.length > 0) emit(safe);
       if (matcher.stoppedAt !== undefined) {
         finishReason = "stop";
         break;
@@ -115,12 +131,19 @@ export async function generateReply(
   if (closeSignal.aborted) throw closeSignal.reason;
 
   let tokenCount = generated.length;
-  if (matcher.stoppedAt !== undefined) tokenCount = await cutAtStop(slot, generated, textEnds, matcher);
-  else {
+  if (matcher.stoppedAt !== undefined) {
+    const cut = await cutAtStop(slot, generated, textEnds, matcher);
+    tokenCount = cut.tokenCount;
+    const rest = logprobs?.cut(cut.kept, cut.tail);
+    if (rest !== undefined && rest.length > 0) onText("", rest);
+  } else {
     const rest = matcher.flush();
-    if (rest.length > 0) onText(rest);
+    const restLogprobs = logprobs?.rest();
+    if (rest.length > 0 || (restLogprobs !== undefined && restLogprobs.length > 0)) onText(rest, restLogprobs);
   }
-  return { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason };
+  const result: GenerationResult = { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason };
+  if (logprobs !== undefined) result.logprobs = logprobs.entries;
+  return result;
 }
 
 /** An AbortSignal that fired before the call started: like fetch, reject with an AbortError. */
@@ -236,9 +259,15 @@ async function takeBackLastToken(slot: Slot): Promise<Token[]> {
 /**
  * The model generated a few tokens past the stop string's start. Those are erased from the KV
  * cache; text between the last whole kept token and the stop string is re-tokenized as pending.
- * Returns how many tokens of the reply the history keeps.
+ * Returns how many tokens of the reply the history keeps, how many of the generated ones it kept
+ * whole, and the text it kept of the next one.
  */
-async function cutAtStop(slot: Slot, generated: readonly Token[], textEnds: readonly number[], matcher: StopMatcher): Promise<number> {
+async function cutAtStop(
+  slot: Slot,
+  generated: readonly Token[],
+  textEnds: readonly number[],
+  matcher: StopMatcher,
+): Promise<{ tokenCount: number; kept: number; tail: string }> {
   const { sequence } = slot;
   const stopAt = matcher.stoppedAt ?? 0;
   let kept = 0;
@@ -252,5 +281,5 @@ async function cutAtStop(slot: Slot, generated: readonly Token[], textEnds: read
   const tail = matcher.reply.slice(keptTextEnd);
   const tailTokens = tail.length > 0 ? sequence.model.tokenize(tail, false, "trimLeadingSpace") : [];
   slot.pendingTokens = [...generated.slice(evaluatedCount, kept), ...tailTokens];
-  return kept + tailTokens.length;
+  return { tokenCount: kept + tailTokens.length, kept, tail };
 }

@@ -8,6 +8,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
+import { InvalidArgumentError } from "../../shared/errors/index.js";
 
 /** The reply being generated, as the sampler needs to see it. */
 export interface ReplyInProgress {
@@ -27,11 +28,11 @@ export interface ReplyInProgress {
  * follows the reply's tokens.
  */
 export function evaluateOptions(
-  options: Pick<ResolvedGenerateOptions, "sampling" | "repeatPenalty" | "tokenBias">,
+  options: Pick<ResolvedGenerateOptions, "sampling" | "repeatPenalty" | "tokenBias" | "logitBias">,
   reply: ReplyInProgress,
 ): SequenceEvaluateOptions {
   const { sequence, grammar } = reply;
-  const { repeatPenalty, tokenBias } = options;
+  const { repeatPenalty, tokenBias, logitBias } = options;
   const evaluate: SequenceEvaluateOptions = {
     ...options.sampling,
     // Without it node-llama-cpp ends the iteration silently at end of text; the caller needs to
@@ -50,7 +51,7 @@ export function evaluateOptions(
       presencePenalty: repeatPenalty.presencePenalty,
     };
   }
-  if (tokenBias !== undefined) evaluate.tokenBias = biasOf(sequence.model, tokenBias);
+  if (tokenBias !== undefined || logitBias !== undefined) evaluate.tokenBias = biasOf(sequence.model, tokenBias, logitBias);
   return evaluate;
 }
 
@@ -64,9 +65,36 @@ function latestTokens({ sequence, input, generated }: ReplyInProgress, count: nu
   return [...sequence.contextTokens, ...decoding].slice(-count);
 }
 
-function biasOf(model: LlamaModel, biases: ReadonlyMap<string, number>): TokenBias {
+function biasOf(model: LlamaModel, texts: ReadonlyMap<string, number> | undefined, ids: ReadonlyMap<number, number> | undefined): TokenBias {
   const bias = new TokenBias(model.tokenizer);
   // A number would be read as a probability; ours are logits, given as such.
-  for (const [text, logit] of biases) bias.set(text, logit === -Infinity ? "never" : { logit });
+  for (const [text, logit] of texts ?? []) bias.set(text, logit === -Infinity ? "never" : { logit });
+  for (const [id, logit] of ids ?? []) bias.set(id as Token, logit === -Infinity ? "never" : { logit });
   return bias;
 }
+
+/**
+ * Refuses `logitBias` ids outside the model's vocabulary, before the call changes the slot
+ * (llama.cpp would read past its logits).
+ * @throws {InvalidArgumentError}
+ */
+export function assertTokenIds(model: LlamaModel, ids: ReadonlyMap<number, number> | undefined): void {
+  if (ids === undefined) return;
+  const size = vocabularySize(model);
+  for (const id of ids.keys())
+    if (id >= size)
+      throw new InvalidArgumentError(`logitBias names token ${id}, but this model's token ids go from 0 to ${size - 1}. Remove it.`);
+}
+
+/** The number of tokens in the model's vocabulary (as node-llama-cpp's iterateAllTokens counts them). */
+function vocabularySize(model: LlamaModel): number {
+  let size = vocabularySizes.get(model);
+  if (size === undefined) {
+    size = 0;
+    for (const _ of model.iterateAllTokens()) size++;
+    vocabularySizes.set(model, size);
+  }
+  return size;
+}
+
+const vocabularySizes = new WeakMap<LlamaModel, number>();

@@ -101,3 +101,45 @@ export async function completePendingCopy(sequence: LlamaContextSequence): Promi
   await sequence.evaluateWithoutGeneratingNewTokens([token]);
   await sequence.eraseContextTokenRanges([{ start: end, end: end + 1 }]);
 }
+
+/** One step of {@link evaluateWithProbabilities}: the chosen token and the distribution it was drawn from. */
+export interface ProbabilityStep {
+  token: Token;
+  /** Token → probability, most likely first (node-llama-cpp's order). */
+  probabilities: ReadonlyMap<Token, number>;
+}
+
+type SequenceEvaluateOptions = Parameters<LlamaContextSequence["evaluate"]>[1];
+
+/**
+ * `sequence.evaluate`, with each token's probabilities (`evaluateWithMetadata`). node-llama-cpp
+ * tells the native sampler's `[token, probabilities, confidence]` result from a bare token by
+ * `instanceof Array`, which is false for an array made in another realm (a vm context such as
+ * Jest's): it then yields that array as the token, and would decode it as the next input. So the
+ * raw result is read here when it comes through, and every step hands the token back explicitly.
+ */
+export async function* evaluateWithProbabilities(
+  sequence: LlamaContextSequence,
+  input: Token[],
+  options: SequenceEvaluateOptions,
+): AsyncGenerator<ProbabilityStep, void, void> {
+  const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, options);
+  try {
+    let next = await steps.next();
+    while (next.done !== true) {
+      const step = probabilityStep(next.value as { token: unknown; probabilities?: Map<Token, number> });
+      yield step;
+      next = await steps.next(step.token);
+    }
+  } finally {
+    await steps.return();
+  }
+}
+
+function probabilityStep(value: { token: unknown; probabilities?: Map<Token, number> }): ProbabilityStep {
+  if (!Array.isArray(value.token)) return { token: value.token as Token, probabilities: value.probabilities ?? new Map() };
+  const [token, pairs] = value.token as [Token, unknown];
+  const probabilities = new Map<Token, number>();
+  if (Array.isArray(pairs)) for (let i = 1; i < pairs.length; i += 2) probabilities.set(pairs[i - 1] as Token, pairs[i] as number);
+  return { token, probabilities };
+}

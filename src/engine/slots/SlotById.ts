@@ -2,6 +2,7 @@ import { InvalidArgumentError } from "../../shared/errors/index.js";
 import { resolveGenerateOptions, type GenerateOptions } from "../generate/GenerateOptions.js";
 import { generateReply } from "../generate/generateReply.js";
 import type { GenerationResult } from "../generate/GenerationResult.js";
+import type { TokenLogprob } from "../generate/TokenLogprobs.js";
 import type { GrammarCache } from "../generate/GrammarCache.js";
 import { checkPromptTokensOptions, type PromptTokensOptions, type SaveStateOptions } from "../LlamaOptions.js";
 import type { PendingCopies } from "./PendingCopies.js";
@@ -70,7 +71,7 @@ export class SlotById implements SlotHandle {
   }
 
   // Not async: the slot and its prompt are taken when the call is made, failures still reject.
-  generate(options?: GenerateOptions, onText: (text: string) => void = () => {}): Promise<GenerationResult> {
+  generate(options?: GenerateOptions, onText: (text: string, logprobs?: TokenLogprob[]) => void = () => {}): Promise<GenerationResult> {
     try {
       const slot = this.engine.slot(this.id);
       const resolved = resolveGenerateOptions(options);
