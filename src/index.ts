@@ -20,6 +20,7 @@ export type { FrozenStorage } from "./parent/frozen/FrozenStore.js";
 export { LlamaScope } from "./scope/LlamaScope.js";
 export type { ScopeOptions } from "./scope/ScopeOptions.js";
 export type { PromptStream } from "./scope/PromptStream.js";
+export type { ChoiceChunk, ChoiceStream, ChoicesResult } from "./scope/ChoiceStream.js";
 export type { ModelReady, PrefixCacheStats, ScopeMode } from "./protocol/index.js";
 export type {
   ChatHistoryItem,

@@ -69,6 +69,15 @@ export interface SlotHandle {
   prefill(tokens: readonly Token[]): Promise<number>;
 
   /**
+   * Appends the slot's prompt (`setPrompt`, `setPromptTokens`) to its history as a generate call
+   * would, context shifts included, and evaluates it without generating, after the calls queued
+   * on the slot. Its last token waits, as a reply's last token does, so the next generate call
+   * with no prompt replies to it: copies of the slot (`forkSlot`) then each reply to the prompt
+   * evaluated once (`LlamaScope.generateChoices`). Resolves with the tokens the prompt added.
+   */
+  prefillPrompt(): Promise<number>;
+
+  /**
    * Fills the slot, which must be empty, with the start of slot `fromId`'s conversation, copied
    * inside llama.cpp (see `Llama.copyPrefix`).
    */

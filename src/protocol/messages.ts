@@ -90,6 +90,12 @@ export interface PromptRequest {
   stream: boolean;
   /** When true the result carries the scope's history, so the parent can rebuild it after a crash. */
   trackHistory: boolean;
+  /**
+   * A prompt in two calls (`generateChoices`): "prefill" appends the text (a chat scope's turn)
+   * and evaluates it without replying, its last token waiting; "reply" replies to what waits,
+   * with no text of its own (in the scope or in forks of it). Absent: both at once.
+   */
+  phase?: "prefill" | "reply";
 }
 
 export interface PromptResult extends GenerationResult {

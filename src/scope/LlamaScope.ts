@@ -8,6 +8,8 @@ import { DisposedError, InvalidArgumentError } from "../shared/errors/index.js";
 import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
 import type { PromptStream } from "./PromptStream.js";
 import { RemoteTextStream } from "./RemoteTextStream.js";
+import { MergedChoiceStream, type ChoiceStream, type ChoicesResult } from "./ChoiceStream.js";
+import { choiceCount, choiceOptions } from "./choiceOptions.js";
 import type { ScopeHost } from "./ScopeHost.js";
 
 /**
@@ -66,6 +68,36 @@ export class LlamaScope {
     const withLeave = valid ? { ...options, signal: own === undefined ? leave.signal : AbortSignal.any([own, leave.signal]) } : options;
     const { requestId, sent, result } = this.startPrompt(text, withLeave, true);
     return new RemoteTextStream(this.host, requestId, sent, result.then(generationResult), () => leave.abort());
+  }
+
+  /**
+   * `n` replies to one prompt (OpenAI's `n`): the prompt is evaluated once, then the conversation
+   * is forked into `n` branches that reply together (decoded in lock-step, one batch per token).
+   * The scope continues with choice 0, as if it had generated that reply alone; the other branches
+   * are freed. With a `seed`, choice i samples with `seed + i`, so the choices differ at
+   * temperature > 0 and are the same for the same seed; at temperature 0 they are all alike.
+   * Branches beyond the free slots start frozen and wait for a slot like any scope (see
+   * docs/scopes.md, Several choices). `n` is 1 to 128; 1 is a plain prompt.
+   */
+  async generateChoices(text: string, n: number, options?: GenerateOptions): Promise<ChoicesResult> {
+    return this.runChoices(text, n, options, undefined);
+  }
+
+  /**
+   * Like {@link generateChoices}, yielding each choice's reply as it is decoded, in pieces tagged
+   * with their choice's index. Leaving the loop early stops every choice.
+   */
+  streamChoices(text: string, n: number, options?: GenerateOptions): ChoiceStream {
+    const leave = new AbortController();
+    const own = options?.signal;
+    const valid = options === undefined || (isPlainObject(options) && (own === undefined || own instanceof AbortSignal));
+    const withLeave = valid ? { ...options, signal: own === undefined ? leave.signal : AbortSignal.any([own, leave.signal]) } : options;
+    let started: (streams: PromptStream[]) => void = () => {};
+    const branches = new Promise<PromptStream[]>((resolve) => (started = resolve));
+    const result = this.runChoices(text, n, withLeave, started);
+    // Failed before the branches streamed: the stream ends with the result's error.
+    const streams = Promise.race([branches, result.then(() => [] as PromptStream[])]);
+    return new MergedChoiceStream(streams, result, () => leave.abort());
   }
 
   /**
@@ -141,10 +173,55 @@ export class LlamaScope {
     return this.dispose();
   }
 
+  /**
+   * The prompt once ("prefill"), n − 1 forks, then n replies ("reply"). `streaming` receives the
+   * branches' streams once they started; undefined: no streams.
+   */
+  private runChoices(
+    text: string,
+    n: number,
+    options: GenerateOptions | undefined,
+    streaming: ((streams: PromptStream[]) => void) | undefined,
+  ): Promise<ChoicesResult> {
+    return this.guard(async () => {
+      const count = choiceCount(n);
+      resolveGenerateOptions(options); // bad options fail before the prompt is evaluated
+      if (count === 1 && streaming === undefined) {
+        const result = generationResult(await this.startPrompt(text, options, false).result);
+        return { choices: [result], promptTokenCount: result.promptTokenCount, tokenCount: result.tokenCount };
+      }
+      return this.inChatOrder(async () => {
+        const prefill = await this.startPrompt(text, options, false, "prefill", false).result;
+        const forks: LlamaScope[] = [];
+        try {
+          for (let i = 1; i < count; i++) forks.push(await this.host.fork(this.id, this.config));
+          const started = [this as LlamaScope, ...forks].map((scope, i) =>
+            scope.startPrompt("", choiceOptions(options, i), streaming !== undefined, "reply", false),
+          );
+          const results = started.map((run) => run.result.then(generationResult));
+          // Leaving the merged stream aborts every branch through the options' signal.
+          streaming?.(started.map((run, i) => new RemoteTextStream(this.host, run.requestId, run.sent, results[i]!, () => {})));
+          const choices = await Promise.all(results);
+          return {
+            choices: choices.map((choice) => ({ ...choice, promptTokenCount: 0 })),
+            promptTokenCount: prefill.promptTokenCount,
+            tokenCount: choices.reduce((sum, choice) => sum + choice.tokenCount, 0),
+          };
+        } finally {
+          await Promise.all(forks.map((fork) => fork.dispose()));
+        }
+      });
+    });
+  }
+
   private startPrompt(
     text: string,
     options: GenerateOptions | undefined,
     stream: boolean,
+    /** A prompt in two calls (`generateChoices`); see `PromptRequest.phase`. */
+    phase?: "prefill" | "reply",
+    /** False inside a chat call already in order (`generateChoices`). */
+    ordered = true,
   ): { requestId: number; sent: Promise<void>; result: Promise<PromptResult> } {
     const requestId = this.host.nextRequestId();
     let markSent = (): void => {};
@@ -166,7 +243,8 @@ export class LlamaScope {
       throwIfAborted(signal); // before it takes a slot (and maybe freezes another scope for it)
       const unforward = signal === undefined ? undefined : this.forwardAbort(signal, requestId);
       try {
-        const reply = await this.inChatOrder(() =>
+        const inOrder = <T>(call: () => Promise<T>): Promise<T> => (ordered ? this.inChatOrder(call) : call());
+        const reply = await inOrder(() =>
           this.host.withSlot(this.id, (api) => {
             // Checked again at sending: the prompt may have waited for a slot while the signal fired,
             // or for the model, whose bound the first check did not know yet.
@@ -179,6 +257,7 @@ export class LlamaScope {
               options: wireOptions,
               stream,
               trackHistory: this.host.trackHistory(),
+              ...(phase === undefined ? {} : { phase }),
             });
             markSent();
             return call;

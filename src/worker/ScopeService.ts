@@ -14,7 +14,7 @@ import { resolveContextShift } from "../shared/ContextShift.js";
 import { nodeModelOf } from "../engine/model/nodeModel.js";
 import { assertPromptLength } from "../shared/promptLength.js";
 import { TextStream } from "../shared/TextStream.js";
-import type { TokenLogprob } from "../engine/index.js";
+import type { GenerationResult, TokenLogprob } from "../engine/index.js";
 import { DisposedError, LlamaScopeError } from "../shared/errors/index.js";
 import type {
   ForkResult,
@@ -138,21 +138,31 @@ export class ScopeService implements WorkerApi {
       let prefilled = 0;
       /** The turn's shared prefixes went into the empty slot before the turn itself. */
       let filled = false;
-      if (chat === undefined) slot.setPrompt(request.text);
+      if (request.phase === "reply") {
+        // Replies to the prompt a "prefill" left waiting (in this scope or the one it was forked from).
+        if (chat !== undefined) stop = [...stop, ...chat.turnStop()];
+      } else if (chat === undefined) slot.setPrompt(request.text);
       else {
         const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal);
         ({ prefilled, filled } = turn);
         stop = [...stop, ...turn.stop];
       }
-      const result = await slot
-        .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text, logprobs) => stream.push(text, logprobs))
+      const run =
+        request.phase === "prefill"
+          ? prefillResult(slot.prefillPrompt())
+          : slot.generate(
+              { ...request.options, stop, signal: controller.signal },
+              stream === undefined ? undefined : (text, logprobs) => stream.push(text, logprobs),
+            );
+      const result = await run
         .catch(async (error: unknown) => {
           chat?.abandonTurn();
           // A refused turn leaves the conversation as it was: empty, without the prefixes.
           if (filled) await this.emptySlot(slot);
           throw error;
         });
-      if (chat !== undefined) {
+      // A prefilled chat turn stays open: its reply comes with the "reply" phase.
+      if (chat !== undefined && request.phase !== "prefill") {
         const history = slot.historyTokens();
         chat.modelReplied(result.text, history.slice(history.length - result.tokenCount));
       }
@@ -389,4 +399,9 @@ function metaOf(record: ScopeRecord): ScopeStateMeta | undefined {
 function movedToParent(state: Uint8Array): Uint8Array {
   const ownsBuffer = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength;
   return ownsBuffer ? transfer(state, [state.buffer as ArrayBuffer]) : state;
+}
+
+/** A prompt evaluated without a reply, as the result of a generation that made none. */
+async function prefillResult(prefill: Promise<number>): Promise<GenerationResult> {
+  return { text: "", tokenCount: 0, promptTokenCount: await prefill, finishReason: "maxTokens" };
 }

@@ -88,6 +88,8 @@ export interface ResolvedGenerateOptions {
   logitBias: ReadonlyMap<number, number> | undefined;
   /** How many alternatives each reply token reports; undefined: no log-probabilities. */
   logprobs: number | undefined;
+  /** Internal (`SlotHandle.prefillPrompt`): evaluate the prompt, leave its last token waiting, generate nothing. */
+  prefillOnly?: boolean;
 }
 
 /** The most alternatives `logprobs` reports per token (OpenAI's bound). */

@@ -4,7 +4,7 @@ import type { LlamaModel, Token } from "node-llama-cpp";
 export interface TopLogprob {
   /** The token id (of this model's vocabulary). */
   token: number;
-  /** The token's text on its own (special tokens as their text, e.g. `</s>`). */
+  /** The token's text where it would stand in the reply (special tokens as their text, e.g. `</s>`). */
   text: string;
   /** Natural log of its probability (≤ 0; `-Infinity` for a token that could not be chosen). */
   logprob: number;
@@ -26,6 +26,9 @@ export interface TokenLogprob {
   top: TopLogprob[];
 }
 
+/** How many earlier tokens decide a token's text (node-llama-cpp's detokenize looks at a few). */
+const CONTEXT_TOKENS = 4;
+
 /**
  * Turns node-llama-cpp's probabilities of each reply token into {@link TokenLogprob}s and keeps
  * track of which of them the reply's text has delivered so far.
@@ -37,12 +40,18 @@ export interface TokenLogprob {
 export class LogprobRecorder {
   readonly entries: TokenLogprob[] = [];
   private delivered = 0;
+  /** The tokens before the step being recorded: an alternative's text depends on them (a leading space). */
+  private readonly before: Token[];
 
   constructor(
     private readonly model: LlamaModel,
     /** How many alternatives each entry carries (0–20). */
     private readonly top: number,
-  ) {}
+    /** The slot's tokens before the reply (the last few are enough). */
+    history: readonly Token[],
+  ) {
+    this.before = history.slice(-CONTEXT_TOKENS);
+  }
 
   /** Records the step that chose `token` (its text is filled in later by `textOf`). */
   record(token: Token, probabilities: ReadonlyMap<Token, number> | undefined): void {
@@ -54,9 +63,11 @@ export class LogprobRecorder {
       for (const [alternative, p] of probabilities) {
         // The map is sorted, most likely first.
         if (top.length >= this.top) break;
-        top.push({ token: alternative, text: this.model.detokenize([alternative], true), logprob: logprobOf(p) });
+        top.push({ token: alternative, text: this.model.detokenize([alternative], true, this.before), logprob: logprobOf(p) });
       }
     this.entries.push({ token, text: "", logprob: logprobOf(probabilities?.get(token)), top });
+    this.before.push(token);
+    if (this.before.length > CONTEXT_TOKENS) this.before.shift();
   }
 
   /** The text the reply got from the latest recorded token (and from earlier ones still without text). */

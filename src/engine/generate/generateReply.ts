@@ -72,6 +72,7 @@ export async function generateReply(
   if (input.length === 0) input = await takeBackLastToken(slot);
 
   slot.pendingTokens = [];
+  if (options.prefillOnly === true) return prefillInput(slot, input, added.length);
   const decoder = new TokenTextDecoder(model, [...sequence.contextTokens, ...input]);
   const matcher = new StopMatcher(options.stop);
   const generated: Token[] = [];
@@ -85,7 +86,7 @@ export async function generateReply(
   const evaluate = evaluateOptions(options, { sequence, input, generated, grammar });
   if (slot.shift !== false) evaluate.contextShift = { size: slot.shift.size, strategy: midReplyShift(slot, slot.shift) };
   // Probabilities only when asked: each step then copies the whole vocabulary's out of llama.cpp.
-  const logprobs = options.logprobs === undefined ? undefined : new LogprobRecorder(model, options.logprobs);
+  const logprobs = options.logprobs === undefined ? undefined : new LogprobRecorder(model, options.logprobs, [...sequence.contextTokens, ...input]);
   const steps = logprobs === undefined ? sequence.evaluate(input, evaluate) : evaluateWithProbabilities(sequence, input, evaluate);
   let emitted = 0;
   const emit = (safe: string): void => {
@@ -144,6 +145,26 @@ export async function generateReply(
   const result: GenerationResult = { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason };
   if (logprobs !== undefined) result.logprobs = logprobs.entries;
   return result;
+}
+
+/**
+ * Evaluates all of `input` but its last token, which waits as a reply's last token does: the
+ * next generate call with no prompt evaluates it and replies (and a copy of the slot does too).
+ * The room for it was made as for a reply.
+ */
+async function prefillInput(slot: Slot, input: readonly Token[], promptTokenCount: number): Promise<GenerationResult> {
+  const { sequence } = slot;
+  const now = input.slice(0, -1);
+  slot.pendingTokens = input.slice(-1);
+  const before = sequence.nextTokenIndex;
+  try {
+    if (now.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(now);
+  } catch (error) {
+    // What was not evaluated waits again: the history stays whole.
+    slot.pendingTokens = input.slice(Math.max(0, sequence.nextTokenIndex - before));
+    throw error;
+  }
+  return { text: "", tokenCount: 0, promptTokenCount, finishReason: "maxTokens" };
 }
 
 /** An AbortSignal that fired before the call started: like fetch, reject with an AbortError. */

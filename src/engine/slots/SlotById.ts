@@ -126,6 +126,24 @@ export class SlotById implements SlotHandle {
     });
   }
 
+  // Not async: the slot's prompt is taken when the call is made, as generate takes it.
+  prefillPrompt(): Promise<number> {
+    try {
+      const slot = this.engine.slot(this.id);
+      const prompt = slot.prompt;
+      slot.prompt = undefined;
+      return slot.schedule(async ({ close }) => {
+        const evaluated = slot.sequence.nextTokenIndex;
+        const options = { ...resolveGenerateOptions(undefined), prefillOnly: true };
+        const result = await generateReply(slot, prompt, options, () => {}, close);
+        if (slot.sequence.nextTokenIndex > evaluated) this.engine.copies.decoded(slot.sequence);
+        return result.promptTokenCount;
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   async copyPrefix(fromId: string, tokens: readonly Token[]): Promise<boolean> {
     const target = this.engine.slot(this.id);
     const source = this.engine.slot(fromId);

@@ -129,6 +129,15 @@ export class ChatSession {
     this.turnCut = false;
   }
 
+  /**
+   * The template's stop triggers for a reply to the last user turn, when that reply runs in
+   * another call than the turn (a fork of a scope whose turn was evaluated without a reply: see
+   * `generateChoices`). Costs one render.
+   */
+  turnStop(): string[] {
+    return this.render(this.exchanges).stop;
+  }
+
   /** The turn's prompt never reached the slot (it was refused or aborted): forget it. */
   abandonTurn(): void {
     if (this.beforeTurn !== undefined) this.exchanges = this.beforeTurn;

@@ -1,0 +1,102 @@
+// generateChoices / streamChoices: the prompt evaluated once, forked into n branches that reply
+// together. Each expectation is derived from plain prompts on scopes of their own.
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { InvalidArgumentError, type GenerateOptions, type LlamaParent, type LlamaScope, type ScopeOptions } from "../../src/index.js";
+import { startParent } from "../support/parents.js";
+
+let parent: LlamaParent;
+// Without the prefix cache a chat prompt counts its system prompt each time, so counts compare.
+beforeAll(async () => (parent = await startParent({ slots: 4, contextSize: 256, prefixCache: false })));
+afterAll(() => parent.dispose());
+
+const PROMPT = "Once upon a time, Lily";
+const NEXT = " Then";
+const SAMPLED: GenerateOptions = { maxTokens: 16, temperature: 1, seed: 7 };
+
+async function withScope<T>(options: ScopeOptions, work: (scope: LlamaScope) => Promise<T>): Promise<T> {
+  const scope = parent.getScope(options);
+  try {
+    return await work(scope);
+  } finally {
+    await scope.dispose();
+  }
+}
+
+describe.each([
+  ["completion", { mode: "completion" }],
+  ["chat", { mode: "chat", systemPrompt: "You tell stories." }],
+] as [string, ScopeOptions][])("generateChoices (%s)", (_, scopeOptions) => {
+  test("at temperature 0 each choice is the plain reply; the prompt counts once, the replies' tokens add up", async () => {
+    const plain = await withScope(scopeOptions, (scope) => scope.generate(PROMPT, { maxTokens: 16 }));
+    const result = await withScope(scopeOptions, (scope) => scope.generateChoices(PROMPT, 3, { maxTokens: 16 }));
+    expect(result.choices.map((choice) => choice.text)).toEqual([plain.text, plain.text, plain.text]);
+    expect(result.promptTokenCount).toBe(plain.promptTokenCount);
+    expect(result.tokenCount).toBe(3 * plain.tokenCount);
+    expect(result.choices.map((choice) => choice.promptTokenCount)).toEqual([0, 0, 0]);
+    expect(parent.stats().scopes.total).toBe(0); // the branches were freed with the scopes
+  });
+
+  test("with a seed the choices differ and are the same again; the scope goes on as if it had generated choice 0 alone", async () => {
+    const [first, second] = [[], []] as string[][][];
+    const afterChoices = await withScope(scopeOptions, async (scope) => {
+      const result = await scope.generateChoices(PROMPT, 4, SAMPLED);
+      first!.push(result.choices.map((choice) => choice.text));
+      return { next: await scope.generate(NEXT, SAMPLED), tokens: await scope.tokenCount() };
+    });
+    await withScope(scopeOptions, async (scope) =>
+      second!.push((await scope.generateChoices(PROMPT, 4, SAMPLED)).choices.map((choice) => choice.text)),
+    );
+    expect(second).toEqual(first);
+    expect(new Set(first![0]).size).toBeGreaterThan(1);
+    // Choice i samples with seed + i: choice 2 is the plain reply with seed 9.
+    const third = await withScope(scopeOptions, (scope) => scope.generate(PROMPT, { ...SAMPLED, seed: 9 }));
+    expect(first![0]![2]).toBe(third.text);
+    const alone = await withScope(scopeOptions, async (scope) => {
+      const reply = await scope.generate(PROMPT, SAMPLED);
+      return { reply, next: await scope.generate(NEXT, SAMPLED), tokens: await scope.tokenCount() };
+    });
+    expect(first![0]![0]).toBe(alone.reply.text);
+    expect(afterChoices).toEqual({ next: alone.next, tokens: alone.tokens });
+  });
+});
+
+describe("generateChoices", () => {
+  test("more choices than slots: the branches wait for slots, and reply as they would with room", async () => {
+    const few = await startParent({ slots: 2, contextSize: 256 });
+    try {
+      const scope = few.getScope();
+      const result = await scope.generateChoices(PROMPT, 5, SAMPLED);
+      const roomy = await withScope({}, (other) => other.generateChoices(PROMPT, 5, SAMPLED));
+      expect(result.choices.map((choice) => choice.text)).toEqual(roomy.choices.map((choice) => choice.text));
+      expect(few.stats().scopes.total).toBe(1);
+    } finally {
+      await few.dispose();
+    }
+  });
+
+  test("streamed: each choice's pieces join into its reply, with its log-probabilities", async () => {
+    const whole = await withScope({}, (scope) => scope.generateChoices(PROMPT, 3, { ...SAMPLED, logprobs: 2 }));
+    const texts = ["", "", ""];
+    const logprobs: number[][] = [[], [], []];
+    const stream = await withScope({}, async (scope) => {
+      const choices = scope.streamChoices(PROMPT, 3, { ...SAMPLED, logprobs: 2 });
+      for await (const chunk of choices) {
+        texts[chunk.index] += chunk.text;
+        logprobs[chunk.index]!.push(...(chunk.logprobs ?? []).map((entry) => entry.token));
+      }
+      return choices.result;
+    });
+    expect(texts).toEqual(whole.choices.map((choice) => choice.text));
+    // Batches of other sizes round llama.cpp's sums differently: the tokens agree, not every last bit.
+    expect(stream.choices.map((choice) => choice.tokenCount)).toEqual(whole.choices.map((choice) => choice.tokenCount));
+    expect(logprobs).toEqual(whole.choices.map((choice) => choice.logprobs!.map((entry) => entry.token)));
+  });
+
+  test("n outside 1..128 is refused by name, before the prompt reaches the scope", async () => {
+    await withScope({}, async (scope) => {
+      for (const n of [0, 129, 1.5, "2"] as unknown as number[]) await expect(scope.generateChoices(PROMPT, n)).rejects.toThrow(InvalidArgumentError);
+      expect(() => scope.streamChoices(PROMPT, 0)).not.toThrow();
+      expect(await scope.tokenCount()).toBe(0);
+    });
+  });
+});
