@@ -2,6 +2,7 @@ import type { GenerateOptions } from "../index.js";
 import { badRequest } from "./ApiError.js";
 import { checkSchemaTypes } from "./jsonSchemaTypes.js";
 import { integerField, numberField, refuseField, type Body } from "./requestFields.js";
+import { choiceCountOf, logprobOptionsOf } from "./choiceFields.js";
 
 /** OpenAI's default sampling temperature, used when a request names none. */
 export const DEFAULT_TEMPERATURE = 1;
@@ -13,12 +14,7 @@ const MAX_STOP_SEQUENCES = 4;
  * cannot be honoured is refused with a 400 that names the field, never silently ignored.
  */
 export function generateOptionsOf(body: Body, endpoint: "chat" | "completions"): GenerateOptions {
-  refuseField(body, "n", "it generates one choice per request. Send n: 1, or several requests.", (n) => n === 1);
-  refuseField(body, "logprobs", "it does not report log probabilities.", (value) => value === false);
-  refuseField(body, "top_logprobs", "it does not report log probabilities.");
-  refuseField(body, "logit_bias", "biases are by token id, which this server does not expose. Leave it out.", (value) =>
-    isEmptyObject(value),
-  );
+  const n = choiceCountOf(body);
   refuseField(body, "tools", "it does not call tools.", (value) => Array.isArray(value) && value.length === 0);
   refuseField(body, "tool_choice", "it does not call tools.", (value) => value === "none");
   refuseField(body, "functions", "it does not call functions.");
@@ -28,7 +24,7 @@ export function generateOptionsOf(body: Body, endpoint: "chat" | "completions"):
   refuseField(body, "prediction", "predicted outputs are not supported.");
   if (endpoint === "completions") {
     refuseField(body, "echo", "it does not echo the prompt.", (value) => value === false);
-    refuseField(body, "best_of", "it generates one choice per request.", (value) => value === 1);
+    refuseField(body, "best_of", "it returns every choice it generates. Send best_of equal to n, or leave it out.", (value) => value === n);
     refuseField(body, "suffix", "it does not insert text.");
   }
 
@@ -53,7 +49,7 @@ export function generateOptionsOf(body: Body, endpoint: "chat" | "completions"):
     options.repeatPenalty = { penalty: 1, frequencyPenalty: frequencyPenalty ?? 0, presencePenalty: presencePenalty ?? 0 };
   const jsonSchema = responseFormat(body.response_format);
   if (jsonSchema !== undefined) options.jsonSchema = jsonSchema;
-  return options;
+  return { ...options, ...logprobOptionsOf(body, endpoint) };
 }
 
 function stopSequences(value: unknown): string[] | undefined {
@@ -91,8 +87,4 @@ function responseFormat(value: unknown): GenerateOptions["jsonSchema"] {
         "response_format.type",
       );
   }
-}
-
-function isEmptyObject(value: unknown): boolean {
-  return typeof value === "object" && value !== null && Object.keys(value).length === 0;
 }

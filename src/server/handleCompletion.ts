@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GenerateOptions, LlamaScope } from "../index.js";
 import { ApiError } from "./ApiError.js";
 import { respond } from "./respond.js";
+import { choiceCountOf } from "./choiceFields.js";
 import type { ReplyFormat } from "./replyFormats.js";
 import { booleanField, stringField, type Body } from "./requestFields.js";
 import type { ServerContext } from "./ServerContext.js";
@@ -47,7 +48,17 @@ export async function handleCompletion(
   };
   reply.raw.on("close", clientGone);
   context.inFlight.add(client);
-  const plan = { reply, signal: client.signal, stream, format: spec.format, headers, log: context.options.log };
+  const choices = choiceCountOf(spec.body);
+  const plan = {
+    reply,
+    signal: client.signal,
+    stream,
+    format: spec.format,
+    headers,
+    log: context.options.log,
+    choices,
+    endpoint: spec.endpoint,
+  };
   const answer = async (scope: LlamaScope, prompt: string, session: SessionOutcome) => {
     const { result, body } = await respond(scope, prompt, spec.options, plan);
     if (result !== undefined) context.metrics.generation(spec.endpoint, session, result);

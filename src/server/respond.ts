@@ -3,6 +3,7 @@ import type { GenerateOptions, GenerationResult, LlamaScope } from "../index.js"
 import { apiErrorOf } from "./ApiError.js";
 import { EventStream } from "./EventStream.js";
 import type { ReplyFormat } from "./replyFormats.js";
+import { respondChoices } from "./respondChoices.js";
 
 /** How one completion request wants its reply. */
 export interface ReplyPlan {
@@ -15,6 +16,9 @@ export interface ReplyPlan {
   headers: Record<string, string>;
   /** Logs a failure after the stream started, when no status code can say it any more. */
   log: (line: string) => void;
+  /** The request's `n` (see respondChoices). */
+  choices: number;
+  endpoint: "chat" | "completions";
 }
 
 /**
@@ -31,6 +35,7 @@ export async function respond(
   plan: ReplyPlan,
 ): Promise<{ result: GenerationResult | undefined; body?: object }> {
   const { reply, signal, format } = plan;
+  if (plan.choices > 1 || options.logprobs !== undefined) return respondChoices(scope, prompt, options, plan);
   if (!plan.stream) {
     const result = await scope.generate(prompt, { ...options, signal });
     return { result, body: format.whole(result) };

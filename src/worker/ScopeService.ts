@@ -154,13 +154,12 @@ export class ScopeService implements WorkerApi {
               { ...request.options, stop, signal: controller.signal },
               stream === undefined ? undefined : (text, logprobs) => stream.push(text, logprobs),
             );
-      const result = await run
-        .catch(async (error: unknown) => {
-          chat?.abandonTurn();
-          // A refused turn leaves the conversation as it was: empty, without the prefixes.
-          if (filled) await this.emptySlot(slot);
-          throw error;
-        });
+      const result = await run.catch(async (error: unknown) => {
+        chat?.abandonTurn();
+        // A refused turn leaves the conversation as it was: empty, without the prefixes.
+        if (filled) await this.emptySlot(slot);
+        throw error;
+      });
       // A prefilled chat turn stays open: its reply comes with the "reply" phase.
       if (chat !== undefined && request.phase !== "prefill") {
         const history = slot.historyTokens();

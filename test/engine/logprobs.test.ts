@@ -107,7 +107,9 @@ describe("logitBias", () => {
       llama.setPrompt(PROMPT);
       await expect(llama.generate({ logitBias: { [size]: 1 } })).rejects.toThrow(InvalidArgumentError);
       expect(llama.tokenCount("refused")).toBe(0);
-      for (const logitBias of [{ 1: 101 }, { 1: -101 }, { x: 1 }, { "-1": 1 }, { 1: "1" }] as unknown as NonNullable<GenerateOptions["logitBias"]>[])
+      for (const logitBias of [{ 1: 101 }, { 1: -101 }, { x: 1 }, { "-1": 1 }, { 1: "1" }] as unknown as NonNullable<
+        GenerateOptions["logitBias"]
+      >[])
         await expect(llama.generate({ logitBias })).rejects.toThrow(InvalidArgumentError);
     } finally {
       await llama.freeSlot("refused");

@@ -94,7 +94,8 @@ describe("generateChoices", () => {
 
   test("n outside 1..128 is refused by name, before the prompt reaches the scope", async () => {
     await withScope({}, async (scope) => {
-      for (const n of [0, 129, 1.5, "2"] as unknown as number[]) await expect(scope.generateChoices(PROMPT, n)).rejects.toThrow(InvalidArgumentError);
+      for (const n of [0, 129, 1.5, "2"] as unknown as number[])
+        await expect(scope.generateChoices(PROMPT, n)).rejects.toThrow(InvalidArgumentError);
       expect(() => scope.streamChoices(PROMPT, 0)).not.toThrow();
       expect(await scope.tokenCount()).toBe(0);
     });

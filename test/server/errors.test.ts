@@ -72,10 +72,15 @@ describe("400: bodies the server cannot use", () => {
       },
       { param: "messages" },
     ],
-    ["n: 2", { ...hello, n: 2 }, { param: "n", code: "unsupported_parameter" }],
-    ["logprobs", { ...hello, logprobs: true }, { param: "logprobs", code: "unsupported_parameter" }],
+    ["n: 129", { ...hello, n: 129 }, { param: "n" }],
+    ["n: 0", { ...hello, n: 0 }, { param: "n" }],
+    ["top_logprobs without logprobs", { ...hello, top_logprobs: 2 }, { param: "top_logprobs" }],
+    ["top_logprobs 21", { ...hello, logprobs: true, top_logprobs: 21 }, { param: "top_logprobs" }],
+    ['logprobs: "yes"', { ...hello, logprobs: "yes" }, { param: "logprobs" }],
     ["tools", { ...hello, tools: [{ type: "function", function: { name: "f" } }] }, { param: "tools", code: "unsupported_parameter" }],
-    ["logit_bias", { ...hello, logit_bias: { "50256": -100 } }, { param: "logit_bias", code: "unsupported_parameter" }],
+    ["a logit_bias key that is no token id", { ...hello, logit_bias: { dragon: -100 } }, { param: "logit_bias" }],
+    ["a logit_bias of 101", { ...hello, logit_bias: { "5": 101 } }, { param: "logit_bias" }],
+    ["a logit_bias id past the vocabulary", { ...hello, logit_bias: { "50256": -100 } }, { type: "invalid_request_error" }],
     ["temperature 3", { ...hello, temperature: 3 }, { param: "temperature" }],
     ["max_tokens 0", { ...hello, max_tokens: 0 }, { param: "max_tokens" }],
     ["five stop strings", { ...hello, stop: ["a", "b", "c", "d", "e"] }, { param: "stop" }],
@@ -132,6 +137,8 @@ describe("400: bodies the server cannot use", () => {
   test("POST /v1/completions: a prompt of token ids, and echo", async () => {
     expectError(await postJson(`${t.url}/v1/completions`, { prompt: [1, 2, 3] }, AUTH), 400, { param: "prompt" });
     expectError(await postJson(`${t.url}/v1/completions`, { prompt: "a", echo: true }, AUTH), 400, { param: "echo" });
+    expectError(await postJson(`${t.url}/v1/completions`, { prompt: "a", logprobs: 21 }, AUTH), 400, { param: "logprobs" });
+    expectError(await postJson(`${t.url}/v1/completions`, { prompt: "a", n: 2, best_of: 3 }, AUTH), 400, { param: "best_of" });
   });
 
   test("a body in another media type is a 415; plain text is a 400", async () => {
@@ -141,7 +148,7 @@ describe("400: bodies the server cannot use", () => {
 
   test("the openai client raises a BadRequestError", async () => {
     const error = await t.client.chat.completions
-      .create({ model: "m", messages: [{ role: "user", content: "a" }], n: 2 })
+      .create({ model: "m", messages: [{ role: "user", content: "a" }], n: 129 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("n");

@@ -57,7 +57,8 @@ export class LogprobRecorder {
   record(token: Token, probabilities: ReadonlyMap<Token, number> | undefined): void {
     let total = 0;
     if (probabilities !== undefined) for (const p of probabilities.values()) total += p;
-    const logprobOf = (p: number | undefined): number => (p === undefined || p <= 0 || total <= 0 ? -Infinity : Math.min(0, Math.log(p / total)));
+    const logprobOf = (p: number | undefined): number =>
+      p === undefined || p <= 0 || total <= 0 ? -Infinity : Math.min(0, Math.log(p / total));
     const top: TopLogprob[] = [];
     if (probabilities !== undefined && this.top > 0)
       for (const [alternative, p] of probabilities) {

@@ -86,7 +86,8 @@ export async function generateReply(
   const evaluate = evaluateOptions(options, { sequence, input, generated, grammar });
   if (slot.shift !== false) evaluate.contextShift = { size: slot.shift.size, strategy: midReplyShift(slot, slot.shift) };
   // Probabilities only when asked: each step then copies the whole vocabulary's out of llama.cpp.
-  const logprobs = options.logprobs === undefined ? undefined : new LogprobRecorder(model, options.logprobs, [...sequence.contextTokens, ...input]);
+  const logprobs =
+    options.logprobs === undefined ? undefined : new LogprobRecorder(model, options.logprobs, [...sequence.contextTokens, ...input]);
   const steps = logprobs === undefined ? sequence.evaluate(input, evaluate) : evaluateWithProbabilities(sequence, input, evaluate);
   let emitted = 0;
   const emit = (safe: string): void => {

@@ -65,7 +65,11 @@ function latestTokens({ sequence, input, generated }: ReplyInProgress, count: nu
   return [...sequence.contextTokens, ...decoding].slice(-count);
 }
 
-function biasOf(model: LlamaModel, texts: ReadonlyMap<string, number> | undefined, ids: ReadonlyMap<number, number> | undefined): TokenBias {
+function biasOf(
+  model: LlamaModel,
+  texts: ReadonlyMap<string, number> | undefined,
+  ids: ReadonlyMap<number, number> | undefined,
+): TokenBias {
   const bias = new TokenBias(model.tokenizer);
   // A number would be read as a probability; ours are logits, given as such.
   for (const [text, logit] of texts ?? []) bias.set(text, logit === -Infinity ? "never" : { logit });

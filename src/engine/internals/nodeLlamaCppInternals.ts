@@ -127,7 +127,7 @@ export async function* evaluateWithProbabilities(
   try {
     let next = await steps.next();
     while (next.done !== true) {
-      const step = probabilityStep(next.value as { token: unknown; probabilities?: Map<Token, number> });
+      const step = probabilityStep(next.value);
       yield step;
       next = await steps.next(step.token);
     }
