@@ -159,17 +159,26 @@ test("evaluateWithProbabilities: node-llama-cpp's evaluateWithMetadata gives the
     const expected: Token[] = [];
     for await (const token of plain.evaluate(input, { temperature: 0 })) if (expected.push(token) >= 8) break;
     const steps = [];
-    for await (const step of evaluateWithProbabilities(probed, input, { temperature: 0 })) if (steps.push(step) >= 8) break;
+    for await (const step of evaluateWithProbabilities(probed, input, { temperature: 0 }, true)) if (steps.push(step) >= 8) break;
     expect(steps.map((step) => step.token)).toEqual(expected);
     for (const { token, probabilities } of steps) {
       expect(typeof token).toBe("number");
-      const ordered = [...probabilities.entries()];
+      const ordered = [...probabilities!.entries()];
       expect(ordered[0]![0]).toBe(token); // greedy: the most likely token, first in the map
       for (let i = 1; i < ordered.length; i++) expect(ordered[i]![1]).toBeLessThanOrEqual(ordered[i - 1]![1]);
       expect(ordered.reduce((sum, [, p]) => sum + p, 0)).toBeCloseTo(1, 4);
     }
     // Leaving the loop took the last token back, as evaluate does: both sequences hold the same tokens.
     expect(probed.contextTokens).toEqual(plain.contextTokens);
+    // Without `all`, only the chosen token's probability: the same number as in the distribution.
+    await probed.clearHistory();
+    const confident = [];
+    for await (const step of evaluateWithProbabilities(probed, input, { temperature: 0 }, false)) if (confident.push(step) >= 8) break;
+    expect(confident.map((step) => step.token)).toEqual(expected);
+    for (const [i, step] of confident.entries()) {
+      expect(step.probabilities).toBeUndefined();
+      expect(step.confidence).toBeCloseTo(steps[i]!.probabilities!.get(step.token)!, 5);
+    }
   } finally {
     await context.dispose();
     await model.dispose();

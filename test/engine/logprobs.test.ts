@@ -3,6 +3,7 @@ import { InvalidArgumentError, Llama, type GenerateOptions, type TokenLogprob } 
 import { generateOnNewSlot } from "../support/options.js";
 import { testLoadOptions } from "../support/testModel.js";
 import { nodeModelOf } from "../../src/engine/model/nodeModel.js";
+import { withLlama } from "../support/llamas.js";
 
 let llama: Llama;
 beforeAll(async () => (llama = await Llama.load(testLoadOptions({ slots: 2 }))));
@@ -83,6 +84,30 @@ describe("logprobs", () => {
   test("bad values are refused by name", async () => {
     for (const logprobs of [21, -1, 1.5, "3"] as unknown as NonNullable<GenerateOptions["logprobs"]>[])
       await expect(generateOnNewSlot(llama, "bad", PROMPT, { logprobs })).rejects.toThrow(InvalidArgumentError);
+  });
+});
+
+describe("logprobs in lock-step", () => {
+  test("slots with and without logprobs decode together; each reply is the one it gives alone", async () => {
+    const runs: [string, GenerateOptions][] = [
+      ["greedy", { maxTokens: 24, logprobs: 3 }],
+      ["plain", { maxTokens: 24 }],
+      ["sampled", { maxTokens: 24, logprobs: 1, temperature: 1, seed: 11 }],
+    ];
+    const alone = [];
+    for (const [id, options] of runs) alone.push((await generateOnNewSlot(llama, id, PROMPT, options)).result);
+    const together = await withLlama({ slots: 3, lockstep: { minBatch: 2 } }, async (stepped) => {
+      for (const [id] of runs) {
+        stepped.createSlot(id);
+        stepped.slot(id).setPrompt(PROMPT);
+      }
+      return Promise.all(runs.map(([id, options]) => stepped.slot(id).generate(options)));
+    });
+    expect(together.map((result) => result.text)).toEqual(alone.map((result) => result.text));
+    expect(together.map((result) => result.logprobs?.map((entry) => entry.token))).toEqual(
+      alone.map((result) => result.logprobs?.map((entry) => entry.token)),
+    );
+    expectWellFormed(together[0]!.logprobs!, 3);
   });
 });
 

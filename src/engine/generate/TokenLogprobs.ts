@@ -53,9 +53,12 @@ export class LogprobRecorder {
     this.before = history.slice(-CONTEXT_TOKENS);
   }
 
-  /** Records the step that chose `token` (its text is filled in later by `textOf`). */
-  record(token: Token, probabilities: ReadonlyMap<Token, number> | undefined): void {
-    let total = 0;
+  /**
+   * Records the step that chose `token` (its text is filled in later by `setText`): from the
+   * whole distribution when alternatives are asked for, else from the token's own probability.
+   */
+  record(token: Token, probabilities: ReadonlyMap<Token, number> | undefined, confidence?: number): void {
+    let total = probabilities === undefined ? 1 : 0;
     if (probabilities !== undefined) for (const p of probabilities.values()) total += p;
     const logprobOf = (p: number | undefined): number =>
       p === undefined || p <= 0 || total <= 0 ? -Infinity : Math.min(0, Math.log(p / total));
@@ -66,7 +69,7 @@ export class LogprobRecorder {
         if (top.length >= this.top) break;
         top.push({ token: alternative, text: this.model.detokenize([alternative], true, this.before), logprob: logprobOf(p) });
       }
-    this.entries.push({ token, text: "", logprob: logprobOf(probabilities?.get(token)), top });
+    this.entries.push({ token, text: "", logprob: logprobOf(probabilities?.get(token) ?? confidence), top });
     this.before.push(token);
     if (this.before.length > CONTEXT_TOKENS) this.before.shift();
   }

@@ -88,7 +88,10 @@ export async function generateReply(
   // Probabilities only when asked: each step then copies the whole vocabulary's out of llama.cpp.
   const logprobs =
     options.logprobs === undefined ? undefined : new LogprobRecorder(model, options.logprobs, [...sequence.contextTokens, ...input]);
-  const steps = logprobs === undefined ? sequence.evaluate(input, evaluate) : evaluateWithProbabilities(sequence, input, evaluate);
+  const steps =
+    logprobs === undefined
+      ? sequence.evaluate(input, evaluate)
+      : evaluateWithProbabilities(sequence, input, evaluate, options.logprobs! > 0);
   let emitted = 0;
   const emit = (safe: string): void => {
     emitted += safe.length;
@@ -104,7 +107,7 @@ export async function generateReply(
       break;
     }
     generated.push(token);
-    if (typeof step !== "number") logprobs?.record(token, step.probabilities);
+    if (typeof step !== "number") logprobs?.record(token, step.probabilities, step.confidence);
     const text = decoder.push(token);
     if (text.length > 0) {
       logprobs?.setText(generated.length - 1, text);

@@ -105,29 +105,36 @@ export async function completePendingCopy(sequence: LlamaContextSequence): Promi
 /** One step of {@link evaluateWithProbabilities}: the chosen token and the distribution it was drawn from. */
 export interface ProbabilityStep {
   token: Token;
-  /** Token → probability, most likely first (node-llama-cpp's order). */
-  probabilities: ReadonlyMap<Token, number>;
+  /** Token → probability, most likely first (node-llama-cpp's order); only when `all` was asked. */
+  probabilities?: ReadonlyMap<Token, number>;
+  /** The chosen token's probability. */
+  confidence?: number;
 }
 
 type SequenceEvaluateOptions = Parameters<LlamaContextSequence["evaluate"]>[1];
 
 /**
- * `sequence.evaluate`, with each token's probabilities (`evaluateWithMetadata`). node-llama-cpp
- * tells the native sampler's `[token, probabilities, confidence]` result from a bare token by
- * `instanceof Array`, which is false for an array made in another realm (a vm context such as
- * Jest's): it then yields that array as the token, and would decode it as the next input. So the
- * raw result is read here when it comes through, and every step hands the token back explicitly.
+ * `sequence.evaluate`, with each token's probability (`evaluateWithMetadata`), and with `all`
+ * the whole distribution's: llama.cpp then copies the vocabulary's probabilities out at every
+ * step, which costs milliseconds per token with a large vocabulary (see docs/api.md).
+ *
+ * node-llama-cpp tells the native sampler's `[token, probabilities, confidence]` result from a
+ * bare token by `instanceof Array`, which is false for an array made in another realm (a vm
+ * context such as Jest's): it then yields that array as the token, and would decode it as the
+ * next input. So the raw result is read here when it comes through, and every step hands the
+ * token back explicitly.
  */
 export async function* evaluateWithProbabilities(
   sequence: LlamaContextSequence,
   input: Token[],
   options: SequenceEvaluateOptions,
+  all: boolean,
 ): AsyncGenerator<ProbabilityStep, void, void> {
-  const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, options);
+  const steps = sequence.evaluateWithMetadata(input, all ? { probabilities: true } : { confidence: true }, options);
   try {
     let next = await steps.next();
     while (next.done !== true) {
-      const step = probabilityStep(next.value);
+      const step = probabilityStep(next.value as RawStep);
       yield step;
       next = await steps.next(step.token);
     }
@@ -136,10 +143,26 @@ export async function* evaluateWithProbabilities(
   }
 }
 
-function probabilityStep(value: { token: unknown; probabilities?: Map<Token, number> }): ProbabilityStep {
-  if (!Array.isArray(value.token)) return { token: value.token as Token, probabilities: value.probabilities ?? new Map() };
-  const [token, pairs] = value.token as [Token, unknown];
-  const probabilities = new Map<Token, number>();
-  if (Array.isArray(pairs)) for (let i = 1; i < pairs.length; i += 2) probabilities.set(pairs[i - 1] as Token, pairs[i] as number);
-  return { token, probabilities };
+interface RawStep {
+  token: unknown;
+  probabilities?: Map<Token, number>;
+  confidence?: number;
+}
+
+function probabilityStep(value: RawStep): ProbabilityStep {
+  if (!Array.isArray(value.token)) {
+    const step: ProbabilityStep = { token: value.token as Token };
+    if (value.probabilities !== undefined) step.probabilities = value.probabilities;
+    if (value.confidence !== undefined) step.confidence = value.confidence;
+    return step;
+  }
+  const [token, pairs, confidence] = value.token as [Token, unknown, unknown];
+  const step: ProbabilityStep = { token };
+  if (Array.isArray(pairs)) {
+    const probabilities = new Map<Token, number>();
+    for (let i = 1; i < pairs.length; i += 2) probabilities.set(pairs[i - 1] as Token, pairs[i] as number);
+    step.probabilities = probabilities;
+  }
+  if (typeof confidence === "number") step.confidence = confidence;
+  return step;
 }
