@@ -134,7 +134,7 @@ export async function* evaluateWithProbabilities(
   try {
     let next = await steps.next();
     while (next.done !== true) {
-      const step = probabilityStep(next.value as RawStep);
+      const step = probabilityStep(next.value);
       yield step;
       next = await steps.next(step.token);
     }
