@@ -96,8 +96,24 @@ describe("generateChoices", () => {
     await withScope({}, async (scope) => {
       for (const n of [0, 129, 1.5, "2"] as unknown as number[])
         await expect(scope.generateChoices(PROMPT, n)).rejects.toThrow(InvalidArgumentError);
-      expect(() => scope.streamChoices(PROMPT, 0)).not.toThrow();
+      const stream = scope.streamChoices(PROMPT, 0);
+      await expect(stream.next()).rejects.toThrow(InvalidArgumentError);
+      await expect(stream.result).rejects.toThrow(InvalidArgumentError);
       expect(await scope.tokenCount()).toBe(0);
     });
   });
+
+  test("leaving a stream of choices early stops them all and frees the branches; the scope goes on", async () => {
+    await withScope({}, async (scope) => {
+      const stream = scope.streamChoices(PROMPT, 3, { temperature: 1, seed: 2 });
+      for await (const chunk of stream) if (chunk.text.length > 0) break;
+      const result = await stream.result;
+      expect(result.choices.length).toBe(3);
+      expect(parent.stats().scopes.total).toBe(1);
+      // What choice 0 generated before the stop is the scope's: the prompt and that reply.
+      expect(await scope.tokenCount()).toBe(result.promptTokenCount + result.choices[0]!.tokenCount);
+      expect((await scope.generate(" Then", { maxTokens: 4 })).tokenCount).toBeGreaterThan(0);
+    });
+  });
 });
+
