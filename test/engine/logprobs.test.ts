@@ -132,6 +132,9 @@ describe("logitBias", () => {
       llama.setPrompt(PROMPT);
       await expect(llama.generate({ logitBias: { [size]: 1 } })).rejects.toThrow(InvalidArgumentError);
       expect(llama.tokenCount("refused")).toBe(0);
+      // The prompt stays set: the next call with good options replies to it.
+      const result = await llama.generate({ maxTokens: 2, logitBias: { [size - 1]: 1 } });
+      expect(result.promptTokenCount).toBeGreaterThan(0);
       for (const logitBias of [{ 1: 101 }, { 1: -101 }, { x: 1 }, { "-1": 1 }, { 1: "1" }] as unknown as NonNullable<
         GenerateOptions["logitBias"]
       >[])

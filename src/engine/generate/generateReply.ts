@@ -5,7 +5,7 @@ import type { ResolvedGenerateOptions } from "./GenerateOptions.js";
 import type { FinishReason, GenerationResult } from "./GenerationResult.js";
 import { assertPromptLength } from "../../shared/promptLength.js";
 import { PromptTokenizer } from "../tokenize/PromptTokenizer.js";
-import { assertTokenIds, evaluateOptions } from "./sampling.js";
+import { evaluateOptions } from "./sampling.js";
 import { LogprobRecorder, type TokenLogprob } from "./TokenLogprobs.js";
 import type { Slot, SlotPrompt } from "../slots/Slot.js";
 import { inLockStep } from "../batching/StepBarrier.js";
@@ -36,7 +36,6 @@ export async function generateReply(
   if (options.signal?.aborted) throw abortedBeforeStart();
   const { sequence } = slot;
   const model = sequence.model;
-  assertTokenIds(model, options.logitBias);
   // Everything is decided before the slot changes: a prompt that is refused leaves it as it was.
   const erase = typeof prompt === "object" && prompt.erase !== undefined ? clampRange(prompt.erase, slot.tokens.length) : undefined;
   const history = without(slot.tokens, erase);

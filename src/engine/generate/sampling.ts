@@ -78,27 +78,14 @@ function biasOf(
 }
 
 /**
- * Refuses `logitBias` ids outside the model's vocabulary, before the call changes the slot
- * (llama.cpp would read past its logits).
+ * Refuses `logitBias` ids outside the model's vocabulary (llama.cpp would read past its logits),
+ * before the call takes the slot's prompt.
  * @throws {InvalidArgumentError}
  */
-export function assertTokenIds(model: LlamaModel, ids: ReadonlyMap<number, number> | undefined): void {
-  if (ids === undefined) return;
-  const size = vocabularySize(model);
-  for (const id of ids.keys())
-    if (id >= size)
-      throw new InvalidArgumentError(`logitBias names token ${id}, but this model's token ids go from 0 to ${size - 1}. Remove it.`);
+export function assertTokenIds(ids: ReadonlyMap<number, number> | undefined, vocabularySize: number): void {
+  for (const id of ids?.keys() ?? [])
+    if (id >= vocabularySize)
+      throw new InvalidArgumentError(
+        `logitBias names token ${id}, but this model's token ids go from 0 to ${vocabularySize - 1}. Remove it.`,
+      );
 }
-
-/** The number of tokens in the model's vocabulary (as node-llama-cpp's iterateAllTokens counts them). */
-function vocabularySize(model: LlamaModel): number {
-  let size = vocabularySizes.get(model);
-  if (size === undefined) {
-    size = 0;
-    for (const _ of model.iterateAllTokens()) size++;
-    vocabularySizes.set(model, size);
-  }
-  return size;
-}
-
-const vocabularySizes = new WeakMap<LlamaModel, number>();

@@ -15,6 +15,7 @@ import { toSingleStream, toStreams } from "../../state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "../../state/StateFormat.js";
 import { copySequenceKv } from "../internals/nodeLlamaCppInternals.js";
 import { TextStream } from "../../shared/TextStream.js";
+import { assertTokenIds } from "../generate/sampling.js";
 import type { SlotHandle } from "../SlotHandle.js";
 import type { Token } from "../../shared/Token.js";
 import { startsWith } from "../../shared/tokenRuns.js";
@@ -75,6 +76,7 @@ export class SlotById implements SlotHandle {
     try {
       const slot = this.engine.slot(this.id);
       const resolved = resolveGenerateOptions(options);
+      assertTokenIds(resolved.logitBias, this.engine.stateLimits.vocabularySize);
       const prompt = slot.prompt;
       slot.prompt = undefined;
       return slot.schedule(async ({ close, stop }) => {
