@@ -60,6 +60,26 @@ describe.each([
   });
 });
 
+describe("streamPrompt with logprobs", () => {
+  test("the stream's logprobs grow with its text and end as the result's, a stop string cutting both", async () => {
+    const full = await withScope({}, (scope) => scope.generate(PROMPT, { maxTokens: 24 }));
+    const stop = full.text.split(" ")[3]!.slice(1); // begins inside a token of the reply
+    await withScope({}, async (scope) => {
+      const stream = scope.streamPrompt(PROMPT, { maxTokens: 24, logprobs: 2, stop: [stop] });
+      let text = "";
+      for await (const piece of stream) {
+        text += piece;
+        expect(text.startsWith(stream.logprobs.map((entry) => entry.text).join(""))).toBe(true);
+      }
+      const result = await stream.result;
+      expect(result.finishReason).toBe("stop");
+      expect(text).toBe(result.text);
+      expect(stream.logprobs).toEqual(result.logprobs);
+      expect(result.logprobs!.map((entry) => entry.text).join("")).toBe(result.text);
+    });
+  });
+});
+
 describe("generateChoices", () => {
   test("more choices than slots: the branches wait for slots, and reply as they would with room", async () => {
     const few = await startParent({ slots: 2, contextSize: 256 });
