@@ -140,7 +140,7 @@ export class ScopeService implements WorkerApi {
       let filled = false;
       if (request.phase === "reply") {
         // Replies to the prompt a "prefill" left waiting (in this scope or the one it was forked from).
-        if (chat !== undefined) stop = [...stop, ...chat.turnStop()];
+        if (chat !== undefined) stop = [...stop, ...chat.resumeTurn(slot.historyTokens())];
       } else if (chat === undefined) slot.setPrompt(request.text);
       else {
         const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal);

@@ -60,6 +60,27 @@ describe.each([
   });
 });
 
+describe("generateChoices with a context shift", () => {
+  test("chat replies that fill the slot shift in every branch as in a scope alone; the scope goes on alike", async () => {
+    // Greedy: lock-step batches round a sampled reply's logits differently over 300 tokens.
+    const options: GenerateOptions = { maxTokens: 300 };
+    const run = (choices: boolean) =>
+      withScope({ mode: "chat", systemPrompt: "You tell stories." }, async (scope) => {
+        const replies = choices ? (await scope.generateChoices(PROMPT, 3, options)).choices : [await scope.generate(PROMPT, options)];
+        const afterReply = await scope.tokenCount();
+        const next = await scope.generate("And then?", { maxTokens: 8 });
+        return { replies, afterReply, next: next.text, tokens: await scope.tokenCount(), history: await scope.getChatHistory() };
+      });
+    const alone = await run(false);
+    // The reply outgrew the slot: shifts erased part of it (else this test would test nothing).
+    const reply = alone.replies[0]!;
+    expect(reply.promptTokenCount + reply.tokenCount).toBeGreaterThan(256);
+    // At temperature 0 every branch, each shifting on its own, gives the reply of the scope alone.
+    const branch = { ...reply, promptTokenCount: 0 };
+    expect(await run(true)).toEqual({ ...alone, replies: [branch, branch, branch] });
+  });
+});
+
 describe("streamPrompt with logprobs", () => {
   test("the stream's logprobs grow with its text and end as the result's, a stop string cutting both", async () => {
     const full = await withScope({}, (scope) => scope.generate(PROMPT, { maxTokens: 24 }));

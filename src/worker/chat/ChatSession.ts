@@ -130,11 +130,14 @@ export class ChatSession {
   }
 
   /**
-   * The template's stop triggers for a reply to the last user turn, when that reply runs in
-   * another call than the turn (a fork of a scope whose turn was evaluated without a reply: see
-   * `generateChoices`). Costs one render.
+   * Readies the session for a reply to its last user turn in another call than the turn's (a
+   * scope, or a fork of one, whose turn was evaluated without a reply: see `generateChoices`):
+   * `slotTokens`, what the slot holds now, are the turn's render, which a shift during the reply
+   * erases from. Returns the template's stop triggers. Costs one render.
    */
-  turnStop(): string[] {
+  resumeTurn(slotTokens: readonly Token[]): string[] {
+    this.rendered = [...slotTokens];
+    this.turnCut = false;
     return this.render(this.exchanges).stop;
   }
 
