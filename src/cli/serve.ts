@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { LlamaLoad, LlamaParent, LlamaScopeError, type ParentLoadOptions } from "../index.js";
-import { LlamaServer } from "../server/index.js";
+import type { LlamaServer } from "../server/index.js";
 import { CliUsageError } from "./CliUsageError.js";
+import { loadServer } from "./loadServer.js";
 import { showLoadProgress } from "./loadProgress.js";
 import { parseServeOptions, SERVE_HELP } from "./serveOptions.js";
 
@@ -18,6 +19,7 @@ export async function serve(args: string[]): Promise<number> {
     process.stdout.write(`${SERVE_HELP}\n`);
     return 0;
   }
+  const { LlamaServer } = await loadServer();
   const log = (line: string) => process.stderr.write(`llama-scope: ${line}\n`);
   if (options.stateDir !== undefined) mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
   const load: ParentLoadOptions = { modelPath: options.model, slots: options.slots, isolation: options.isolation };

@@ -39,7 +39,10 @@ export interface LlamaLoadOptions {
    * Default `"never"`: loading never compiles or downloads anything.
    */
   build?: "never" | "auto";
-  /** llama.cpp log level. Default `"warn"`. */
+  /**
+   * llama.cpp's log level. Default `"error"`: llama.cpp warns about things a user cannot act on
+   * (loading many llama models prints two "bad special token" lines); `"warn"` shows them.
+   */
   logLevel?: "error" | "warn" | "info" | "debug" | "disabled";
   /**
    * An existing directory for the short-lived files node-llama-cpp needs to save and load slot
@@ -166,7 +169,7 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     flashAttention: optionalBoolean("flashAttention", options.flashAttention),
     gpu: options.gpu ?? "auto",
     build: options.build ?? "never",
-    logLevel: options.logLevel ?? "warn",
+    logLevel: options.logLevel ?? "error",
     stateDir: options.stateDir,
     contextShift: checkContextShift(options.contextShift, "load"),
     stateKey: stateKeyBytes(options.stateKey),

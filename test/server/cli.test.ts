@@ -137,6 +137,8 @@ describe("llama-scope serve", () => {
     first.child.kill("SIGTERM");
     expect(await first.exited).toBe(0);
     expect(first.output()).toContain("saved 2 sessions");
+    // llama.cpp's load warnings ("bad special token") are not shown at the default log level.
+    expect(first.output()).not.toContain("[node-llama-cpp]");
     expect((await readdir(stateDir)).filter((name) => name.endsWith(".llstate"))).toHaveLength(2);
 
     const restarted = await startCli(args, env);
