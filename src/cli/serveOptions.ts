@@ -171,8 +171,7 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
   if (isolation !== "thread" && isolation !== "process")
     throw new CliUsageError(`--isolation must be "thread" or "process", not "${isolation}".`);
   const embeddings = read("embeddings") ?? "on";
-  if (embeddings !== "on" && embeddings !== "off")
-    throw new CliUsageError(`--embeddings must be "on" or "off", not "${embeddings}".`);
+  if (embeddings !== "on" && embeddings !== "off") throw new CliUsageError(`--embeddings must be "on" or "off", not "${embeddings}".`);
   const embeddingModel = read("embedding-model");
   if (embeddingModel !== undefined && embeddings === "off")
     throw new CliUsageError("--embedding-model names a model for embeddings, which --embeddings off turns off: give one or the other.");

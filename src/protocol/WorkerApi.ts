@@ -1,6 +1,16 @@
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type { LoadProgress } from "../engine/index.js";
-import type { EmbedReply, EmbedRequest, ForkResult, ModelReady, PromptRequest, PromptResult, ScopeConfig, StreamBatch, WireLoadOptions } from "./messages.js";
+import type {
+  EmbedReply,
+  EmbedRequest,
+  ForkResult,
+  ModelReady,
+  PromptRequest,
+  PromptResult,
+  ScopeConfig,
+  StreamBatch,
+  WireLoadOptions,
+} from "./messages.js";
 
 /**
  * What the worker thread exposes over Comlink. Every method is called by `LlamaParent`; scope

@@ -161,7 +161,8 @@ export class LlamaServer {
       );
       return reply.code(404).send(body);
     });
-    for (const route of [chatCompletionsRoute, completionsRoute, embeddingsRoute, modelsRoute, healthRoute, metricsRoute]) route(app, this.context);
+    for (const route of [chatCompletionsRoute, completionsRoute, embeddingsRoute, modelsRoute, healthRoute, metricsRoute])
+      route(app, this.context);
     pageRoute(app);
     return app;
   }

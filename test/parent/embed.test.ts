@@ -2,12 +2,7 @@
 // against node-llama-cpp's embedding context used directly; errors that say what to do; an
 // embed beside a generation changes nothing of it; dispose with an embed in flight.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import {
-  ContextOverflowError,
-  DisposedError,
-  InvalidArgumentError,
-  type LlamaParent,
-} from "../../src/index.js";
+import { ContextOverflowError, DisposedError, InvalidArgumentError, type LlamaParent } from "../../src/index.js";
 import { startParent } from "../support/parents.js";
 import { runFixture } from "../support/runFixture.js";
 import { testModelPath } from "../support/testModel.js";
@@ -27,7 +22,11 @@ describe("parent.embed", () => {
   test("unit-length vectors, node-llama-cpp's own up to their length; identical texts give identical vectors, others differ", async () => {
     const expected = await embeddingReference(testModelPath(), TEXTS);
     const { vectors, tokenCounts } = await parent.embed(TEXTS);
-    expect(parent.modelInfo!.embeddings).toEqual({ modelPath: testModelPath(), dimensions: expected.vectors[0]!.length, contextSize: 2048 });
+    expect(parent.modelInfo!.embeddings).toEqual({
+      modelPath: testModelPath(),
+      dimensions: expected.vectors[0]!.length,
+      contextSize: 2048,
+    });
     expect(tokenCounts).toEqual(expected.tokenCounts);
     expect(vectors).toHaveLength(3);
     vectors.forEach((vector, i) => {

@@ -26,7 +26,7 @@ describe("the embeddings load option", () => {
   });
 
   test("embeddings: { modelPath } embeds with a second model, as node-llama-cpp does on that model", async () => {
-        const expected = await embeddingReference(otherModelPath(), TEXTS);
+    const expected = await embeddingReference(otherModelPath(), TEXTS);
     const second = await start({ embeddings: { modelPath: otherModelPath(), contextSize: 512 } });
     try {
       const info = second.modelInfo!.embeddings!;
@@ -47,7 +47,10 @@ describe("the embeddings load option", () => {
 
   test("a missing embedding model fails init with ModelLoadError naming embeddings.modelPath", async () => {
     await expect(start({ embeddings: { modelPath: "/nonexistent/embedder.gguf" } })).rejects.toThrow(
-      expect.objectContaining({ name: ModelLoadError.name, message: expect.stringMatching(/embeddings\.modelPath.*\/nonexistent\/embedder\.gguf/) }),
+      expect.objectContaining({
+        name: ModelLoadError.name,
+        message: expect.stringMatching(/embeddings\.modelPath.*\/nonexistent\/embedder\.gguf/),
+      }),
     );
   });
 

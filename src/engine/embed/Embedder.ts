@@ -1,4 +1,4 @@
-import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
+import type { LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
 import type { ResolvedLoadOptions } from "../../loading/LlamaLoadOptions.js";
 import { ContextOverflowError, DisposedError, LlamaScopeError, ModelLoadError } from "../../shared/errors/index.js";
 import type { EmbeddingInfo, Embeddings } from "../../shared/Embeddings.js";
@@ -37,10 +37,12 @@ export class Embedder {
     let model = main;
     let modelPath = settings.modelPath;
     if (embeddings.modelPath !== undefined) {
-      const opened = await openModel({ ...settings, modelPath: embeddings.modelPath }, signal === undefined ? {} : { signal }).catch((cause: unknown) => {
-        signal?.throwIfAborted();
-        throw new ModelLoadError(`The embedding model (embeddings.modelPath) did not load: ${errorText(cause)}`, { cause });
-      });
+      const opened = await openModel({ ...settings, modelPath: embeddings.modelPath }, signal === undefined ? {} : { signal }).catch(
+        (cause: unknown) => {
+          signal?.throwIfAborted();
+          throw new ModelLoadError(`The embedding model (embeddings.modelPath) did not load: ${errorText(cause)}`, { cause });
+        },
+      );
       ({ model } = opened);
       modelPath = opened.settings.modelPath;
     }
@@ -90,7 +92,7 @@ export class Embedder {
     for (const { tokens } of inputs) {
       signal?.throwIfAborted();
       if (this.closed) throw disposedError();
-      vectors.push(unitNorm((await context.getEmbeddingFor(tokens as Token[])).vector));
+      vectors.push(unitNorm((await context.getEmbeddingFor(tokens)).vector));
     }
     return { vectors, tokenCounts: inputs.map(({ tokenCount }) => tokenCount) };
   }
