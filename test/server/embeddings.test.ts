@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { APIError } from "openai";
 import { MAX_EMBEDDING_INPUTS } from "../../src/server/routes/embeddings.js";
 import { norm } from "../support/embeddings.js";
+import { otherModelPath } from "../support/testModel.js";
 import { metric, postJson, readMetrics, startTestServer, waitFor, type TestServer } from "../support/servers.js";
 
 const TEXTS = ["Once upon a time, there was a little girl.", "Once upon a time, there was a little girl.", "The dog ran to the park."];
@@ -107,6 +108,20 @@ describe("POST /v1/embeddings", () => {
     expect(await sent).toBe("AbortError");
     await waitFor(async () => (await inFlight()) === 0, 10_000, "the embeddings request to give its place back");
     expect((await post({ input: "x" })).status).toBe(200);
+  });
+
+  test("with a second, embedding model: its vectors, and its name as the reply's model", async () => {
+    const second = await startTestServer({ slots: 1, embeddings: { modelPath: otherModelPath() } });
+    try {
+      const expected = await second.parent.embed(TEXTS);
+      const response = await second.client.embeddings.create({ model: "any", input: TEXTS, encoding_format: "float" });
+      expect(response.model).toBe("llama-2-tiny-random");
+      expect(response.data.map(({ embedding }) => embedding)).toEqual(expected.vectors);
+      expect(expected.vectors[0]).toHaveLength(second.parent.modelInfo!.embeddings!.dimensions);
+      expect((await second.client.models.list()).data[0]!.id).toBe("stories260K"); // the served model is unchanged
+    } finally {
+      await second.close();
+    }
   });
 
   test("a server whose parent has embeddings off answers 501 and says how to turn them on", async () => {

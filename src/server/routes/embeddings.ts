@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { ContextOverflowError, EmbeddingsUnavailableError } from "../../index.js";
 import { ApiError, badRequest } from "../ApiError.js";
@@ -43,7 +44,7 @@ export function embeddingsRoute(app: FastifyInstance, context: ServerContext): v
             index,
             embedding: format === "base64" ? base64Of(vector) : vector,
           })),
-          model: context.modelId,
+          model: embeddingModelId(context),
           usage: { prompt_tokens: tokens, total_tokens: tokens },
         };
       } finally {
@@ -58,6 +59,13 @@ export function embeddingsRoute(app: FastifyInstance, context: ServerContext): v
       reply.raw.off("close", clientGone);
     }
   });
+}
+
+/** The served model's id, or a second embedding model's file name without `.gguf`: the model that made the vectors. */
+function embeddingModelId(context: ServerContext): string {
+  const info = context.parent.modelInfo;
+  const file = info?.embeddings?.modelPath;
+  return file === undefined || file === info?.modelPath ? context.modelId : path.basename(file).replace(/\.gguf$/i, "");
 }
 
 /** `input`: a string or an array of strings, at most {@link MAX_EMBEDDING_INPUTS}; token arrays are refused. */
