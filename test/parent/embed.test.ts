@@ -10,7 +10,7 @@ import { embeddingReference, norm } from "../support/embeddings.js";
 
 const TEXTS = ["Once upon a time, there was a little girl.", "Once upon a time, there was a little girl.", "The dog ran to the park."];
 /** Enough texts that a call is still running while the test does something beside it. */
-const MANY = Array.from({ length: 600 }, (_, i) => `Story ${i}: the cat sat on the mat and looked at the moon for a long time.`);
+const MANY = Array.from({ length: 300 }, (_, i) => `Story ${i}: the cat sat on the mat and looked at the moon for a long time.`);
 
 let parent: LlamaParent;
 beforeAll(async () => {

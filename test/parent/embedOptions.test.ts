@@ -1,8 +1,9 @@
 // Runs under its own isolations.
-// The embeddings load option: off, a second model, a missing one, bad values. Each case loads a
-// parent of its own in a worker thread (embed.test.ts runs embeddings under both isolations).
+// The embeddings load option: a second model, a missing one, bad values (off is checked in
+// engine/embed.test.ts and server/embeddings.test.ts). Each case loads a parent of its own in a
+// worker thread (embed.test.ts runs embeddings under both isolations).
 import { describe, expect, test } from "@jest/globals";
-import { EmbeddingsUnavailableError, InvalidArgumentError, LlamaLoad, ModelLoadError, type ParentLoadOptions } from "../../src/index.js";
+import { InvalidArgumentError, LlamaLoad, ModelLoadError, type ParentLoadOptions } from "../../src/index.js";
 import { embeddingReference, norm } from "../support/embeddings.js";
 import { startParent } from "../support/parents.js";
 import { otherModelPath, testLoadOptions } from "../support/testModel.js";
@@ -14,17 +15,6 @@ function start(options: Partial<ParentLoadOptions>) {
 }
 
 describe("the embeddings load option", () => {
-  test("embeddings: false: embed throws EmbeddingsUnavailableError, and modelInfo has no embeddings", async () => {
-    const off = await start({ embeddings: false });
-    try {
-      expect(off.modelInfo!.embeddings).toBeUndefined();
-      await expect(off.embed("x")).rejects.toBeInstanceOf(EmbeddingsUnavailableError);
-      await expect(off.embed("x")).rejects.toThrow(/embeddings: false/);
-    } finally {
-      await off.dispose();
-    }
-  });
-
   test("embeddings: { modelPath } embeds with a second model, as node-llama-cpp does on that model", async () => {
     const expected = await embeddingReference(otherModelPath(), TEXTS);
     const second = await start({ embeddings: { modelPath: otherModelPath(), contextSize: 512 } });

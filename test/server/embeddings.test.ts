@@ -1,3 +1,5 @@
+// Runs under its own isolations.
+// (A thread: the server uses only parent.embed, which parent/embed.test.ts runs under both.)
 // POST /v1/embeddings, driven by the official `openai` client over real HTTP on 127.0.0.1: the
 // vectors are the library's own (parent.embed), as floats or as base64 of their float32 bytes;
 // bad requests get OpenAI-style errors naming the field; a server without embeddings says so.
@@ -12,7 +14,7 @@ const TEXTS = ["Once upon a time, there was a little girl.", "Once upon a time, 
 
 let t: TestServer;
 beforeAll(async () => {
-  t = await startTestServer({ slots: 1 });
+  t = await startTestServer({ slots: 1, isolation: "thread" });
 });
 afterAll(() => t.close());
 
@@ -111,7 +113,7 @@ describe("POST /v1/embeddings", () => {
   });
 
   test("with a second, embedding model: its vectors, and its name as the reply's model", async () => {
-    const second = await startTestServer({ slots: 1, embeddings: { modelPath: otherModelPath() } });
+    const second = await startTestServer({ slots: 1, isolation: "thread", embeddings: { modelPath: otherModelPath() } });
     try {
       const expected = await second.parent.embed(TEXTS);
       const response = await second.client.embeddings.create({ model: "any", input: TEXTS, encoding_format: "float" });
@@ -125,8 +127,9 @@ describe("POST /v1/embeddings", () => {
   });
 
   test("a server whose parent has embeddings off answers 501 and says how to turn them on", async () => {
-    const off = await startTestServer({ slots: 1, embeddings: false });
+    const off = await startTestServer({ slots: 1, isolation: "thread", embeddings: false });
     try {
+      expect(off.parent.modelInfo!.embeddings).toBeUndefined();
       const refused = await off.client.embeddings.create({ model: "any", input: "x" }).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(APIError);
       expect((refused as APIError).status).toBe(501);

@@ -101,8 +101,9 @@ export class Embedder {
     this.context ??= this.model
       .createEmbeddingContext({
         contextSize: this.info.contextSize,
-        // A whole text in one batch: encoder models (BERT) need it, and it costs a causal one nothing.
-        batchSize: this.info.contextSize,
+        // An encoder model (BERT) must take a whole text in one batch; a decoder model keeps
+        // node-llama-cpp's smaller default (a batch's compute memory grows with its size).
+        ...(this.model.fileInsights.hasEncoder ? { batchSize: this.info.contextSize } : {}),
         // As the slots' context: more threads than free cores made llama.cpp over 50 times slower.
         threads: this.threads,
       })
