@@ -1,10 +1,11 @@
-import type { LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ResolvedLoadOptions } from "../../loading/LlamaLoadOptions.js";
 import { ContextOverflowError, DisposedError, LlamaScopeError, ModelLoadError } from "../../shared/errors/index.js";
 import type { EmbeddingInfo, Embeddings } from "../../shared/Embeddings.js";
 import { maxPromptLength } from "../../shared/promptLength.js";
 import { errorText, openModel } from "../model/openModel.js";
-import { PromptTokenizer } from "../tokenize/PromptTokenizer.js";
+import { PIECE_LENGTH, PromptTokenizer } from "../tokenize/PromptTokenizer.js";
 import { unitNorm } from "./unitNorm.js";
 
 /**
@@ -82,12 +83,20 @@ export class Embedder {
     });
     const context = await this.ensureContext();
     // Every text is measured before any is computed: a batch with one text too long fails whole.
-    const inputs = texts.map((text, index) => {
+    const inputs: { tokens: Token[]; tokenCount: number }[] = [];
+    let unyielded = 0;
+    for (const [index, text] of texts.entries()) {
+      // Tokenizing blocks the thread: the other conversations' streams get a turn every few KB.
+      unyielded += text.length;
+      if (unyielded > PIECE_LENGTH) {
+        await nextTurn();
+        unyielded = 0;
+      }
       const tokens = this.model.tokenize(text, false); // text, not special tokens: as a prompt's
       const tokenCount = context.calculateInputLength(tokens);
       if (tokenCount > room) throw tooLong(index, `${tokenCount.toLocaleString("en-US")} tokens`, room);
-      return { tokens, tokenCount };
-    });
+      inputs.push({ tokens, tokenCount });
+    }
     const vectors: number[][] = [];
     for (const { tokens } of inputs) {
       signal?.throwIfAborted();
