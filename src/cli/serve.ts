@@ -26,6 +26,8 @@ export async function serve(args: string[]): Promise<number> {
   if (options.contextSize !== undefined) load.contextSize = options.contextSize;
   if (options.threads !== undefined) load.threads = options.threads;
   if (options.maxRamBytes !== undefined) load.swap = { maxRamBytes: options.maxRamBytes };
+  if (!options.embeddings) load.embeddings = false;
+  if (options.embeddingModel !== undefined) load.embeddings = { modelPath: options.embeddingModel };
   let parent: LlamaParent;
   let server: LlamaServer;
   try {

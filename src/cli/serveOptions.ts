@@ -19,6 +19,10 @@ export interface ServeOptions {
   maxMessages: number;
   maxSavedSessions: number;
   maxStateBytes: number;
+  /** False with `--embeddings off`. */
+  embeddings: boolean;
+  /** A second model for `/v1/embeddings`; undefined: the served model computes them. */
+  embeddingModel: string | undefined;
 }
 
 interface Flag {
@@ -102,13 +106,25 @@ export const SERVE_FLAGS: readonly Flag[] = [
     value: "<size>",
     help: "bytes the files in --state-dir may take, e.g. 512M, 20G; past it the oldest are removed (default 4G)",
   },
+  {
+    name: "embeddings",
+    env: "LLAMA_SCOPE_EMBEDDINGS",
+    value: "<on|off>",
+    help: "serve POST /v1/embeddings; off answers it with 501 (default on: the model's embedding context is made at the first request)",
+  },
+  {
+    name: "embedding-model",
+    env: "LLAMA_SCOPE_EMBEDDING_MODEL",
+    value: "<path | hf:… | https://…>",
+    help: "a second model, an embedding model, for /v1/embeddings (default: the served model)",
+  },
 ];
 
 export const SERVE_HELP = [
   "Usage: llama-scope serve --model <path | hf:… | https://…> [options]",
   "",
-  "An OpenAI-compatible HTTP server (POST /v1/chat/completions, POST /v1/completions, GET /v1/models,",
-  "GET /health, GET /metrics) and a chat page at /, on one loaded model.",
+  "An OpenAI-compatible HTTP server (POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,",
+  "GET /v1/models, GET /health, GET /metrics) and a chat page at /, on one loaded model.",
   "",
   "Options (each also read from the environment variable shown; a flag wins):",
   ...SERVE_FLAGS.map(
@@ -154,6 +170,11 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
   const isolation = read("isolation") ?? "thread";
   if (isolation !== "thread" && isolation !== "process")
     throw new CliUsageError(`--isolation must be "thread" or "process", not "${isolation}".`);
+  const embeddings = read("embeddings") ?? "on";
+  if (embeddings !== "on" && embeddings !== "off") throw new CliUsageError(`--embeddings must be "on" or "off", not "${embeddings}".`);
+  const embeddingModel = read("embedding-model");
+  if (embeddingModel !== undefined && embeddings === "off")
+    throw new CliUsageError("--embedding-model names a model for embeddings, which --embeddings off turns off: give one or the other.");
   const maxRam = read("max-ram");
   const maxStateSize = read("max-state-size");
   return {
@@ -174,6 +195,8 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     maxMessages: integer("max-messages", read("max-messages"), 1) ?? 256,
     maxSavedSessions: integer("max-saved-sessions", read("max-saved-sessions"), 1) ?? 1000,
     maxStateBytes: maxStateSize === undefined ? 4 * 1024 ** 3 : byteSize(maxStateSize, "max-state-size", 1),
+    embeddings: embeddings === "on",
+    embeddingModel,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type {
   ContextShiftOptions,
+  EmbeddingInfo,
   GenerationResult,
   GenerateOptions,
   LlamaLoadOptions,
@@ -68,6 +69,8 @@ export interface ModelReady {
   loadMs: number;
   /** `Llama.lockstepMinBatch`: from how many generating slots one batch pays; absent without lock-step. */
   lockstepMinBatch?: number;
+  /** Where `embed`'s vectors come from (`Llama.embeddingInfo`); absent with `embeddings: false`. */
+  embeddings?: EmbeddingInfo;
 }
 
 /** How the worker runs one scope; sent once, when the scope is created. */
@@ -127,3 +130,20 @@ export interface StreamBatch {
 export type ScopeStateMeta = {
   chatTurns?: ChatHistoryItem[];
 };
+
+/** An `embed` call as it crosses to the worker: its texts checked, its signal become `stopRequest(requestId)`. */
+export interface EmbedRequest {
+  /** Unique per parent, shared with prompts' ids: names the call in `stopRequest`. */
+  requestId: number;
+  texts: string[];
+}
+
+/**
+ * `embed`'s vectors as they cross back: one `Float32Array` of `tokenCounts.length × dimensions`
+ * numbers, transferred rather than copied (its values are float32s already, see `unitNorm`).
+ */
+export interface EmbedReply {
+  packed: Float32Array;
+  dimensions: number;
+  tokenCounts: number[];
+}

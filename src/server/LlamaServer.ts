@@ -7,6 +7,7 @@ import { requireApiKey } from "./apiKey.js";
 import { parseJsonBodies } from "./jsonBody.js";
 import { chatCompletionsRoute } from "./routes/chatCompletions.js";
 import { completionsRoute } from "./routes/completions.js";
+import { embeddingsRoute } from "./routes/embeddings.js";
 import { healthRoute } from "./routes/health.js";
 import { metricsRoute } from "./routes/metrics.js";
 import { modelsRoute } from "./routes/models.js";
@@ -35,7 +36,7 @@ export interface ServerAddress {
 
 /**
  * An OpenAI-compatible HTTP server on a {@link LlamaParent}: chat and text completions (whole or
- * streamed), sessions continued on their scopes, a bounded queue, Prometheus metrics and a chat
+ * streamed), embeddings, sessions continued on their scopes, a bounded queue, Prometheus metrics and a chat
  * page. It uses the parent without owning it: dispose the parent after `close()`.
  */
 export class LlamaServer {
@@ -153,14 +154,15 @@ export class LlamaServer {
     app.setNotFoundHandler(async (request, reply) => {
       const { body } = new ApiError(
         404,
-        `There is no ${request.method} ${request.url.split("?")[0]} here. See GET /v1/models, POST /v1/chat/completions, POST /v1/completions.`,
+        `There is no ${request.method} ${request.url.split("?")[0]} here. See GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings.`,
         {
           code: "not_found",
         },
       );
       return reply.code(404).send(body);
     });
-    for (const route of [chatCompletionsRoute, completionsRoute, modelsRoute, healthRoute, metricsRoute]) route(app, this.context);
+    for (const route of [chatCompletionsRoute, completionsRoute, embeddingsRoute, modelsRoute, healthRoute, metricsRoute])
+      route(app, this.context);
     pageRoute(app);
     return app;
   }

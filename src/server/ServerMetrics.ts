@@ -12,6 +12,8 @@ export class ServerMetrics {
   private promptTokens = 0;
   private completionTokens = 0;
   private aborted = 0;
+  private embeddingInputs = 0;
+  private embeddingTokens = 0;
   private readonly swapSeconds = { freeze: 0, restore: 0 };
   private erasedTokens = 0;
 
@@ -52,6 +54,12 @@ export class ServerMetrics {
     if (result.finishReason === "aborted") this.aborted++;
   }
 
+  /** An embeddings request answered: its texts, and the tokens they became. */
+  embedding(inputs: number, tokens: number): void {
+    this.embeddingInputs += inputs;
+    this.embeddingTokens += tokens;
+  }
+
   /** The whole page for `GET /metrics`. */
   render(server: {
     queueDepth: number;
@@ -89,7 +97,7 @@ export class ServerMetrics {
           [{ queue: "slots" }, stats.queueDepth],
         ],
       )
-      .add("llama_scope_requests_in_flight", "gauge", "Completion requests admitted and not done.", server.inFlight)
+      .add("llama_scope_requests_in_flight", "gauge", "Completion and embedding requests admitted and not done.", server.inFlight)
       .add("llama_scope_sessions", "gauge", "Sessions: live in this server, stored in the state directory and not revived yet.", [
         [{ state: "live" }, server.sessions.live],
         [{ state: "stored" }, server.sessions.stored],
@@ -127,6 +135,8 @@ export class ServerMetrics {
         samples(this.completions, ["endpoint", "session"]),
       )
       .add("llama_scope_completion_finishes_total", "counter", "Generations by why they ended.", samples(this.finishes, ["reason"]))
+      .add("llama_scope_embedding_inputs_total", "counter", "Texts embedded for embedding requests.", this.embeddingInputs)
+      .add("llama_scope_embedding_tokens_total", "counter", "Tokens evaluated for embedding requests.", this.embeddingTokens)
       .add("llama_scope_generations_aborted_total", "counter", "Generations stopped because their client went away.", this.aborted)
       .add(
         "llama_scope_http_requests_total",

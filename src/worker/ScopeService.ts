@@ -16,6 +16,8 @@ import { assertPromptLength } from "../shared/promptLength.js";
 import { TextStream } from "../shared/TextStream.js";
 import { DisposedError, LlamaScopeError } from "../shared/errors/index.js";
 import type {
+  EmbedReply,
+  EmbedRequest,
   ForkResult,
   ModelReady,
   PromptRequest,
@@ -32,6 +34,7 @@ import { savedChatOf } from "../shared/chatItems.js";
 import { LoadProgressFeed } from "./LoadProgressFeed.js";
 import { PrefixCache } from "./prefixes/PrefixCache.js";
 import { SharedPrefixes } from "./prefixes/SharedPrefixes.js";
+import { packEmbeddings } from "../shared/packedEmbeddings.js";
 
 interface RunningRequest {
   scopeId: string;
@@ -64,6 +67,8 @@ export class ScopeService implements WorkerApi {
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
   private readonly scopes = new Map<string, ScopeRecord>();
+  /** Embed calls under way, by request id: `stopRequest` aborts them. */
+  private readonly embeds = new Map<number, AbortController>();
   /** Evaluates chat scopes' shared prefixes apart, and stores them when the cache is on. */
   private prefixes: SharedPrefixes | undefined;
 
@@ -100,6 +105,7 @@ export class ScopeService implements WorkerApi {
       loadMs: performance.now() - start,
     };
     if (lockstepMinBatch !== undefined) ready.lockstepMinBatch = lockstepMinBatch;
+    if (this.llama.embeddingInfo !== undefined) ready.embeddings = { ...this.llama.embeddingInfo };
     return ready;
   }
 
@@ -191,7 +197,19 @@ export class ScopeService implements WorkerApi {
     }
   }
 
+  async embed({ requestId, texts }: EmbedRequest): Promise<EmbedReply> {
+    const controller = new AbortController();
+    this.embeds.set(requestId, controller);
+    try {
+      const reply = packEmbeddings(await this.requireLlama().embed(texts, { signal: controller.signal }));
+      return transfer(reply, [reply.packed.buffer as ArrayBuffer]);
+    } finally {
+      this.embeds.delete(requestId);
+    }
+  }
+
   stopRequest(requestId: number): void {
+    this.embeds.get(requestId)?.abort();
     const request = this.requests.get(requestId);
     if (request === undefined) return;
     request.controller.abort();
