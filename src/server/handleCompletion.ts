@@ -4,7 +4,8 @@ import { ApiError } from "./ApiError.js";
 import { conversationKey } from "./conversationKey.js";
 import { respond } from "./respond.js";
 import type { ReplyFormat } from "./replyFormats.js";
-import { booleanField, stringField, type Body } from "./requestFields.js";
+import { checkPlatformFields } from "./platformFields.js";
+import { booleanField, type Body } from "./requestFields.js";
 import type { ServerContext } from "./ServerContext.js";
 import type { SessionOutcome } from "./ServerMetrics.js";
 import { sessionHeaders, sessionIdOf } from "./sessionHeader.js";
@@ -53,7 +54,7 @@ export async function handleCompletion(
 ): Promise<unknown> {
   context.assertServing();
   const sessionId = sessionIdOf(request);
-  stringField(spec.body, "user"); // OpenAI's end-user id: checked, never a session
+  checkPlatformFields(spec.body, spec.endpoint); // user, store, metadata, …: checked, then ignored
   const stream = booleanField(spec.body, "stream") ?? false;
   const headers = sessionHeaders(sessionId);
   for (const [name, value] of Object.entries(headers)) reply.header(name, value);
