@@ -106,7 +106,12 @@ export async function handleCompletion(
         try {
           return await answer(scope, prompt, "none", keep);
         } finally {
-          if (!handedOver) await scope.dispose();
+          // A kept scope whose request failed before it changed anything (a message too long, say)
+          // goes back for the conversation's next request; the pool checks that it is unchanged.
+          if (!handedOver) {
+            if (reused !== undefined && conversation?.before !== undefined) await context.stateless.keep(scope, conversation.before);
+            else await scope.dispose();
+          }
         }
       });
     return await context.sessions.use(sessionId, client.signal, (session) =>

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import { InvalidArgumentError } from "../../src/index.js";
 import { LlamaServer } from "../../src/server/index.js";
-import { metric, readMetrics, startTestServer, type TestServer } from "../support/servers.js";
+import { metric, postJson, readMetrics, startTestServer, type TestServer } from "../support/servers.js";
 
 /** About 40 tokens: the prefix cache stores a system prompt of 32 tokens and more. */
 const SYSTEM =
@@ -145,6 +145,24 @@ describe("sessions", () => {
     const next = whole([...alice, forked.text], [...questions.slice(0, 2), "Did it have a friend?", "What was its name?"]);
     const continued = await ask(t, next);
     expect(delta(beforeNext, await readMetrics(t.url), REUSE("pooled"))).toBe(1);
+    expect(continued.text).toBe((await ask(fresh, next)).text);
+  });
+});
+
+describe("failures", () => {
+  test("a request refused before it changed the kept scope (a message too long) leaves it for the conversation's next request", async () => {
+    const first = await ask(t, whole([], ["Tell me about a bird."]));
+    const tooLong = "A bird. ".repeat(Math.ceil((t.parent.modelInfo!.maxPromptLength + 1) / 8));
+    const refused = await postJson(`${t.url}/v1/chat/completions`, {
+      ...GREEDY,
+      messages: whole([first.text], ["Tell me about a bird.", tooLong]),
+    });
+    expect(refused.status).toBe(413);
+    expect(refused.body.error.code).toBe("context_length_exceeded");
+    const next = whole([first.text], ["Tell me about a bird.", "Could it fly?"]);
+    const before = await readMetrics(t.url);
+    const continued = await ask(t, next);
+    expect(delta(before, await readMetrics(t.url), REUSE("pooled"))).toBe(1);
     expect(continued.text).toBe((await ask(fresh, next)).text);
   });
 });
