@@ -2,7 +2,7 @@ import { badRequest } from "./ApiError.js";
 import { booleanField, refuseField, stringField, type Body } from "./requestFields.js";
 
 /** OpenAI's values of `reasoning_effort` and `verbosity`: others are a client's mistake, said so. */
-const REASONING_EFFORTS = ["none", "minimal", "low", "medium", "high"];
+const REASONING_EFFORTS = ["none", "minimal", "low", "medium", "high", "xhigh"];
 const VERBOSITIES = ["low", "medium", "high"];
 
 /**
