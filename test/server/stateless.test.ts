@@ -149,6 +149,23 @@ describe("sessions", () => {
   });
 });
 
+describe("streams", () => {
+  test("a streamed reply's scope is kept before the stream ends: the next request continues it at once", async () => {
+    const first = whole([], ["Tell me about a fish."]);
+    const stream = await t.client.chat.completions.create({ ...GREEDY, messages: first, stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toBe((await ask(fresh, first)).text);
+    const next = whole([text], ["Tell me about a fish.", "Where did it swim?"]);
+    const before = await readMetrics(t.url);
+    const continued = await ask(t, next);
+    expect(delta(before, await readMetrics(t.url), REUSE("pooled"))).toBe(1);
+    const rebuilt = await ask(fresh, next);
+    expect(continued.text).toBe(rebuilt.text);
+    expect(continued.promptTokens).toBeLessThan(rebuilt.promptTokens);
+  });
+});
+
 describe("failures", () => {
   test("a request refused before it changed the kept scope (a message too long) leaves it for the conversation's next request", async () => {
     const first = await ask(t, whole([], ["Tell me about a bird."]));
