@@ -35,6 +35,7 @@ export async function serve(args: string[]): Promise<number> {
     server = new LlamaServer(parent, {
       maxQueue: options.maxQueue,
       maxSessions: options.maxSessions,
+      maxStatelessScopes: options.maxStatelessScopes,
       maxSessionQueue: options.maxSessionQueue,
       maxMessages: options.maxMessages,
       maxSavedSessions: options.maxSavedSessions,

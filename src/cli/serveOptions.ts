@@ -15,6 +15,7 @@ export interface ServeOptions {
   stateDir: string | undefined;
   maxQueue: number;
   maxSessions: number;
+  maxStatelessScopes: number;
   maxSessionQueue: number;
   maxMessages: number;
   maxSavedSessions: number;
@@ -81,6 +82,12 @@ export const SERVE_FLAGS: readonly Flag[] = [
     env: "LLAMA_SCOPE_MAX_SESSIONS",
     value: "<n>",
     help: "sessions kept at once; past it the least recently used idle one ends, written to --state-dir if set (default 1000)",
+  },
+  {
+    name: "max-stateless-scopes",
+    env: "LLAMA_SCOPE_MAX_STATELESS_SCOPES",
+    value: "<n>",
+    help: "scopes kept from requests without a session id for their conversation's next request; 0 keeps none (default 64)",
   },
   {
     name: "max-session-queue",
@@ -191,6 +198,7 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     stateDir: read("state-dir"),
     maxQueue: integer("max-queue", read("max-queue"), 0) ?? 64,
     maxSessions: integer("max-sessions", read("max-sessions"), 1) ?? 1000,
+    maxStatelessScopes: integer("max-stateless-scopes", read("max-stateless-scopes"), 0) ?? 64,
     maxSessionQueue: integer("max-session-queue", read("max-session-queue"), 0) ?? 8,
     maxMessages: integer("max-messages", read("max-messages"), 1) ?? 256,
     maxSavedSessions: integer("max-saved-sessions", read("max-saved-sessions"), 1) ?? 1000,

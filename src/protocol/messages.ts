@@ -80,6 +80,8 @@ export interface ScopeConfig {
   contextShift?: ContextShiftOptions | false;
   /** A chat scope's history to start from (a system item first, if any); not evaluated until its first prompt. */
   chatHistory?: ChatHistoryItem[];
+  /** false: the prefix cache stores no entry for the history before the first turn (only the system prompt's). */
+  cacheHistory?: false;
 }
 
 export interface PromptRequest {

@@ -15,8 +15,11 @@ import { pageRoute } from "./routes/page.js";
 import type { ServerContext } from "./ServerContext.js";
 import { ServerMetrics } from "./ServerMetrics.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./ServerOptions.js";
+import { HistorySightings } from "./HistorySightings.js";
+import { ScopeShifts } from "./ScopeShifts.js";
 import { SessionStore } from "./SessionStore.js";
 import { StateDirectory } from "./StateDirectory.js";
+import { StatelessScopes } from "./StatelessScopes.js";
 
 /** Where a {@link LlamaServer} listens. */
 export interface ListenOptions {
@@ -60,17 +63,21 @@ export class LlamaServer {
       throw new InvalidArgumentError("LlamaServer takes a LlamaParent: new LlamaServer(parent, options).");
     this.options = resolveServerOptions(options);
     const slots = parent.load.slots;
-    const { stateDir, maxSavedSessions, maxStateBytes, maxSessions, maxSessionQueue, log } = this.options;
+    const { stateDir, maxSavedSessions, maxStateBytes, maxSessions, maxSessionQueue, maxStatelessScopes, log } = this.options;
     const directory =
       stateDir === undefined ? undefined : new StateDirectory(stateDir, { maxFiles: maxSavedSessions, maxBytes: maxStateBytes }, log);
     this.sessions = new SessionStore(parent, directory, log, { maxSessions, maxSessionQueue });
     parent.on("error", this.engineFailed);
     const unavailable = () => this.unavailable();
+    const shifts = new ScopeShifts(parent);
     this.context = {
       parent,
       options: this.options,
       modelId: this.options.modelId ?? modelIdOf(parent.load.options.modelPath),
       sessions: this.sessions,
+      stateless: new StatelessScopes(maxStatelessScopes, this.sessions, shifts),
+      shifts,
+      sightings: new HistorySightings(),
       admission: new AdmissionQueue(slots, this.options.maxQueue),
       metrics: new ServerMetrics(parent),
       inFlight: new Set(),
@@ -112,10 +119,12 @@ export class LlamaServer {
         clearTimeout(graceTimer);
       }
       const usable = !this.parent.disposed && !this.failed;
+      await this.context.stateless.dispose(); // they are no session: nothing to save
       const persisted =
         persist && usable && this.options.stateDir !== undefined ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
       await this.app.close();
       this.context.metrics.detach();
+      this.context.shifts.detach();
       this.parent.off("error", this.engineFailed);
       return { persisted };
     })();

@@ -15,6 +15,12 @@ export interface ReplyPlan {
   headers: Record<string, string>;
   /** Logs a failure after the stream started, when no status code can say it any more. */
   log: (line: string) => void;
+  /**
+   * Called with the result once the reply is generated, before the response ends (a stream's last
+   * events): what the server keeps of the conversation is in place before the client can send
+   * its next request. Must not reject.
+   */
+  generated?: (result: GenerationResult) => Promise<void>;
 }
 
 /**
@@ -33,6 +39,7 @@ export async function respond(
   const { reply, signal, format } = plan;
   if (!plan.stream) {
     const result = await scope.generate(prompt, { ...options, signal });
+    await plan.generated?.(result);
     return { result, body: format.whole(result) };
   }
   const stream = scope.streamPrompt(prompt, { ...options, signal });
@@ -46,6 +53,7 @@ export async function respond(
       for (const chunk of format.opening()) await events.send(chunk);
       for (let item = first; item.done !== true; item = await stream.next()) await events.send(format.chunk(item.value));
       const result = await stream.result;
+      await plan.generated?.(result);
       await events.send(format.closing(result));
       await events.send(format.usage(result));
       await events.send("[DONE]");

@@ -145,7 +145,7 @@ export class ScopeService implements WorkerApi {
       let filled = false;
       if (chat === undefined) slot.setPrompt(request.text);
       else {
-        const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal);
+        const turn = await this.setUserTurn(llama, slot, record, chat, request.text, controller.signal);
         ({ prefilled, filled } = turn);
         stop = [...stop, ...turn.stop];
       }
@@ -333,6 +333,7 @@ export class ScopeService implements WorkerApi {
   private async setUserTurn(
     llama: Llama,
     slot: SlotHandle,
+    record: ScopeRecord,
     chat: ChatSession,
     text: string,
     signal: AbortSignal,
@@ -343,7 +344,9 @@ export class ScopeService implements WorkerApi {
     let prefilled = 0;
     if (this.prefixes !== undefined && keep === 0 && slot.tokenCount() === 0 && !signal.aborted) {
       try {
-        const shared = await this.prefixes.fill(llama, slot.id, tokens, chat.sharedPrefixes());
+        // A history only this scope has (cacheHistory: false) is not stored: only its system prompt is.
+        const storeUpTo = record.config.cacheHistory === false ? chat.systemPrefix() : Infinity;
+        const shared = await this.prefixes.fill(llama, slot.id, tokens, chat.sharedPrefixes(), storeUpTo);
         ({ tokens, keep, prefilled } = { tokens: tokens.slice(shared.held), keep: shared.held, prefilled: shared.evaluated });
       } catch (error) {
         chat.abandonTurn(); // the slot was freed meanwhile
