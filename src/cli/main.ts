@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../shared/packageRoot.js";
 import { CliUsageError } from "./CliUsageError.js";
+import { MissingDependencyError } from "./MissingDependencyError.js";
 import { serve } from "./serve.js";
 
 const USAGE = `Usage: llama-scope <command> [options]
@@ -41,7 +42,9 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`llama-scope: ${(error as Error)?.stack ?? String(error)}\n`);
+    // A missing package is the user's to install: its one line says how, no stack.
+    const text = error instanceof MissingDependencyError ? error.message : ((error as Error)?.stack ?? String(error));
+    process.stderr.write(`llama-scope: ${text}\n`);
     process.exitCode = 1;
   },
 );

@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { LlamaLoad, LlamaParent, LlamaScopeError, type ParentLoadOptions } from "../index.js";
-import { LlamaServer } from "../server/index.js";
+import type { LlamaServer } from "../server/index.js";
 import { CliUsageError } from "./CliUsageError.js";
+import { loadServer } from "./loadServer.js";
 import { showLoadProgress } from "./loadProgress.js";
 import { parseServeOptions, SERVE_HELP } from "./serveOptions.js";
 
@@ -18,12 +19,15 @@ export async function serve(args: string[]): Promise<number> {
     process.stdout.write(`${SERVE_HELP}\n`);
     return 0;
   }
+  const { LlamaServer } = await loadServer();
   const log = (line: string) => process.stderr.write(`llama-scope: ${line}\n`);
   if (options.stateDir !== undefined) mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
   const load: ParentLoadOptions = { modelPath: options.model, slots: options.slots, isolation: options.isolation };
   if (options.contextSize !== undefined) load.contextSize = options.contextSize;
   if (options.threads !== undefined) load.threads = options.threads;
   if (options.maxRamBytes !== undefined) load.swap = { maxRamBytes: options.maxRamBytes };
+  if (!options.embeddings) load.embeddings = false;
+  if (options.embeddingModel !== undefined) load.embeddings = { modelPath: options.embeddingModel };
   let parent: LlamaParent;
   let server: LlamaServer;
   try {
@@ -31,6 +35,7 @@ export async function serve(args: string[]): Promise<number> {
     server = new LlamaServer(parent, {
       maxQueue: options.maxQueue,
       maxSessions: options.maxSessions,
+      maxStatelessScopes: options.maxStatelessScopes,
       maxSessionQueue: options.maxSessionQueue,
       maxMessages: options.maxMessages,
       maxSavedSessions: options.maxSavedSessions,

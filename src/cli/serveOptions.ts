@@ -15,10 +15,15 @@ export interface ServeOptions {
   stateDir: string | undefined;
   maxQueue: number;
   maxSessions: number;
+  maxStatelessScopes: number;
   maxSessionQueue: number;
   maxMessages: number;
   maxSavedSessions: number;
   maxStateBytes: number;
+  /** False with `--embeddings off`. */
+  embeddings: boolean;
+  /** A second model for `/v1/embeddings`; undefined: the served model computes them. */
+  embeddingModel: string | undefined;
 }
 
 interface Flag {
@@ -79,6 +84,12 @@ export const SERVE_FLAGS: readonly Flag[] = [
     help: "sessions kept at once; past it the least recently used idle one ends, written to --state-dir if set (default 1000)",
   },
   {
+    name: "max-stateless-scopes",
+    env: "LLAMA_SCOPE_MAX_STATELESS_SCOPES",
+    value: "<n>",
+    help: "scopes kept from requests without a session id for their conversation's next request; 0 keeps none (default 64)",
+  },
+  {
     name: "max-session-queue",
     env: "LLAMA_SCOPE_MAX_SESSION_QUEUE",
     value: "<n>",
@@ -102,13 +113,25 @@ export const SERVE_FLAGS: readonly Flag[] = [
     value: "<size>",
     help: "bytes the files in --state-dir may take, e.g. 512M, 20G; past it the oldest are removed (default 4G)",
   },
+  {
+    name: "embeddings",
+    env: "LLAMA_SCOPE_EMBEDDINGS",
+    value: "<on|off>",
+    help: "serve POST /v1/embeddings; off answers it with 501 (default on: the model's embedding context is made at the first request)",
+  },
+  {
+    name: "embedding-model",
+    env: "LLAMA_SCOPE_EMBEDDING_MODEL",
+    value: "<path | hf:… | https://…>",
+    help: "a second model, an embedding model, for /v1/embeddings (default: the served model)",
+  },
 ];
 
 export const SERVE_HELP = [
   "Usage: llama-scope serve --model <path | hf:… | https://…> [options]",
   "",
-  "An OpenAI-compatible HTTP server (POST /v1/chat/completions, POST /v1/completions, GET /v1/models,",
-  "GET /health, GET /metrics) and a chat page at /, on one loaded model.",
+  "An OpenAI-compatible HTTP server (POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,",
+  "GET /v1/models, GET /health, GET /metrics) and a chat page at /, on one loaded model.",
   "",
   "Options (each also read from the environment variable shown; a flag wins):",
   ...SERVE_FLAGS.map(
@@ -154,6 +177,11 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
   const isolation = read("isolation") ?? "thread";
   if (isolation !== "thread" && isolation !== "process")
     throw new CliUsageError(`--isolation must be "thread" or "process", not "${isolation}".`);
+  const embeddings = read("embeddings") ?? "on";
+  if (embeddings !== "on" && embeddings !== "off") throw new CliUsageError(`--embeddings must be "on" or "off", not "${embeddings}".`);
+  const embeddingModel = read("embedding-model");
+  if (embeddingModel !== undefined && embeddings === "off")
+    throw new CliUsageError("--embedding-model names a model for embeddings, which --embeddings off turns off: give one or the other.");
   const maxRam = read("max-ram");
   const maxStateSize = read("max-state-size");
   return {
@@ -170,10 +198,13 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     stateDir: read("state-dir"),
     maxQueue: integer("max-queue", read("max-queue"), 0) ?? 64,
     maxSessions: integer("max-sessions", read("max-sessions"), 1) ?? 1000,
+    maxStatelessScopes: integer("max-stateless-scopes", read("max-stateless-scopes"), 0) ?? 64,
     maxSessionQueue: integer("max-session-queue", read("max-session-queue"), 0) ?? 8,
     maxMessages: integer("max-messages", read("max-messages"), 1) ?? 256,
     maxSavedSessions: integer("max-saved-sessions", read("max-saved-sessions"), 1) ?? 1000,
     maxStateBytes: maxStateSize === undefined ? 4 * 1024 ** 3 : byteSize(maxStateSize, "max-state-size", 1),
+    embeddings: embeddings === "on",
+    embeddingModel,
   };
 }
 

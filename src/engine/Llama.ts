@@ -3,6 +3,7 @@ import path from "node:path";
 import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import {
   DisposedError,
+  EmbeddingsUnavailableError,
   InvalidArgumentError,
   ModelLoadError,
   NoActiveSlotError,
@@ -42,6 +43,9 @@ import { probeMinBatch } from "./batching/batchPays.js";
 import { SlotById, type SlotEngine } from "./slots/SlotById.js";
 import type { SlotHandle } from "./SlotHandle.js";
 import type { Token } from "../shared/Token.js";
+import { Embedder } from "./embed/Embedder.js";
+import type { EmbedOptions, EmbeddingInfo, Embeddings } from "../shared/Embeddings.js";
+import { embedSignal, embedTexts } from "../shared/embedInput.js";
 
 /**
  * One model and one shared context whose sequences are slots: independent conversations that
@@ -73,6 +77,8 @@ export class Llama {
   private readonly closing = new Set<Promise<void>>();
   /** What slot handles use of this engine. */
   private readonly slotEngine: SlotEngine;
+  /** Computes `embed`'s vectors; undefined with `embeddings: false`. Set at load. */
+  private embedder: Embedder | undefined;
 
   private constructor(
     private readonly nodeModel: LlamaModel,
@@ -163,16 +169,43 @@ export class Llama {
       llama.kvLayout = await llama.probeKvLayout().catch(() => undefined);
       if (settings.lockstep !== false && settings.lockstep.minBatch === undefined) minBatch = await llama.probeMinBatch();
       llama.minBatch = settings.lockstep === false ? undefined : minBatch;
+      llama.embedder = await Embedder.open(settings, model, signal);
       loading.finish(modelBytes);
       return llama;
     } catch (cause) {
       await model.dispose();
       signal?.throwIfAborted();
+      if (cause instanceof ModelLoadError) throw cause; // the embedding model's, which says so
       throw new ModelLoadError(
         `Could not allocate ${settings.slots} slots of ${requestedSize} tokens (${errorText(cause)}). Load with fewer slots or a smaller contextSize.`,
         { cause },
       );
     }
+  }
+
+  /**
+   * One embedding per text, each a unit-length vector (see {@link Embeddings}), computed in an
+   * embedding context of its own (made at the first call) with the loaded model or the
+   * `embeddings.modelPath` one: no slot is touched, and generations go on beside it.
+   * @throws {InvalidArgumentError} for an empty array, an empty text or a value that is not a string.
+   * @throws {ContextOverflowError} for a text longer than the embedding context takes (nothing is computed).
+   * @throws {EmbeddingsUnavailableError} when loaded with `embeddings: false`.
+   * @throws the reason of `options.signal` when it aborts first.
+   */
+  async embed(texts: string | readonly string[], options?: EmbedOptions): Promise<Embeddings> {
+    this.assertUsable();
+    const list = embedTexts(texts);
+    const signal = embedSignal(options);
+    if (this.embedder === undefined)
+      throw new EmbeddingsUnavailableError(
+        "Embeddings are off: this model was loaded with embeddings: false. Load without it, or with embeddings: { modelPath } naming an embedding model.",
+      );
+    return this.embedder.embed(list, signal);
+  }
+
+  /** Where `embed`'s vectors come from (model, dimensions, longest text); undefined with `embeddings: false`. */
+  get embeddingInfo(): EmbeddingInfo | undefined {
+    return this.embedder?.info;
   }
 
   /** Ids of the existing slots, in creation order. */
@@ -489,7 +522,8 @@ export class Llama {
       const slots = [...this.slotsById.values()];
       this.slotsById.clear();
       this.active = undefined;
-      await Promise.allSettled([...slots.map((slot) => slot.close(reason)), ...this.closing]);
+      // The embedder first waits for its calls: nothing below may free what llama.cpp still uses.
+      await Promise.allSettled([...slots.map((slot) => slot.close(reason)), ...this.closing, this.embedder?.dispose()]);
       await this.pool.dispose();
       await this.context.dispose();
       await this.nodeModel.dispose();

@@ -26,3 +26,5 @@ export { readStateMeta } from "../state/StateFormat.js";
 export type { LoadControl, SaveStateOptions, SlotOptions, PromptTokensOptions } from "./LlamaOptions.js";
 export type { ContextShiftOptions, ContextShiftStrategy, SlotContextShift, TokenRange } from "../shared/ContextShift.js";
 export type { SlotCopy } from "./LlamaOptions.js";
+export type { EmbedOptions, Embeddings, EmbeddingInfo } from "../shared/Embeddings.js";
+export type { EmbeddingOptions } from "../loading/EmbeddingOptions.js";

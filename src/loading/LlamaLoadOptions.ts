@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import { InvalidArgumentError } from "../shared/errors/index.js";
 import { checkContextShift, type ContextShiftOptions } from "../shared/ContextShift.js";
 import { defaultThreads } from "./defaultThreads.js";
+import { resolveEmbeddings, type EmbeddingOptions, type ResolvedEmbeddings } from "./EmbeddingOptions.js";
 import { assertKnownKeys, optionalBoolean, positiveInteger } from "../shared/validate.js";
 
 /** Options of {@link Llama.load}. */
@@ -39,7 +40,10 @@ export interface LlamaLoadOptions {
    * Default `"never"`: loading never compiles or downloads anything.
    */
   build?: "never" | "auto";
-  /** llama.cpp log level. Default `"warn"`. */
+  /**
+   * llama.cpp's log level. Default `"error"`: llama.cpp warns about things a user cannot act on
+   * (loading many llama models prints two "bad special token" lines); `"warn"` shows them.
+   */
   logLevel?: "error" | "warn" | "info" | "debug" | "disabled";
   /**
    * An existing directory for the short-lived files node-llama-cpp needs to save and load slot
@@ -74,6 +78,14 @@ export interface LlamaLoadOptions {
    * turns. `{ minBatch: n }` sets that number instead of probing (2: always one batch).
    */
   lockstep?: boolean | LockstepOptions;
+  /**
+   * Embeddings (`embed(texts)`): by default computed with the loaded model, in an embedding
+   * context of its own made at the first `embed` (no memory until then; it never touches a slot).
+   * `{ modelPath }` computes them with a second model, an embedding model, loaded with this one;
+   * `{ contextSize }` sets the longest text. `false` turns them off: `embed` throws
+   * `EmbeddingsUnavailableError`. See docs/embeddings.md.
+   */
+  embeddings?: boolean | EmbeddingOptions;
 }
 
 /** Lock-step batching with its threshold set rather than probed. */
@@ -103,6 +115,8 @@ export interface ResolvedLoadOptions {
   stateKey: Uint8Array | undefined;
   /** False, or lock-step with its `minBatch` (undefined: probe it at load). */
   lockstep: false | { minBatch: number | undefined };
+  /** Off, or the embedding model (undefined: the loaded one) and its context size (undefined: the default). */
+  embeddings: ResolvedEmbeddings;
 }
 
 const DEFAULT_SLOTS = 4;
@@ -123,6 +137,7 @@ export const LOAD_OPTION_NAMES = [
   "contextShift",
   "stateKey",
   "lockstep",
+  "embeddings",
 ] as const satisfies readonly (keyof LlamaLoadOptions)[];
 
 export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptions {
@@ -166,11 +181,12 @@ export function resolveLoadOptions(options: LlamaLoadOptions): ResolvedLoadOptio
     flashAttention: optionalBoolean("flashAttention", options.flashAttention),
     gpu: options.gpu ?? "auto",
     build: options.build ?? "never",
-    logLevel: options.logLevel ?? "warn",
+    logLevel: options.logLevel ?? "error",
     stateDir: options.stateDir,
     contextShift: checkContextShift(options.contextShift, "load"),
     stateKey: stateKeyBytes(options.stateKey),
     lockstep: checkLockstep(options.lockstep),
+    embeddings: resolveEmbeddings(options.embeddings),
   };
 }
 

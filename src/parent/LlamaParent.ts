@@ -9,13 +9,16 @@ import { EventEmitter } from "eventemitter3";
 import type { LoadProgress } from "../engine/index.js";
 import { stateKeyBytes } from "../loading/LlamaLoadOptions.js";
 import { notifyProgress } from "../loading/LoadProgress.js";
-import { fetchModel } from "../loading/modelSource.js";
+import { fetchModel, isModelUri } from "../loading/modelSource.js";
 import { removeStaleDirectories } from "../shared/ownedDirectories.js";
 import { assertPromptLength } from "../shared/promptLength.js";
 import { assertStateFits } from "../state/stateFit.js";
 import { decodeState, readStateMeta } from "../state/StateFormat.js";
 import { AbortError, DisposedError, InvalidArgumentError, NotInitializedError, WorkerCrashedError } from "../shared/errors/index.js";
 import { savedChatOf } from "../shared/chatItems.js";
+import type { EmbedOptions, Embeddings } from "../shared/Embeddings.js";
+import { embedSignal, embedTexts } from "../shared/embedInput.js";
+import { unpackEmbeddings } from "../shared/packedEmbeddings.js";
 import type { ModelReady, PrefixCacheStats, ScopeConfig, ScopeMode, WorkerApi } from "../protocol/index.js";
 import { createScope } from "../scope/createScope.js";
 import type { LlamaScope } from "../scope/LlamaScope.js";
@@ -27,7 +30,7 @@ import type { RestartReport } from "./supervisor/RestartReport.js";
 import { ThreadEngine } from "./supervisor/ThreadEngine.js";
 import { FrozenStore } from "./frozen/FrozenStore.js";
 import { resolveInitOptions, type InitOptions } from "./InitOptions.js";
-import { LlamaLoad } from "./LlamaLoad.js";
+import { LlamaLoad, type ParentLoadOptions } from "./LlamaLoad.js";
 import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
 import { ScopeMemories } from "./ScopeMemories.js";
 import { ScratchDirectory } from "./ScratchDirectory.js";
@@ -55,6 +58,15 @@ export interface EngineInfo {
   threadId: number | undefined;
   /** How many times the engine was restarted after dying. */
   restarts: number;
+}
+
+/**
+ * The `embeddings` option as the engine gets it: a second model's local path made absolute here
+ * (the engine process may not share this one's working directory); a URI is downloaded there.
+ */
+function embeddingModelFile(embeddings: ParentLoadOptions["embeddings"]): Pick<ParentLoadOptions, "embeddings"> {
+  if (typeof embeddings !== "object" || embeddings.modelPath === undefined || isModelUri(embeddings.modelPath)) return {};
+  return { embeddings: { ...embeddings, modelPath: path.resolve(embeddings.modelPath) } };
 }
 
 /** One file written by {@link LlamaParent.persistAll}. */
@@ -195,7 +207,13 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
         const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
         // A new engine starts with an empty prefix cache; its counts go on adding up.
         Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
-        return { ...this.load.options, modelPath: this.modelFile!, stateDir: this.scratch.path!, prefixCache: prefixes };
+        return {
+          ...this.load.options,
+          ...embeddingModelFile(this.load.options.embeddings),
+          modelPath: this.modelFile!,
+          stateDir: this.scratch.path!,
+          prefixCache: prefixes,
+        };
       },
       engineLost: () => this.scheduler.engineLost(),
       reopen: async (api, send) => {
@@ -293,6 +311,37 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.call((api) => api.openScope(scope.id, config)).catch(() => {});
     this.emit("scopeCreated", scope.id);
     return scope;
+  }
+
+  /**
+   * One embedding per text, each a unit-length vector (see {@link Embeddings}), computed by the
+   * engine in an embedding context of its own (made at the first call) with the loaded model, or
+   * the `embeddings.modelPath` one: no scope's slot is touched, and generations go on beside it.
+   * A call in flight when a process-isolated engine dies rejects with `WorkerCrashedError`; the
+   * next one runs on the new engine.
+   * @throws {InvalidArgumentError} for an empty array, an empty text or a value that is not a string.
+   * @throws {ContextOverflowError} for a text longer than the embedding context takes (nothing is computed).
+   * @throws {EmbeddingsUnavailableError} when loaded with `embeddings: false`.
+   * @throws {AbortError} (a `DOMException`, as `fetch`'s) when `options.signal` aborts it.
+   */
+  async embed(texts: string | readonly string[], options?: EmbedOptions): Promise<Embeddings> {
+    this.assertUsable();
+    if (this.initialization === undefined) throw new NotInitializedError("Call await parent.init() before embed().");
+    const list = embedTexts(texts);
+    const signal = embedSignal(options);
+    if (signal?.aborted) throw new DOMException("The embed call was aborted before it started.", "AbortError");
+    const requestId = ++this.requestCounter;
+    // A signal cannot cross to the engine: its abort becomes a stopRequest there.
+    const stop = () => void this.call((api) => api.stopRequest(requestId)).catch(() => {});
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      return unpackEmbeddings(await this.call((api) => api.embed({ requestId, texts: list })));
+    } catch (error) {
+      if (error instanceof WorkerCrashedError) this.lostCalls++;
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
   }
 
   /**

@@ -1,6 +1,16 @@
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type { LoadProgress } from "../engine/index.js";
-import type { ForkResult, ModelReady, PromptRequest, PromptResult, ScopeConfig, StreamBatch, WireLoadOptions } from "./messages.js";
+import type {
+  EmbedReply,
+  EmbedRequest,
+  ForkResult,
+  ModelReady,
+  PromptRequest,
+  PromptResult,
+  ScopeConfig,
+  StreamBatch,
+  WireLoadOptions,
+} from "./messages.js";
 
 /**
  * What the worker thread exposes over Comlink. Every method is called by `LlamaParent`; scope
@@ -24,7 +34,13 @@ export interface WorkerApi {
    * pull as soon as there is some, so a slow consumer costs one message per pull, not per token.
    */
   pull(requestId: number): Promise<StreamBatch>;
-  /** Ends one request's generation (its reply so far is kept) and drops its stream. */
+  /**
+   * Computes embeddings in the engine's embedding context (made at the first call), beside the
+   * slots: rejects with `EmbeddingsUnavailableError` when they are off, `ContextOverflowError`
+   * for a text too long (nothing computed). `stopRequest(requestId)` stops it between texts.
+   */
+  embed(request: EmbedRequest): Promise<EmbedReply>;
+  /** Ends one request's generation (its reply so far is kept) and drops its stream; stops an embed call. */
   stopRequest(requestId: number): void;
   /** Ends the generation a scope is running now. */
   stopScope(scopeId: string): void;

@@ -1,6 +1,7 @@
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import type {
   ContextShiftOptions,
+  EmbeddingInfo,
   GenerationResult,
   GenerateOptions,
   LlamaLoadOptions,
@@ -69,6 +70,8 @@ export interface ModelReady {
   loadMs: number;
   /** `Llama.lockstepMinBatch`: from how many generating slots one batch pays; absent without lock-step. */
   lockstepMinBatch?: number;
+  /** Where `embed`'s vectors come from (`Llama.embeddingInfo`); absent with `embeddings: false`. */
+  embeddings?: EmbeddingInfo;
 }
 
 /** How the worker runs one scope; sent once, when the scope is created. */
@@ -78,6 +81,8 @@ export interface ScopeConfig {
   contextShift?: ContextShiftOptions | false;
   /** A chat scope's history to start from (a system item first, if any); not evaluated until its first prompt. */
   chatHistory?: ChatHistoryItem[];
+  /** false: the prefix cache stores no entry for the history before the first turn (only the system prompt's). */
+  cacheHistory?: false;
 }
 
 export interface PromptRequest {
@@ -136,3 +141,20 @@ export interface StreamBatch {
 export type ScopeStateMeta = {
   chatTurns?: ChatHistoryItem[];
 };
+
+/** An `embed` call as it crosses to the worker: its texts checked, its signal become `stopRequest(requestId)`. */
+export interface EmbedRequest {
+  /** Unique per parent, shared with prompts' ids: names the call in `stopRequest`. */
+  requestId: number;
+  texts: string[];
+}
+
+/**
+ * `embed`'s vectors as they cross back: one `Float32Array` of `tokenCounts.length × dimensions`
+ * numbers, transferred rather than copied (its values are float32s already, see `unitNorm`).
+ */
+export interface EmbedReply {
+  packed: Float32Array;
+  dimensions: number;
+  tokenCounts: number[];
+}

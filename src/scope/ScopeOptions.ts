@@ -36,13 +36,21 @@ export interface ScopeOptions {
    */
   history?: ChatHistoryItem[];
   /**
+   * Chat scopes: whether the prefix cache may store this scope's `history` (as rendered before its
+   * first turn) as a new entry, for later scopes started from the same history. Default true, for
+   * a template conversation many scopes start from. `false` for a history only this scope will
+   * have (one client's conversation): an entry for it would never be used again. Either way a
+   * stored entry for it is loaded, and the system prompt is stored as ever.
+   */
+  cacheHistory?: boolean;
+  /**
    * This scope's context shift, replacing the load option's: `false` (a full slot refuses the
    * prompt with `ContextOverflowError`) or `{ size? }`.
    */
   contextShift?: ContextShiftOptions | false;
 }
 
-const OPTION_NAMES = ["mode", "state", "systemPrompt", "history", "contextShift"];
+const OPTION_NAMES = ["mode", "state", "systemPrompt", "history", "cacheHistory", "contextShift"];
 
 /**
  * Checks scope options in the caller's thread and says how the worker is to run the scope.
@@ -67,9 +75,14 @@ export function resolveScopeOptions(
   const chatHistory = checkHistory(history);
   if (systemPrompt !== undefined && chatHistory[0]?.type === "system")
     throw new InvalidArgumentError("Give the system prompt once: either systemPrompt or a system item first in history.");
+  if (options.cacheHistory !== undefined && typeof options.cacheHistory !== "boolean")
+    throw new InvalidArgumentError(`cacheHistory must be true or false, not ${String(options.cacheHistory)}.`);
+  if (options.cacheHistory !== undefined && mode !== "chat")
+    throw new InvalidArgumentError('cacheHistory belongs to chat scopes: getScope({ mode: "chat", history, cacheHistory }).');
   const contextShift = options.contextShift === undefined ? undefined : checkContextShift(options.contextShift, "load");
   const config: ScopeConfig = { mode };
   if (contextShift !== undefined) config.contextShift = contextShift;
+  if (options.cacheHistory === false) config.cacheHistory = false;
   if (mode === "chat") {
     if (saved?.chatHistory !== undefined) config.chatHistory = saved.chatHistory;
     else config.chatHistory = systemPrompt === undefined ? chatHistory : [{ type: "system", text: systemPrompt }, ...chatHistory];

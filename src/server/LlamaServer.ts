@@ -7,6 +7,7 @@ import { requireApiKey } from "./apiKey.js";
 import { parseJsonBodies } from "./jsonBody.js";
 import { chatCompletionsRoute } from "./routes/chatCompletions.js";
 import { completionsRoute } from "./routes/completions.js";
+import { embeddingsRoute } from "./routes/embeddings.js";
 import { healthRoute } from "./routes/health.js";
 import { metricsRoute } from "./routes/metrics.js";
 import { modelsRoute } from "./routes/models.js";
@@ -14,8 +15,11 @@ import { pageRoute } from "./routes/page.js";
 import type { ServerContext } from "./ServerContext.js";
 import { ServerMetrics } from "./ServerMetrics.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./ServerOptions.js";
+import { HistorySightings } from "./HistorySightings.js";
+import { ScopeShifts } from "./ScopeShifts.js";
 import { SessionStore } from "./SessionStore.js";
 import { StateDirectory } from "./StateDirectory.js";
+import { StatelessScopes } from "./StatelessScopes.js";
 
 /** Where a {@link LlamaServer} listens. */
 export interface ListenOptions {
@@ -35,7 +39,7 @@ export interface ServerAddress {
 
 /**
  * An OpenAI-compatible HTTP server on a {@link LlamaParent}: chat and text completions (whole or
- * streamed), sessions continued on their scopes, a bounded queue, Prometheus metrics and a chat
+ * streamed), embeddings, sessions continued on their scopes, a bounded queue, Prometheus metrics and a chat
  * page. It uses the parent without owning it: dispose the parent after `close()`.
  */
 export class LlamaServer {
@@ -59,17 +63,21 @@ export class LlamaServer {
       throw new InvalidArgumentError("LlamaServer takes a LlamaParent: new LlamaServer(parent, options).");
     this.options = resolveServerOptions(options);
     const slots = parent.load.slots;
-    const { stateDir, maxSavedSessions, maxStateBytes, maxSessions, maxSessionQueue, log } = this.options;
+    const { stateDir, maxSavedSessions, maxStateBytes, maxSessions, maxSessionQueue, maxStatelessScopes, log } = this.options;
     const directory =
       stateDir === undefined ? undefined : new StateDirectory(stateDir, { maxFiles: maxSavedSessions, maxBytes: maxStateBytes }, log);
     this.sessions = new SessionStore(parent, directory, log, { maxSessions, maxSessionQueue });
     parent.on("error", this.engineFailed);
     const unavailable = () => this.unavailable();
+    const shifts = new ScopeShifts(parent);
     this.context = {
       parent,
       options: this.options,
       modelId: this.options.modelId ?? modelIdOf(parent.load.options.modelPath),
       sessions: this.sessions,
+      stateless: new StatelessScopes(maxStatelessScopes, this.sessions, shifts),
+      shifts,
+      sightings: new HistorySightings(),
       admission: new AdmissionQueue(slots, this.options.maxQueue),
       metrics: new ServerMetrics(parent),
       inFlight: new Set(),
@@ -111,10 +119,12 @@ export class LlamaServer {
         clearTimeout(graceTimer);
       }
       const usable = !this.parent.disposed && !this.failed;
+      await this.context.stateless.dispose(); // they are no session: nothing to save
       const persisted =
         persist && usable && this.options.stateDir !== undefined ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
       await this.app.close();
       this.context.metrics.detach();
+      this.context.shifts.detach();
       this.parent.off("error", this.engineFailed);
       return { persisted };
     })();
@@ -153,14 +163,15 @@ export class LlamaServer {
     app.setNotFoundHandler(async (request, reply) => {
       const { body } = new ApiError(
         404,
-        `There is no ${request.method} ${request.url.split("?")[0]} here. See GET /v1/models, POST /v1/chat/completions, POST /v1/completions.`,
+        `There is no ${request.method} ${request.url.split("?")[0]} here. See GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings.`,
         {
           code: "not_found",
         },
       );
       return reply.code(404).send(body);
     });
-    for (const route of [chatCompletionsRoute, completionsRoute, modelsRoute, healthRoute, metricsRoute]) route(app, this.context);
+    for (const route of [chatCompletionsRoute, completionsRoute, embeddingsRoute, modelsRoute, healthRoute, metricsRoute])
+      route(app, this.context);
     pageRoute(app);
     return app;
   }

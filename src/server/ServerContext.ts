@@ -2,7 +2,10 @@ import type { LlamaParent } from "../index.js";
 import type { AdmissionQueue } from "./AdmissionQueue.js";
 import type { ResolvedServerOptions } from "./ServerOptions.js";
 import type { ServerMetrics } from "./ServerMetrics.js";
+import type { HistorySightings } from "./HistorySightings.js";
+import type { ScopeShifts } from "./ScopeShifts.js";
 import type { SessionStore } from "./SessionStore.js";
+import type { StatelessScopes } from "./StatelessScopes.js";
 
 /** What the routes share: the parent, the sessions, the queue, the metrics. */
 export interface ServerContext {
@@ -10,6 +13,12 @@ export interface ServerContext {
   readonly options: ResolvedServerOptions;
   readonly modelId: string;
   readonly sessions: SessionStore;
+  /** Scopes kept from requests without a session, for their conversations' next requests. */
+  readonly stateless: StatelessScopes;
+  /** Scopes a context shift touched: never reused for another request's conversation. */
+  readonly shifts: ScopeShifts;
+  /** Conversation starts new scopes were started from: the prefix cache stores one at its second sighting. */
+  readonly sightings: HistorySightings;
   readonly admission: AdmissionQueue;
   readonly metrics: ServerMetrics;
   /** Throws the 503 that says why completions cannot be answered now, if they cannot. */

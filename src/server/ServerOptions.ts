@@ -18,6 +18,13 @@ export interface ServerOptions {
    */
   maxSessions?: number;
   /**
+   * Scopes kept from answered requests without a session id, for their conversations' next
+   * requests (which send the whole conversation again and are then evaluated from their new
+   * message only); past it the least recently used is disposed. 0 turns this reuse off: every such
+   * request starts a new scope, disposed after it. Default 64.
+   */
+  maxStatelessScopes?: number;
+  /**
    * Requests of one session that may wait while its current request runs (a session's requests
    * run one at a time); more get a 429. Default 8.
    */
@@ -50,6 +57,7 @@ export interface ResolvedServerOptions {
   stateDir: string | undefined;
   maxQueue: number;
   maxSessions: number;
+  maxStatelessScopes: number;
   maxSessionQueue: number;
   maxMessages: number;
   maxSavedSessions: number;
@@ -62,6 +70,7 @@ export interface ResolvedServerOptions {
 
 export const DEFAULT_MAX_QUEUE = 64;
 export const DEFAULT_MAX_SESSIONS = 1000;
+export const DEFAULT_MAX_STATELESS_SCOPES = 64;
 export const DEFAULT_MAX_SESSION_QUEUE = 8;
 export const DEFAULT_MAX_MESSAGES = 256;
 export const DEFAULT_MAX_SAVED_SESSIONS = 1000;
@@ -75,6 +84,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     stateDir,
     maxQueue = DEFAULT_MAX_QUEUE,
     maxSessions = DEFAULT_MAX_SESSIONS,
+    maxStatelessScopes = DEFAULT_MAX_STATELESS_SCOPES,
     maxSessionQueue = DEFAULT_MAX_SESSION_QUEUE,
     maxMessages = DEFAULT_MAX_MESSAGES,
     maxSavedSessions = DEFAULT_MAX_SAVED_SESSIONS,
@@ -92,6 +102,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     throw new InvalidArgumentError(`maxQueue must be a whole number of at least 0, not ${String(maxQueue)}.`);
   if (!Number.isSafeInteger(maxSessions) || maxSessions < 1)
     throw new InvalidArgumentError(`maxSessions must be a whole number of at least 1, not ${String(maxSessions)}.`);
+  if (!Number.isSafeInteger(maxStatelessScopes) || maxStatelessScopes < 0)
+    throw new InvalidArgumentError(`maxStatelessScopes must be a whole number of at least 0, not ${String(maxStatelessScopes)}.`);
   if (!Number.isSafeInteger(maxSessionQueue) || maxSessionQueue < 0)
     throw new InvalidArgumentError(`maxSessionQueue must be a whole number of at least 0, not ${String(maxSessionQueue)}.`);
   if (!Number.isSafeInteger(maxMessages) || maxMessages < 1)
@@ -111,6 +123,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     stateDir,
     maxQueue,
     maxSessions,
+    maxStatelessScopes,
     maxSessionQueue,
     maxMessages,
     maxSavedSessions,

@@ -14,8 +14,15 @@ class Session {
   tail: Promise<unknown> = Promise.resolve();
   /** Whether its file in the state directory has been looked for. */
   looked = false;
-  /** Requests of this session not settled yet: a session with none may be evicted. */
+  /** Requests of this session not settled yet: a session with none may be evicted (or forked). */
   pending = 0;
+  /**
+   * Whether this server started the session's scope from a request's messages (not revived from a
+   * file, whose past it does not know): only such a scope may be forked for a request without a session.
+   */
+  ownScope = false;
+  /** The key of the conversation its scope holds, while it is indexed (see {@link SessionStore.idleScopeHolding}). */
+  contentKey: string | undefined;
   /** Its requests' turns: one runs, `maxQueue` more may wait, the next one is refused. */
   readonly turns: AdmissionQueue;
 
@@ -47,6 +54,12 @@ export interface SessionTurn {
   readonly scope: LlamaScope | undefined;
   /** Makes `scope` the session's, disposing the one it had. */
   replace(scope: LlamaScope): Promise<void>;
+  /**
+   * Says which conversation the session's scope holds now (its key), after a request was
+   * answered: requests without a session that send exactly it may fork the scope while the
+   * session is idle. Undefined: none to offer (the scope was shifted).
+   */
+  holds(key: string | undefined): void;
 }
 
 /** Limits of a {@link SessionStore}. */
@@ -73,6 +86,8 @@ export class SessionStore {
   evicted = 0;
   /** Sessions being ended, by id: a request for one waits until its file is written, then revives it. */
   private readonly ending = new Map<string, Promise<unknown>>();
+  /** Sessions by the key of the conversation their scope holds (see {@link SessionTurn.holds}). */
+  private readonly byContent = new Map<string, Session>();
 
   constructor(
     private readonly parent: LlamaParent,
@@ -118,6 +133,7 @@ export class SessionStore {
     const session = this.sessions.get(id) ?? new Session(id, this.limits.maxSessionQueue, this.ending.get(id) ?? Promise.resolve());
     this.sessions.set(id, session);
     session.pending++;
+    this.unindex(session); // its conversation is about to change
     // A new session past the limit makes room now, not after its request.
     void this.evictOverLimit();
     const run = (async () => {
@@ -133,7 +149,14 @@ export class SessionStore {
           replace: async (scope) => {
             const old = session.scope;
             session.scope = scope;
+            session.ownScope = true;
             await old?.dispose();
+          },
+          holds: (key) => {
+            this.unindex(session);
+            if (key === undefined || !session.ownScope || session.scope === undefined) return;
+            session.contentKey = key;
+            this.byContent.set(key, session);
           },
         });
       } finally {
@@ -151,6 +174,21 @@ export class SessionStore {
   }
 
   /**
+   * The scope of an idle session (no request under way or waiting) that holds the conversation
+   * `key` names, to fork; undefined when none does.
+   */
+  idleScopeHolding(key: string): LlamaScope | undefined {
+    const session = this.byContent.get(key);
+    const scope = session?.scope;
+    return session !== undefined && session.pending === 0 && scope !== undefined && !scope.disposed ? scope : undefined;
+  }
+
+  private unindex(session: Session): void {
+    if (session.contentKey !== undefined && this.byContent.get(session.contentKey) === session) this.byContent.delete(session.contentKey);
+    session.contentKey = undefined;
+  }
+
+  /**
    * Ends the least recently used idle sessions while there are more than `maxSessions`: each is
    * written to the state directory when there is one (its next request revives it), else its
    * scope is disposed. Sessions with requests under way or waiting are never ended.
@@ -160,6 +198,7 @@ export class SessionStore {
       const oldest = [...this.sessions.values()].find((session) => session.pending === 0);
       if (oldest === undefined) return;
       this.sessions.delete(oldest.id);
+      this.unindex(oldest);
       this.evicted++;
       const ended = this.writeAndDispose(oldest);
       this.ending.set(oldest.id, ended);
@@ -175,6 +214,7 @@ export class SessionStore {
   async persist(): Promise<number> {
     const sessions = [...this.sessions.values()];
     await Promise.all([...sessions.map((session) => session.tail), ...this.ending.values()]);
+    this.byContent.clear();
     const written = await Promise.all(sessions.map((session) => this.writeAndDispose(session)));
     this.sessions.clear();
     return written.filter(Boolean).length;
@@ -201,6 +241,7 @@ export class SessionStore {
   async dispose(): Promise<void> {
     const scopes = [...this.sessions.values()].map((session) => session.scope);
     this.sessions.clear();
+    this.byContent.clear();
     await Promise.all([...scopes.map((scope) => scope?.dispose()), ...this.ending.values()]);
   }
 

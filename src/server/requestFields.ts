@@ -31,10 +31,11 @@ export function integerField(body: Body, name: string, min: number): number | un
   return value;
 }
 
-export function booleanField(body: Body, name: string): boolean | undefined {
+/** A boolean field, or undefined when absent; `param` names it in an error (a nested field's path). */
+export function booleanField(body: Body, name: string, param = name): boolean | undefined {
   const value = body[name];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "boolean") throw badRequest(`${name} must be true or false, not ${JSON.stringify(value)}.`, name);
+  if (typeof value !== "boolean") throw badRequest(`${param} must be true or false, not ${JSON.stringify(value)}.`, param);
   return value;
 }
 

@@ -19,6 +19,12 @@ export interface ReplyPlan {
   /** The request's `n` (see respondChoices). */
   choices: number;
   endpoint: "chat" | "completions";
+  /**
+   * Called with the result once the reply is generated, before the response ends (a stream's last
+   * events): what the server keeps of the conversation is in place before the client can send
+   * its next request. Must not reject.
+   */
+  generated?: (result: GenerationResult) => Promise<void>;
 }
 
 /**
@@ -38,6 +44,7 @@ export async function respond(
   if (plan.choices > 1 || options.logprobs !== undefined) return respondChoices(scope, prompt, options, plan);
   if (!plan.stream) {
     const result = await scope.generate(prompt, { ...options, signal });
+    await plan.generated?.(result);
     return { result, body: format.whole(result) };
   }
   const stream = scope.streamPrompt(prompt, { ...options, signal });
@@ -51,6 +58,7 @@ export async function respond(
       for (const chunk of format.opening()) await events.send(chunk);
       for (let item = first; item.done !== true; item = await stream.next()) await events.send(format.chunk(item.value));
       const result = await stream.result;
+      await plan.generated?.(result);
       await events.send(format.closing(result));
       await events.send(format.usage(result));
       await events.send("[DONE]");

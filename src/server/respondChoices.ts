@@ -15,6 +15,8 @@ interface ChoicesPlan {
   log: (line: string) => void;
   choices: number;
   endpoint: "chat" | "completions";
+  /** Called with choice 0's result, the reply the scope goes on with, before the response ends. */
+  generated?: (result: GenerationResult) => Promise<void>;
 }
 
 type Choice = Record<string, unknown>;
@@ -39,6 +41,7 @@ export async function respondChoices(
   const withLogprobs = options.logprobs !== undefined;
   if (!plan.stream) {
     const result = await scope.generateChoices(prompt, n, { ...options, signal });
+    await plan.generated?.(result.choices[0]!);
     const total = totalOf(result);
     const wholes = result.choices.map((choice) => format.whole(choice) as Body);
     const choices = wholes.map((whole, i) =>
@@ -60,6 +63,7 @@ export async function respondChoices(
         await events.send(chunkOf(format.chunk(text), index, withLogprobs ? logprobsOf(index)(logprobs ?? []) : null));
       }
       const result = await stream.result;
+      await plan.generated?.(result.choices[0]!);
       for (const [i, choice] of result.choices.entries()) await events.send(chunkOf(format.closing(choice), i, null));
       const total = totalOf(result);
       await events.send(format.usage(total));

@@ -17,6 +17,8 @@ import { TextStream } from "../shared/TextStream.js";
 import type { GenerationResult, TokenLogprob } from "../engine/index.js";
 import { DisposedError, LlamaScopeError } from "../shared/errors/index.js";
 import type {
+  EmbedReply,
+  EmbedRequest,
   ForkResult,
   ModelReady,
   PromptRequest,
@@ -33,6 +35,7 @@ import { savedChatOf } from "../shared/chatItems.js";
 import { LoadProgressFeed } from "./LoadProgressFeed.js";
 import { PrefixCache } from "./prefixes/PrefixCache.js";
 import { SharedPrefixes } from "./prefixes/SharedPrefixes.js";
+import { packEmbeddings } from "../shared/packedEmbeddings.js";
 
 interface RunningRequest {
   scopeId: string;
@@ -65,6 +68,8 @@ export class ScopeService implements WorkerApi {
   private loadShift: ContextShiftOptions | false = {};
   private readonly requests = new Map<number, RunningRequest>();
   private readonly scopes = new Map<string, ScopeRecord>();
+  /** Embed calls under way, by request id: `stopRequest` aborts them. */
+  private readonly embeds = new Map<number, AbortController>();
   /** Evaluates chat scopes' shared prefixes apart, and stores them when the cache is on. */
   private prefixes: SharedPrefixes | undefined;
 
@@ -101,6 +106,7 @@ export class ScopeService implements WorkerApi {
       loadMs: performance.now() - start,
     };
     if (lockstepMinBatch !== undefined) ready.lockstepMinBatch = lockstepMinBatch;
+    if (this.llama.embeddingInfo !== undefined) ready.embeddings = { ...this.llama.embeddingInfo };
     return ready;
   }
 
@@ -143,7 +149,7 @@ export class ScopeService implements WorkerApi {
         if (chat !== undefined) stop = [...stop, ...chat.resumeTurn(slot.historyTokens())];
       } else if (chat === undefined) slot.setPrompt(request.text);
       else {
-        const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal);
+        const turn = await this.setUserTurn(llama, slot, record, chat, request.text, controller.signal);
         ({ prefilled, filled } = turn);
         stop = [...stop, ...turn.stop];
       }
@@ -203,7 +209,19 @@ export class ScopeService implements WorkerApi {
     }
   }
 
+  async embed({ requestId, texts }: EmbedRequest): Promise<EmbedReply> {
+    const controller = new AbortController();
+    this.embeds.set(requestId, controller);
+    try {
+      const reply = packEmbeddings(await this.requireLlama().embed(texts, { signal: controller.signal }));
+      return transfer(reply, [reply.packed.buffer as ArrayBuffer]);
+    } finally {
+      this.embeds.delete(requestId);
+    }
+  }
+
   stopRequest(requestId: number): void {
+    this.embeds.get(requestId)?.abort();
     const request = this.requests.get(requestId);
     if (request === undefined) return;
     request.controller.abort();
@@ -327,6 +345,7 @@ export class ScopeService implements WorkerApi {
   private async setUserTurn(
     llama: Llama,
     slot: SlotHandle,
+    record: ScopeRecord,
     chat: ChatSession,
     text: string,
     signal: AbortSignal,
@@ -337,7 +356,9 @@ export class ScopeService implements WorkerApi {
     let prefilled = 0;
     if (this.prefixes !== undefined && keep === 0 && slot.tokenCount() === 0 && !signal.aborted) {
       try {
-        const shared = await this.prefixes.fill(llama, slot.id, tokens, chat.sharedPrefixes());
+        // A history only this scope has (cacheHistory: false) is not stored: only its system prompt is.
+        const storeUpTo = record.config.cacheHistory === false ? chat.systemPrefix() : Infinity;
+        const shared = await this.prefixes.fill(llama, slot.id, tokens, chat.sharedPrefixes(), storeUpTo);
         ({ tokens, keep, prefilled } = { tokens: tokens.slice(shared.held), keep: shared.held, prefilled: shared.evaluated });
       } catch (error) {
         chat.abandonTurn(); // the slot was freed meanwhile

@@ -2,7 +2,7 @@
 // (its dependencies linked from this project's, so it works offline), then used as a user would:
 // type-checked by TypeScript 5 and 7 with skipLibCheck off, imported, and required from CommonJS.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -73,6 +73,8 @@ let work: string;
 let installed: string;
 let consumer: string;
 let packedFiles: string[];
+/** The package's `dependencies`: what `npm install llama-scope` installs beside it. */
+let libraryDependencies: string[];
 /** The declaration files of the package's entry points (`exports` with a `types` condition). */
 let entryTypes: string[];
 
@@ -88,12 +90,16 @@ beforeAll(async () => {
   mkdirSync(path.join(consumer, "node_modules", "@types"), { recursive: true });
   renameSync(path.join(work, "package"), installed);
   // The dependencies as npm would install them beside the package (node-llama-cpp's own ones
-  // resolve from their real place, in this project's node_modules).
-  const { dependencies, exports } = JSON.parse(readFileSync(path.join(installed, "package.json"), "utf8")) as {
+  // resolve from their real place, in this project's node_modules), and the optional peer
+  // dependencies that a server user installs (fastify).
+  const manifest = JSON.parse(readFileSync(path.join(installed, "package.json"), "utf8")) as {
     dependencies: Record<string, string>;
+    peerDependencies: Record<string, string>;
     exports: Record<string, string | { types?: string }>;
   };
-  for (const name of [...Object.keys(dependencies), "@types/node"])
+  const { dependencies, exports } = manifest;
+  libraryDependencies = Object.keys(dependencies);
+  for (const name of [...Object.keys(dependencies), ...Object.keys(manifest.peerDependencies), "@types/node"])
     symlinkSync(path.join(root, "node_modules", name), path.join(consumer, "node_modules", name), "dir");
   // Every entry point is checked, including ones index.ts does not use (a subpath added later).
   const entries = Object.entries(exports).flatMap(([subpath, target]) =>
@@ -169,6 +175,32 @@ describe("the tarball", () => {
     expect(required.stderr).toContain("llama-scope is an ES module package and cannot be loaded with require()");
     expect(required.stderr).toContain('await import("llama-scope")');
     expect(required.stderr).not.toContain("ERR_PACKAGE_PATH_NOT_EXPORTED");
+  });
+
+  test("a library user's install has no fastify: the library imports, and `serve` says in one line what to install", async () => {
+    expect(libraryDependencies).not.toContain("fastify");
+    const project = path.join(work, "library-user");
+    cpSync(installed, path.join(project, "node_modules", "llama-scope"), { recursive: true });
+    for (const name of libraryDependencies)
+      symlinkSync(path.join(root, "node_modules", name), path.join(project, "node_modules", name), "dir");
+    writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "library-user", private: true, type: "module" }));
+    writeFileSync(
+      path.join(project, "imports.mjs"),
+      'const { LlamaParent } = await import("llama-scope");\nconsole.log(typeof LlamaParent);\n',
+    );
+    const { stdout } = await run(process.execPath, ["imports.mjs"], { cwd: project });
+    expect(stdout.trim()).toBe("function");
+
+    const cli = path.join(project, "node_modules", "llama-scope", "dist", "cli", "main.js");
+    const served = await run(process.execPath, [cli, "serve", "--model", "model.gguf"], { cwd: project }).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(served.code).toBe(1);
+    expect(served.stderr.trim().split("\n")).toEqual([expect.stringContaining("npm install fastify")]);
+    // The flags are read before the server is imported: help needs no fastify.
+    const help = await run(process.execPath, [cli, "serve", "--help"], { cwd: project });
+    expect(help.stdout).toContain("--model");
   });
 
   test("holds the license, the docs the README links to, and the sources every source map names", () => {

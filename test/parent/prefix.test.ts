@@ -149,6 +149,26 @@ describe("with the cache (the default) and without it", () => {
     );
   });
 
+  test("cacheHistory: false stores a history's system prompt, never the history itself; a stored history is loaded all the same", async () => {
+    const history: ChatHistoryItem[] = [{ type: "system", text: SYSTEMS[0]!.replace("a cat", "a fox") }, ...TEMPLATE.slice(1)];
+    const own = { history, cacheHistory: false };
+    const plain = await firstTurn(uncached, { history });
+    const start = cached.stats().prefixCache.entries;
+    const first = await firstTurn(cached, own);
+    expect(cached.stats().prefixCache.entries).toBe(start + 1); // the system prompt alone
+    const second = await firstTurn(cached, own); // loads the system prompt, evaluates the history again
+    expect(cached.stats().prefixCache.entries).toBe(start + 1);
+    expect(second.promptTokenCount).toBeLessThan(first.promptTokenCount - 32);
+    const shared = await firstTurn(cached, { history }); // the default: the history is stored
+    expect(cached.stats().prefixCache.entries).toBe(start + 2);
+    const loaded = await firstTurn(cached, own); // and loaded, whoever stored it
+    expect(loaded.promptTokenCount).toBeLessThan(second.promptTokenCount - 32);
+    expect([first, second, shared, loaded].map((result) => result.text)).toEqual(Array(4).fill(plain.text));
+    expect([first.promptTokenCount, second.promptTokenCount]).toEqual([plain.promptTokenCount, shared.promptTokenCount]);
+    expect(() => cached.getScope({ mode: "chat", cacheHistory: "no" as never })).toThrow(InvalidArgumentError);
+    expect(() => cached.getScope({ cacheHistory: false })).toThrow(/cacheHistory belongs to chat scopes/);
+  });
+
   test("prefixes shorter than minTokens are evaluated as before, not stored", async () => {
     const before = cached.stats().prefixCache;
     const short = { systemPrompt: "Hi" }; // 31 tokens rendered with the test model's template

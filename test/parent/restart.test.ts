@@ -204,3 +204,20 @@ test("kill -9 during a chat generation: the scope goes on exactly as a copy that
     await Promise.all([parent.dispose(), control.dispose()]);
   }
 });
+
+test("kill -9 during an embed call: it rejects with WorkerCrashedError (a lost call), and the next one on the new engine gives the same vectors", async () => {
+  const parent = await startParent({ slots: 1, isolation: "process" });
+  try {
+    const texts = ["Once upon a time", "The dog ran to the park."];
+    const before = await parent.embed(texts);
+    const many = Array.from({ length: 1500 }, (_, i) => `Story ${i}: the cat sat on the mat and looked at the moon.`);
+    const restarted = nextRestart(parent);
+    const running = parent.embed(many); // sent at once: the engine cannot answer 1,500 texts before the kill
+    process.kill(parent.engine.pid!, "SIGKILL");
+    await expect(running).rejects.toBeInstanceOf(WorkerCrashedError);
+    expect((await restarted).lostCalls).toBe(1);
+    expect(await parent.embed(texts)).toEqual(before);
+  } finally {
+    await parent.dispose();
+  }
+});

@@ -176,3 +176,45 @@ describe("SessionStore", () => {
     }
   });
 });
+
+describe("a session's scope offered to requests without a session", () => {
+  test("is found by the conversation its scope holds while the session is idle, and not while a request of it runs or waits", async () => {
+    const store = storeWith({ maxSessions: 10, maxSessionQueue: 10 });
+    const disposals = new Disposals();
+    const scope = await store.use("a", noSignal(), async (turn) => {
+      await turn.replace(disposals.scopeOf("a"));
+      turn.holds("conversation 1");
+      return turn.scope;
+    });
+    expect(store.idleScopeHolding("conversation 1")).toBe(scope);
+    expect(store.idleScopeHolding("conversation 2")).toBeUndefined();
+    let open = () => {};
+    const running = store.use("a", noSignal(), () => new Promise<void>((resolve) => (open = resolve)));
+    expect(store.idleScopeHolding("conversation 1")).toBeUndefined(); // its conversation is about to change
+    await settle();
+    open();
+    await running;
+    expect(store.idleScopeHolding("conversation 1")).toBeUndefined(); // the request said nothing: unknown now
+    await store.use("a", noSignal(), async (turn) => turn.holds("conversation 2"));
+    expect(store.idleScopeHolding("conversation 2")).toBe(scope);
+    await store.dispose();
+    expect(store.idleScopeHolding("conversation 2")).toBeUndefined();
+  });
+
+  test("never when the session's scope came from elsewhere than this server's own messages, or the session ended", async () => {
+    const store = storeWith({ maxSessions: 1, maxSessionQueue: 10 });
+    const disposals = new Disposals();
+    // No scope that this server started from messages (none at all here; a revived one likewise): nothing offered.
+    await store.use("a", noSignal(), async (turn) => turn.holds("conversation a"));
+    expect(store.idleScopeHolding("conversation a")).toBeUndefined();
+    await store.use("b", noSignal(), async (turn) => {
+      await turn.replace(disposals.scopeOf("b"));
+      turn.holds("conversation b");
+    });
+    expect(store.idleScopeHolding("conversation b")).toBeDefined();
+    await request(store, "c", disposals); // past maxSessions: b, the least recently used, ends
+    await settle();
+    expect(disposals.ids).toContain("b");
+    expect(store.idleScopeHolding("conversation b")).toBeUndefined();
+  });
+});

@@ -234,9 +234,10 @@ describe("metrics", () => {
     expect(delta("llama_scope_prompt_tokens_total")).toBe(completion.usage!.prompt_tokens);
     expect(delta('llama_scope_http_requests_total{route="/v1/chat/completions",status="200"}')).toBe(1);
     expect(delta('llama_scope_completions_total{endpoint="chat",session="none"}')).toBe(1);
-    // Its scope was short-lived: disposed, its slot freed.
-    expect(metric(after, 'llama_scope_scopes{state="total"}')).toBe(metric(before, 'llama_scope_scopes{state="total"}'));
-    expect(metric(after, 'llama_scope_slots{state="held"}')).toBeLessThanOrEqual(metric(before, 'llama_scope_slots{state="held"}'));
+    // Its scope is kept, idle, for the conversation's next request (sent whole, with no session id either).
+    expect(delta('llama_scope_stateless_requests_total{reuse="fresh"}')).toBe(1);
+    expect(delta("llama_scope_stateless_scopes")).toBe(1);
+    expect(delta('llama_scope_scopes{state="total"}')).toBe(1);
     expect(metric(after, 'llama_scope_slots{state="generating"}')).toBe(0);
     expect(metric(after, 'llama_scope_slots{state="total"}')).toBe(2);
     expect(after.get("llama_scope_up")).toBe(1);

@@ -88,6 +88,8 @@ describe("llama-scope serve", () => {
       ["--max-messages", "LLAMA_SCOPE_MAX_MESSAGES"],
       ["--max-saved-sessions", "LLAMA_SCOPE_MAX_SAVED_SESSIONS"],
       ["--max-state-size", "LLAMA_SCOPE_MAX_STATE_SIZE"],
+      ["--embeddings", "LLAMA_SCOPE_EMBEDDINGS"],
+      ["--embedding-model", "LLAMA_SCOPE_EMBEDDING_MODEL"],
     ] as const)
       expect(help.stdout).toMatch(new RegExp(`--${flag.slice(2)} [\\s\\S]*?\\[${variable}\\]`));
     const bad = await runCli(["serve", "--model", testModelPath(), "--slots", "many"]);
@@ -96,6 +98,9 @@ describe("llama-scope serve", () => {
     const noRoom = await runCli(["serve", "--model", testModelPath(), "--max-state-size", "0"]);
     expect(noRoom.code).toBe(2);
     expect(noRoom.stderr).toContain("--max-state-size must be a size");
+    const noEmbeddings = await runCli(["serve", "--model", testModelPath(), "--embeddings", "maybe"]);
+    expect(noEmbeddings.code).toBe(2);
+    expect(noEmbeddings.stderr).toContain('--embeddings must be "on" or "off"');
     const unknown = await runCli(["serve", "--modle", "x"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("--help");
@@ -137,6 +142,8 @@ describe("llama-scope serve", () => {
     first.child.kill("SIGTERM");
     expect(await first.exited).toBe(0);
     expect(first.output()).toContain("saved 2 sessions");
+    // llama.cpp's load warnings ("bad special token") are not shown at the default log level.
+    expect(first.output()).not.toContain("[node-llama-cpp]");
     expect((await readdir(stateDir)).filter((name) => name.endsWith(".llstate"))).toHaveLength(2);
 
     const restarted = await startCli(args, env);

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../ApiError.js";
+import type { ChatHistoryItem } from "../../index.js";
 import { chatTurnsOf, continuationOf, trimmedToFit, type ChatTurns } from "../chatMessages.js";
+import { conversationKey } from "../conversationKey.js";
 import { generateOptionsOf } from "../generateOptions.js";
 import { handleCompletion } from "../handleCompletion.js";
 import { chatFormat } from "../replyFormats.js";
@@ -16,6 +18,7 @@ export function chatCompletionsRoute(app: FastifyInstance, context: ServerContex
     assertTurnsFit(context, turns);
     // A new scope needs no exchange it would leave out anyway (a continued one reads the request whole).
     const fits = trimmedToFit(turns, context.parent.modelInfo?.maxPromptLength ?? Infinity);
+    const earlier = historyOf(turns);
     return handleCompletion(context, request, reply, {
       endpoint: "chat",
       body,
@@ -26,12 +29,25 @@ export function chatCompletionsRoute(app: FastifyInstance, context: ServerContex
           mode: "chat",
           ...(fits.systemPrompt === undefined ? {} : { systemPrompt: fits.systemPrompt }),
           history: fits.prior,
+          // One client's conversation is sent from its start once (its next request continues the
+          // scope that answers this one): only a start sent again, a template, takes an entry.
+          cacheHistory: fits.prior.length > 0 && context.sightings.again(conversationKey(historyOf(fits))),
         }),
         prompt: fits.prompt,
       }),
       continuation: async (scope) => (scope.mode === "chat" ? continuationOf(await scope.getChatHistory(), turns) : undefined),
+      conversation: {
+        before: turns.prior.length === 0 ? undefined : conversationKey(earlier),
+        prompt: turns.prompt,
+        after: (text) => conversationKey([...earlier, { type: "user", text: turns.prompt }, { type: "model", response: [text] }]),
+      },
     });
   });
+}
+
+/** The messages before the last one as a chat history: the system prompt first, if any. */
+function historyOf(turns: ChatTurns): ChatHistoryItem[] {
+  return turns.systemPrompt === undefined ? turns.prior : [{ type: "system", text: turns.systemPrompt }, ...turns.prior];
 }
 
 /**

@@ -11,6 +11,7 @@ export function metricsRoute(app: FastifyInstance, context: ServerContext): void
       sessions: context.sessions.counts,
       revived: context.sessions.revived,
       evicted: context.sessions.evicted,
+      statelessScopes: context.stateless.size,
     });
     return reply.type("text/plain; version=0.0.4; charset=utf-8").send(page);
   });

@@ -90,3 +90,12 @@ export class StateLostError extends LlamaScopeError {
   /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
   readonly code = "LLAMA_SCOPE_ERR_STATE_LOST";
 }
+
+/**
+ * Embeddings are off (`embeddings: false` at load): `embed` has nothing to compute them with.
+ * Load without `embeddings: false`, or with `embeddings: { modelPath }` naming an embedding model.
+ */
+export class EmbeddingsUnavailableError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_EMBEDDINGS_UNAVAILABLE";
+}

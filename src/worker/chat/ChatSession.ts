@@ -118,6 +118,14 @@ export class ChatSession {
     return cuts.filter((cut, i) => cut > (cuts[i - 1] ?? 0));
   }
 
+  /**
+   * Tokens the last {@link userTurn}'s render has in common from the start with the render of the
+   * system prompt alone (the shortest of {@link sharedPrefixes}); 0 without a system prompt.
+   */
+  systemPrefix(): number {
+    return this.system === undefined ? 0 : commonPrefix(this.systemAlone(), this.rendered);
+  }
+
   /** Records the reply the slot now holds: its text, and its tokens as the slot holds them. */
   modelReplied(reply: string, tokens: readonly Token[] | undefined): void {
     this.beforeTurn = undefined;

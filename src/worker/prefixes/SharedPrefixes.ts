@@ -44,18 +44,20 @@ export class SharedPrefixes {
 
   /**
    * Fills slot `slotId`, which must be empty, with `prompt` up to its last cut in `cuts`
-   * (increasing token counts), piece by piece. Never rejects: when anything fails the slot may
-   * hold part of the prompt, and `held` is 0 so that the prompt replaces it.
+   * (increasing token counts), piece by piece. Pieces that end past `storeUpTo` are evaluated and
+   * loaded as the others, but not stored (a scope's own history, which no other scope will start
+   * from). Never rejects: when anything fails the slot may hold part of the prompt, and `held` is 0
+   * so that the prompt replaces it.
    */
-  async fill(llama: Llama, slotId: string, prompt: readonly Token[], cuts: readonly number[]): Promise<FilledPrefix> {
+  async fill(llama: Llama, slotId: string, prompt: readonly Token[], cuts: readonly number[], storeUpTo = Infinity): Promise<FilledPrefix> {
     const pieces = cuts.filter((cut, i) => cut >= this.minTokens && cut > (cuts[i - 1] ?? 0) && cut < prompt.length);
     const whole = pieces.at(-1);
     if (whole === undefined) return { held: 0, evaluated: 0 };
     const key = this.cache?.keyOf(prompt.slice(0, whole));
-    if (key === undefined) return this.fillPieces(llama, slotId, prompt, pieces);
+    if (key === undefined) return this.fillPieces(llama, slotId, prompt, pieces, storeUpTo);
     // Registered before anything is awaited: requests that arrive together see each other.
     for (let pending = this.inFlight.get(key); pending !== undefined; pending = this.inFlight.get(key)) await pending;
-    const filling = this.fillPieces(llama, slotId, prompt, pieces);
+    const filling = this.fillPieces(llama, slotId, prompt, pieces, storeUpTo);
     this.inFlight.set(key, filling);
     try {
       return await filling;
@@ -65,7 +67,13 @@ export class SharedPrefixes {
   }
 
   /** Loads the longest piece stored, evaluates (and stores) the pieces after it. */
-  private async fillPieces(llama: Llama, slotId: string, prompt: readonly Token[], pieces: readonly number[]): Promise<FilledPrefix> {
+  private async fillPieces(
+    llama: Llama,
+    slotId: string,
+    prompt: readonly Token[],
+    pieces: readonly number[],
+    storeUpTo: number,
+  ): Promise<FilledPrefix> {
     const { cache } = this;
     const whole = pieces.at(-1)!;
     try {
@@ -96,7 +104,7 @@ export class SharedPrefixes {
         cache?.miss();
         for (const cut of pieces.filter((cut) => cut > start)) {
           evaluated += await slot.prefill(prompt.slice(start, cut));
-          if (cache?.worthStoring(cut)) cache.put(prompt.slice(0, cut), await slot.saveState());
+          if (cut <= storeUpTo && cache?.worthStoring(cut)) cache.put(prompt.slice(0, cut), await slot.saveState());
           start = cut;
         }
       }

@@ -1,0 +1,30 @@
+import { MissingDependencyError } from "./MissingDependencyError.js";
+
+/** What `serve` needs of `llama-scope/server`. */
+export type ServerModule = typeof import("../server/index.js");
+
+/**
+ * Imports the server only when `serve` runs. fastify is an optional peer dependency, so that a
+ * library user's install has no web server in it (and no warnings from its dependencies); a
+ * server user installs it beside llama-scope, and is told so here in one line instead of by a
+ * module-resolution stack trace.
+ */
+export async function loadServer(importServer: () => Promise<ServerModule> = () => import("../server/index.js")): Promise<ServerModule> {
+  try {
+    return await importServer();
+  } catch (error) {
+    if (isMissingPackage(error, "fastify"))
+      throw new MissingDependencyError(
+        "serve needs the fastify package, which llama-scope does not install for library users: " +
+          "run `npm install fastify` beside llama-scope, or `npx -p llama-scope -p fastify llama-scope serve …`.",
+        { cause: error },
+      );
+    throw error;
+  }
+}
+
+/** Node's error for an import of a package that is not installed. */
+function isMissingPackage(error: unknown, name: string): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === "ERR_MODULE_NOT_FOUND" && typeof message === "string" && message.includes(`'${name}'`);
+}
