@@ -116,6 +116,28 @@ describe("chat completions", () => {
   });
 });
 
+describe("stateless requests", () => {
+  test("the conversation goes on from choice 0: its next request evaluates only the new message", async () => {
+    const options = { max_tokens: 12, temperature: 1, seed: 9 };
+    const first = await t.client.chat.completions.create({ model, messages: MESSAGES, ...options, n: 3 });
+    const next = [
+      ...MESSAGES,
+      { role: "assistant" as const, content: first.choices[0]!.message.content! },
+      { role: "user" as const, content: "And then?" },
+    ];
+    const second = await t.client.chat.completions.create({ model, messages: next, max_tokens: 4, temperature: 0 });
+    // The library's count for the same turn in a scope that went on from choice 0.
+    const scope = t.parent.getScope({ mode: "chat" });
+    const expected = await (async () => {
+      const choices = await scope.generateChoices(MESSAGES[0]!.content, 3, { maxTokens: 12, temperature: 1, seed: 9 });
+      expect(choices.choices[0]!.text).toBe(first.choices[0]!.message.content);
+      return scope.generate("And then?", { maxTokens: 4 });
+    })().finally(() => scope.dispose());
+    expect(second.choices[0]!.message.content).toBe(expected.text);
+    expect(second.usage!.prompt_tokens).toBe(expected.promptTokenCount);
+  });
+});
+
 describe("text completions", () => {
   test("logprobs: 3 and n: 2, whole and streamed: the legacy object, the argmax at temperature 0, offsets along the text", async () => {
     const options = { model, prompt: PROMPT, max_tokens: 12, temperature: 0, n: 2, logprobs: 3 };
