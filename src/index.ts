@@ -21,6 +21,7 @@ export { LlamaScope } from "./scope/LlamaScope.js";
 export type { ScopeOptions } from "./scope/ScopeOptions.js";
 export type { PromptStream } from "./scope/PromptStream.js";
 export type { ModelReady, PrefixCacheStats, ScopeMode } from "./protocol/index.js";
+export type { ChatFunction, ChatFunctionOptions, FunctionCallMode, FunctionResult, PromptOptions } from "./protocol/index.js";
 export type {
   ChatHistoryItem,
   ChatModelFunctionCall,

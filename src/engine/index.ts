@@ -17,7 +17,7 @@ export type {
 } from "./generate/JsonSchema.js";
 export type { ModelTokenizer, ModelTokens } from "./tokenize/ModelTokenizer.js";
 export type { Token } from "../shared/Token.js";
-export type { GenerationResult, FinishReason } from "./generate/GenerationResult.js";
+export type { GenerationResult, FinishReason, FunctionCall } from "./generate/GenerationResult.js";
 export { defaultThreads } from "../loading/defaultThreads.js";
 export type { StateIdentity, StateMeta } from "../state/StateFormat.js";
 export type { KvLayout, StateLimits } from "../state/kvLayout.js";

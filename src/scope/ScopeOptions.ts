@@ -81,8 +81,8 @@ function checkHistory(history: unknown): ChatHistoryItem[] {
   if (history === undefined) return [];
   if (!Array.isArray(history) || !history.every((item, i) => isChatItem(item, i)))
     throw new InvalidArgumentError(
-      'history must be an array of chat items of text: an optional { type: "system", text } first, then { type: "user", text } and ' +
-        '{ type: "model", response: [text] } items (as getChatHistory() returns them).',
+      'history must be an array of chat items: an optional { type: "system", text } first, then { type: "user", text } and ' +
+        '{ type: "model", response } items, a response of text and { type: "functionCall", name, params, result } calls (as getChatHistory() returns them).',
     );
   const uncloneable = cloneProblem(history, "history");
   if (uncloneable !== undefined)

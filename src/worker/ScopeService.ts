@@ -1,6 +1,6 @@
 // Over 350 lines as one idea: the engine's side of the protocol, one method per WorkerApi call (see protocol/WorkerApi.ts).
 import { transfer } from "comlink";
-import type { Token } from "node-llama-cpp";
+import type { ChatModelFunctions, Token } from "node-llama-cpp";
 import {
   Llama,
   readStateMeta,
@@ -28,6 +28,7 @@ import type {
 } from "../protocol/index.js";
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import { ChatSession } from "./chat/ChatSession.js";
+import { checkSchemas, functionTurn } from "./chat/functionTurn.js";
 import { savedChatOf } from "../shared/chatItems.js";
 import { LoadProgressFeed } from "./LoadProgressFeed.js";
 import { PrefixCache } from "./prefixes/PrefixCache.js";
@@ -131,29 +132,47 @@ export class ScopeService implements WorkerApi {
           tokens: llama.contextSize,
           charsPerToken: llama.maxPromptLength / llama.contextSize,
         });
+      if (request.functions !== undefined) await checkSchemas(llama, request.functions);
       const { slot, created: slotCreated } = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
       /** Tokens of shared prefixes this prompt evaluated before its own. */
       let prefilled = 0;
       /** The turn's shared prefixes went into the empty slot before the turn itself. */
       let filled = false;
-      if (chat === undefined) slot.setPrompt(request.text);
-      else {
-        const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal);
-        ({ prefilled, filled } = turn);
-        stop = [...stop, ...turn.stop];
-      }
-      const result = await slot
-        .generate({ ...request.options, stop, signal: controller.signal }, stream === undefined ? undefined : (text) => stream.push(text))
-        .catch(async (error: unknown) => {
-          chat?.abandonTurn();
-          // A refused turn leaves the conversation as it was: empty, without the prefixes.
-          if (filled) await this.emptySlot(slot);
-          throw error;
-        });
-      if (chat !== undefined) {
-        const history = slot.historyTokens();
-        chat.modelReplied(result.text, history.slice(history.length - result.tokenCount));
+      const onText = stream === undefined ? undefined : (text: string) => stream.push(text);
+      const failed = async (error: unknown) => {
+        chat?.abandonTurn();
+        // A refused turn leaves the conversation as it was: empty, without the prefixes.
+        if (filled) await this.emptySlot(slot);
+        throw error;
+      };
+      let result;
+      if (chat !== undefined && request.functions !== undefined) {
+        result = await functionTurn({
+          slot,
+          chat,
+          wrapper: chat.wrapper,
+          functions: request.functions,
+          options: { ...request.options, signal: controller.signal },
+          onText,
+          setUserTurn: async (functions) => {
+            const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal, functions);
+            filled = turn.filled;
+            return turn;
+          },
+        }).catch(failed);
+      } else {
+        if (chat === undefined) slot.setPrompt(request.text);
+        else {
+          const turn = await this.setUserTurn(llama, slot, chat, request.text, controller.signal);
+          ({ prefilled, filled } = turn);
+          stop = [...stop, ...turn.stop];
+        }
+        result = await slot.generate({ ...request.options, stop, signal: controller.signal }, onText).catch(failed);
+        if (chat !== undefined) {
+          const history = slot.historyTokens();
+          chat.modelReplied(result.text, history.slice(history.length - result.tokenCount));
+        }
       }
       stream?.end();
       const memory = request.trackHistory
@@ -318,9 +337,10 @@ export class ScopeService implements WorkerApi {
     chat: ChatSession,
     text: string,
     signal: AbortSignal,
+    functions?: ChatModelFunctions,
   ): Promise<{ stop: string[]; prefilled: number; filled: boolean }> {
     // Planned before anything changes: a turn that cannot fit is refused here, the slot untouched.
-    const turn = chat.userTurn(text, slot.historyTokens());
+    const turn = chat.userTurn(text, slot.historyTokens(), functions);
     let { tokens, keep } = turn;
     let prefilled = 0;
     if (this.prefixes !== undefined && keep === 0 && slot.tokenCount() === 0 && !signal.aborted) {

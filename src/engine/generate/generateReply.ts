@@ -120,7 +120,8 @@ export async function generateReply(
     const rest = matcher.flush();
     if (rest.length > 0) onText(rest);
   }
-  return { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason };
+  const stopString = matcher.matched;
+  return { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason, ...(stopString === undefined ? {} : { stopString }) };
 }
 
 /** An AbortSignal that fired before the call started: like fetch, reject with an AbortError. */
