@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { GenerateOptions, LlamaScope } from "../index.js";
+import type { LlamaScope, PromptOptions } from "../index.js";
 import { ApiError } from "./ApiError.js";
 import { respond } from "./respond.js";
 import type { ReplyFormat } from "./replyFormats.js";
@@ -12,7 +12,7 @@ import { sessionHeaders, sessionIdOf } from "./sessionHeader.js";
 export interface CompletionSpec {
   endpoint: "chat" | "completions";
   body: Body;
-  options: GenerateOptions;
+  options: PromptOptions;
   format: ReplyFormat;
   /** A new scope holding the request's conversation, and the prompt to send it. */
   fresh(): { scope: LlamaScope; prompt: string };

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../ApiError.js";
-import { chatTurnsOf, continuationOf, trimmedToFit, type ChatTurns } from "../chatMessages.js";
+import { chatTurnsOf, continuationOf, responseText, trimmedToFit, type ChatTurns } from "../chatMessages.js";
 import { generateOptionsOf } from "../generateOptions.js";
 import { handleCompletion } from "../handleCompletion.js";
 import { chatFormat } from "../replyFormats.js";
 import { objectBody } from "../requestFields.js";
+import { toolOptionsOf } from "../toolOptions.js";
 import type { ServerContext } from "../ServerContext.js";
 
 /** `POST /v1/chat/completions`: a chat scope per conversation, continued by session. */
@@ -19,7 +20,11 @@ export function chatCompletionsRoute(app: FastifyInstance, context: ServerContex
     return handleCompletion(context, request, reply, {
       endpoint: "chat",
       body,
-      options: generateOptionsOf(body, "chat"),
+      options: {
+        ...generateOptionsOf(body, "chat"),
+        ...toolOptionsOf(body),
+        ...(turns.functionResults === undefined ? {} : { functionResults: turns.functionResults }),
+      },
       format: chatFormat(context.modelId),
       fresh: () => ({
         scope: context.parent.getScope({
@@ -60,7 +65,7 @@ function assertTurnsFit(context: ServerContext, turns: ChatTurns): void {
     ...(turns.systemPrompt === undefined ? [] : [["the system prompt", turns.systemPrompt] as [string, string]]),
     ...turns.prior.map((item, i): [string, string] => [
       `message ${i + 1}`,
-      item.type === "user" ? item.text : item.type === "model" ? item.response.join("") : "",
+      item.type === "user" ? item.text : item.type === "model" ? responseText(item.response) : "",
     ]),
   ];
   for (const [what, text] of texts)
