@@ -25,7 +25,7 @@ export function splitFunctionOptions(
   const results = checkResults(functionResults);
   if (results !== undefined && text !== "")
     throw new FunctionResultsError(
-      "A prompt with functionResults continues the model's reply after its calls: send the text as \"\" and the next user message in its own prompt.",
+      'A prompt with functionResults continues the model\'s reply after its calls: send the text as "" and the next user message in its own prompt.',
     );
   if (generate.jsonSchema !== undefined || generate.grammar !== undefined)
     if (Object.keys(checked).length > 0 && call !== "none")
@@ -48,14 +48,18 @@ function checkFunctions(functions: unknown): Record<string, ChatFunction> {
     if (!isPlainObject(fn)) throw new InvalidArgumentError(`functions.${name} must be an object { description?, params? }.`);
     const { description, params, ...rest } = fn;
     const unknown = Object.keys(rest)[0];
-    if (unknown !== undefined) throw new InvalidArgumentError(`functions.${name}.${unknown} is not an option: a function has description and params.`);
+    if (unknown !== undefined)
+      throw new InvalidArgumentError(`functions.${name}.${unknown} is not an option: a function has description and params.`);
     if (description !== undefined && typeof description !== "string")
       throw new InvalidArgumentError(`functions.${name}.description must be a string.`);
     if (params !== undefined) {
-      const problem = isPlainObject(params) ? jsonProblem(params, `functions.${name}.params`) : `functions.${name}.params must be a JSON schema object`;
-      if (problem !== undefined) throw new InvalidArgumentError(`${problem}. A function's params must be a JSON schema as plain JSON data.`);
+      const problem = isPlainObject(params)
+        ? jsonProblem(params, `functions.${name}.params`)
+        : `functions.${name}.params must be a JSON schema object`;
+      if (problem !== undefined)
+        throw new InvalidArgumentError(`${problem}. A function's params must be a JSON schema as plain JSON data.`);
     }
-    checked[name] = structuredClone(fn) as ChatFunction;
+    checked[name] = structuredClone(fn);
   }
   return checked;
 }
@@ -83,7 +87,8 @@ function checkResults(results: unknown): FunctionResult[] | undefined {
   return results.map((item: unknown, i) => {
     if (!isPlainObject(item) || typeof item.name !== "string" || !("result" in item))
       throw new InvalidArgumentError(`functionResults[${i}] must be { name, result }: the called function's name and its result.`);
-    const problem = item.result === undefined ? `functionResults[${i}].result is undefined` : jsonProblem(item.result, `functionResults[${i}].result`);
+    const problem =
+      item.result === undefined ? `functionResults[${i}].result is undefined` : jsonProblem(item.result, `functionResults[${i}].result`);
     if (problem !== undefined) throw new InvalidArgumentError(`${problem}. A result must be plain JSON data (null for nothing).`);
     return { name: item.name, result: structuredClone(item.result) };
   });

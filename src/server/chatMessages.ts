@@ -125,7 +125,10 @@ function answer(message: { tool_call_id?: unknown; content?: unknown }, where: s
 function assertAnswered(open: readonly OpenCall[], answered: ReadonlySet<string>): void {
   const missing = open.find((call) => !answered.has(call.id));
   if (missing !== undefined)
-    throw badRequest(`${missing.where} (${missing.id}) has no tool message answering it: send its result as { role: "tool", tool_call_id, content }.`, missing.where);
+    throw badRequest(
+      `${missing.where} (${missing.id}) has no tool message answering it: send its result as { role: "tool", tool_call_id, content }.`,
+      missing.where,
+    );
 }
 
 function parsedOrText(text: string): unknown {
@@ -166,7 +169,8 @@ function responseKey(response: ChatModelResponse["response"]): string {
   const parts: unknown[] = [];
   for (const part of response) {
     if (typeof part === "string") {
-      if (typeof parts.at(-1) === "string") parts[parts.length - 1] += part;
+      const last = parts.at(-1);
+      if (typeof last === "string") parts[parts.length - 1] = last + part;
       else if (part !== "") parts.push(part);
     } else if (part.type === "functionCall")
       parts.push([part.name, part.params ?? {}, part.result === undefined ? { waiting: true } : { result: part.result }]);
@@ -180,7 +184,10 @@ function messageOf(message: unknown, where: string): { role: Role; text: string;
   const { role, content, tool_calls: toolCalls } = message as { role?: unknown; content?: unknown; tool_calls?: unknown };
   const mapped = typeof role === "string" ? ROLES[role] : undefined;
   if (mapped === undefined)
-    throw badRequest(`${where}.role must be "system", "developer", "user", "assistant" or "tool", not ${JSON.stringify(role)}.`, `${where}.role`);
+    throw badRequest(
+      `${where}.role must be "system", "developer", "user", "assistant" or "tool", not ${JSON.stringify(role)}.`,
+      `${where}.role`,
+    );
   const hasCalls = toolCalls !== undefined && toolCalls !== null && !(Array.isArray(toolCalls) && toolCalls.length === 0);
   if (hasCalls && mapped !== "model") throw badRequest(`${where}.tool_calls belong to assistant messages.`, `${where}.tool_calls`);
   const calls = hasCalls ? callsOf(toolCalls, `${where}.tool_calls`) : [];
@@ -250,5 +257,9 @@ function itemLength(item: ChatHistoryItem): number {
 
 /** A reply's length as text: its text and its calls as JSON (a template renders them about that long). */
 export function responseText(response: ChatModelResponse["response"]): string {
-  return response.map((part) => (typeof part === "string" ? part : part.type === "functionCall" ? JSON.stringify([part.name, part.params, part.result]) : "")).join("");
+  return response
+    .map((part) =>
+      typeof part === "string" ? part : part.type === "functionCall" ? JSON.stringify([part.name, part.params, part.result]) : "",
+    )
+    .join("");
 }

@@ -11,7 +11,11 @@ import { booleanField, refuseField, type Body } from "./requestFields.js";
  * of one feature, and OpenAI's clients have sent `tools` for years.
  */
 export function toolOptionsOf(body: Body): Pick<PromptOptions, "functions" | "functionCall"> {
-  refuseField(body, "functions", 'it takes tools instead of the deprecated functions: send tools: [{ type: "function", function: { name, description, parameters } }].');
+  refuseField(
+    body,
+    "functions",
+    'it takes tools instead of the deprecated functions: send tools: [{ type: "function", function: { name, description, parameters } }].',
+  );
   refuseField(body, "function_call", "it takes tool_choice instead of the deprecated function_call.");
   booleanField(body, "parallel_tool_calls");
   const functions = toolsOf(body.tools);
@@ -26,7 +30,8 @@ export function toolOptionsOf(body: Body): Pick<PromptOptions, "functions" | "fu
 
 function toolsOf(tools: unknown): Record<string, ChatFunction> | undefined {
   if (tools === undefined || tools === null) return undefined;
-  if (!Array.isArray(tools)) throw badRequest('tools must be an array of { type: "function", function: { name, description, parameters } }.', "tools");
+  if (!Array.isArray(tools))
+    throw badRequest('tools must be an array of { type: "function", function: { name, description, parameters } }.', "tools");
   if (tools.length === 0) return undefined;
   const functions: Record<string, ChatFunction> = {};
   tools.forEach((tool: unknown, i) => {

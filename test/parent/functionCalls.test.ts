@@ -22,7 +22,10 @@ const WEATHER: ChatFunction = {
     },
   },
 };
-const TIME: ChatFunction = { description: "Gets the time in a city", params: { type: "object", properties: { city: { type: "string", maxLength: 8 } } } };
+const TIME: ChatFunction = {
+  description: "Gets the time in a city",
+  params: { type: "object", properties: { city: { type: "string", maxLength: 8 } } },
+};
 const FUNCTIONS = { getWeather: WEATHER, getTime: TIME };
 const OPTIONS = { temperature: 0, maxTokens: 96 };
 const RESULT = [{ name: "getWeather", result: { temperature: 21, sky: "sunny" } }];
@@ -47,14 +50,22 @@ function expectWeatherArguments(args: unknown): void {
 
 /** A chat scope after a forced call and its result, and the reply to the result. */
 async function roundTrip(scope: LlamaScope): Promise<string> {
-  const call = await scope.generate("What is the weather in Paris?", { ...OPTIONS, functions: FUNCTIONS, functionCall: { name: "getWeather" } });
+  const call = await scope.generate("What is the weather in Paris?", {
+    ...OPTIONS,
+    functions: FUNCTIONS,
+    functionCall: { name: "getWeather" },
+  });
   expect(call.finishReason).toBe("functionCall");
   return (await scope.generate("", { ...OPTIONS, functions: FUNCTIONS, functionResults: RESULT })).text;
 }
 
 test("a forced call's arguments parse and match the schema; its result continues the reply", async () => {
   const chat = parent.getScope({ mode: "chat", systemPrompt: "You are a helpful assistant." });
-  const call = await chat.generate("What is the weather in Paris?", { ...OPTIONS, functions: FUNCTIONS, functionCall: { name: "getWeather" } });
+  const call = await chat.generate("What is the weather in Paris?", {
+    ...OPTIONS,
+    functions: FUNCTIONS,
+    functionCall: { name: "getWeather" },
+  });
   expect(call.finishReason).toBe("functionCall");
   expect(call.text).toBe("");
   expect(call.functionCalls).toHaveLength(1);
@@ -65,9 +76,14 @@ test("a forced call's arguments parse and match the schema; its result continues
 
   // The history keeps the call, waiting for its result; a new message is refused until it comes.
   const waiting = await chat.getChatHistory();
-  expect(waiting.at(-1)).toMatchObject({ type: "model", response: [{ type: "functionCall", name: "getWeather", params: made!.arguments }] });
+  expect(waiting.at(-1)).toMatchObject({
+    type: "model",
+    response: [{ type: "functionCall", name: "getWeather", params: made!.arguments }],
+  });
   await expect(chat.generate("Hello?", OPTIONS)).rejects.toBeInstanceOf(FunctionResultsError);
-  await expect(chat.generate("", { ...OPTIONS, functionResults: [{ name: "getTime", result: 1 }] })).rejects.toBeInstanceOf(UnknownFunctionError);
+  await expect(chat.generate("", { ...OPTIONS, functionResults: [{ name: "getTime", result: 1 }] })).rejects.toBeInstanceOf(
+    UnknownFunctionError,
+  );
 
   const tokensBefore = await chat.tokenCount();
   const reply = await chat.generate("", { ...OPTIONS, functions: FUNCTIONS, functionResults: RESULT });
@@ -121,7 +137,10 @@ test("bad function options are refused with named errors, and the conversation g
   await expect(chat.generate("Hi", { functions: FUNCTIONS, functionCall: { name: "nope" } })).rejects.toBeInstanceOf(UnknownFunctionError);
   await expect(
     // node-llama-cpp has no grammar for an object literal.
-    chat.generate("Hi", { functions: { bad: { params: { type: "object", properties: { x: { const: { a: 1 } } } } as never } }, functionCall: "required" }),
+    chat.generate("Hi", {
+      functions: { bad: { params: { type: "object", properties: { x: { const: { a: 1 } } } } as never } },
+      functionCall: "required",
+    }),
   ).rejects.toBeInstanceOf(FunctionSchemaError);
   await expect(chat.generate("", { functionResults: RESULT })).rejects.toBeInstanceOf(FunctionResultsError);
   await expect(chat.generate("Hi", { functionResults: RESULT })).rejects.toBeInstanceOf(FunctionResultsError);

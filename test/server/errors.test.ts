@@ -76,7 +76,11 @@ describe("400: bodies the server cannot use", () => {
     ["logprobs", { ...hello, logprobs: true }, { param: "logprobs", code: "unsupported_parameter" }],
     ["the deprecated functions", { ...hello, functions: [{ name: "f" }] }, { param: "functions", code: "unsupported_parameter" }],
     ["a tool that is no function", { ...hello, tools: [{ type: "web_search" }] }, { param: "tools[0].type" }],
-    ["a tool_choice not among tools", { ...hello, tools: [{ type: "function", function: { name: "f" } }], tool_choice: { type: "function", function: { name: "g" } } }, { param: "tool_choice.function.name" }],
+    [
+      "a tool_choice not among tools",
+      { ...hello, tools: [{ type: "function", function: { name: "f" } }], tool_choice: { type: "function", function: { name: "g" } } },
+      { param: "tool_choice.function.name" },
+    ],
     ["logit_bias", { ...hello, logit_bias: { "50256": -100 } }, { param: "logit_bias", code: "unsupported_parameter" }],
     ["temperature 3", { ...hello, temperature: 3 }, { param: "temperature" }],
     ["max_tokens 0", { ...hello, max_tokens: 0 }, { param: "max_tokens" }],

@@ -128,7 +128,11 @@ describe("tool calls through the openai client", () => {
       expect(reply.usage!.prompt_tokens).toBeLessThan(fresh.usage!.prompt_tokens);
       const next = await streamed(
         {
-          messages: [...roundTrip(call), { role: "assistant", content: reply.choices[0]!.message.content }, { role: "user", content: "Thanks!" }],
+          messages: [
+            ...roundTrip(call),
+            { role: "assistant", content: reply.choices[0]!.message.content },
+            { role: "user", content: "Thanks!" },
+          ],
           tools: TOOLS,
         },
         headers,
@@ -145,15 +149,26 @@ describe("tool calls through the openai client", () => {
       const error = await t.client.chat.completions.create({ ...GREEDY, ...body } as never).catch((e: unknown) => e);
       expect(error).toMatchObject({ status: 400, param });
     };
-    await refused({ messages: QUESTION, tools: TOOLS, tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice.function.name");
+    await refused(
+      { messages: QUESTION, tools: TOOLS, tool_choice: { type: "function", function: { name: "nope" } } },
+      "tool_choice.function.name",
+    );
     await refused({ messages: QUESTION, tools: [{ type: "web_search" }] }, "tools[0].type");
     await refused({ messages: QUESTION, functions: [{ name: "f" }] }, "functions");
     await refused({ messages: QUESTION, tool_choice: "required" }, "tool_choice");
     const call = { id: "call_1", type: "function", function: { name: "get_weather", arguments: "{}" } };
-    await refused({ messages: [...QUESTION, { role: "assistant", content: null, tool_calls: [call] }, { role: "user", content: "?" }] }, "messages[2].tool_calls[0]");
+    await refused(
+      { messages: [...QUESTION, { role: "assistant", content: null, tool_calls: [call] }, { role: "user", content: "?" }] },
+      "messages[2].tool_calls[0]",
+    );
     await refused({ messages: [...QUESTION, { role: "tool", tool_call_id: "call_9", content: "1" }] }, "messages[2].tool_call_id");
     await refused(
-      { messages: [...QUESTION, { role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "get_weather", arguments: "{" } }] }] },
+      {
+        messages: [
+          ...QUESTION,
+          { role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "get_weather", arguments: "{" } }] },
+        ],
+      },
       "messages[2].tool_calls[0].function.arguments",
     );
   });

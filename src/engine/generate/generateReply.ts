@@ -121,7 +121,13 @@ export async function generateReply(
     if (rest.length > 0) onText(rest);
   }
   const stopString = matcher.matched;
-  return { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason, ...(stopString === undefined ? {} : { stopString }) };
+  return {
+    text: matcher.reply,
+    tokenCount,
+    promptTokenCount: added.length,
+    finishReason,
+    ...(stopString === undefined ? {} : { stopString }),
+  };
 }
 
 /** An AbortSignal that fired before the call started: like fetch, reject with an AbortError. */

@@ -107,7 +107,7 @@ export class ChatSession {
     if (waiting.length > 0)
       throw new FunctionResultsError(
         `The last reply called ${waiting.map((call) => call.name).join(", ")} and waits for the result: ` +
-          "send it with functionResults (prompt text \"\") before the next message.",
+          'send it with functionResults (prompt text "") before the next message.',
       );
     const before: Snapshot = { exchanges: this.exchanges, functions: this.functions };
     this.functions = functions;
@@ -191,19 +191,22 @@ export class ChatSession {
   }
 
   /**
-   * A call whose arguments did not end (the reply was cut or aborted): it stays in the reply as
-   * the text the slot holds for it, so nothing waits for a result.
+   * A call whose name or arguments did not end (the reply was cut or aborted): it stays in the
+   * reply as the text the slot holds for it, so nothing waits for a result. Returns that text.
    */
-  callUnfinished(rawArguments: string): void {
+  callUnfinished(written: string): string {
     this.beforeTurn = undefined;
     const last = this.exchanges.at(-1);
     const call = last?.parts.at(-1);
-    if (last === undefined || call?.kind !== "call") return;
-    const text = LlamaText(this.cut === "name" ? [] : callTextOf(this.wrapper, call.name, rawArguments, false)).toString();
-    const prefix = LlamaText(this.wrapper.settings.functions.call.prefix).toString();
-    last.parts[last.parts.length - 1] = { kind: "text", text: this.cut === "name" ? prefix + rawArguments : text, tokens: undefined };
+    if (last === undefined || call?.kind !== "call") return "";
+    const text =
+      this.cut === "name"
+        ? LlamaText(this.wrapper.settings.functions.call.prefix).toString() + written
+        : callTextOf(this.wrapper, call.name, written, false).toString();
+    last.parts[last.parts.length - 1] = { kind: "text", text, tokens: undefined };
     this.cut = undefined;
     this.turnCut = false;
+    return text;
   }
 
   /**
@@ -440,7 +443,7 @@ function partsOf(item: ChatModelResponse, spells: Spelling): RenderPart[] {
     const tokens = item.partTokens?.[i];
     if (typeof part === "string") parts.push({ kind: "text", text: part, tokens: kept(tokens, part) });
     else if (part.type === "functionCall") {
-      const call = part as ChatModelFunctionCall;
+      const call = part;
       // Argument tokens are kept when they spell arguments equal to the call's params.
       const argsKept =
         tokens !== undefined && tokens !== null && spells.params(tokens as Token[], call.params) ? [...(tokens as Token[])] : undefined;
@@ -455,7 +458,9 @@ function modelItem(parts: readonly RenderPart[]): ChatModelResponse {
   if (parts.length === 0) return { type: "model", response: [""] };
   const only = parts[0]!;
   if (parts.length === 1 && only.kind === "text")
-    return only.tokens === undefined ? { type: "model", response: [only.text] } : { type: "model", response: [only.text], tokens: [...only.tokens] };
+    return only.tokens === undefined
+      ? { type: "model", response: [only.text] }
+      : { type: "model", response: [only.text], tokens: [...only.tokens] };
   const response: ChatModelResponse["response"] = parts.map((part) => {
     if (part.kind === "text") return part.text;
     const call: ChatModelFunctionCall = { type: "functionCall", name: part.name, params: part.params, result: part.result };

@@ -45,6 +45,8 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
   const textOptions = { ...options, stop: [...(options.stop ?? []), ...stop] };
   const names = Object.keys(functions.functions);
   let forced: string | undefined;
+  /** The reply's text before its call (with "auto"), and the tokens generated for it. */
+  let before = { text: "", tokenCount: 0 };
   if (offered !== undefined && mode !== "auto") {
     forced = typeof mode === "object" ? mode.name : names.length === 1 ? names[0] : undefined;
   } else {
@@ -58,6 +60,7 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
       return { ...reply.result, promptTokenCount };
     }
     chat.modelReplied(reply.result.text, reply.tokens);
+    before = { text: reply.result.text, tokenCount: reply.result.tokenCount };
   }
   // The call: its name, unless forced, then its arguments.
   let name = forced;
@@ -66,8 +69,8 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
     const picked = await generateTokens(slot, { ...options, grammar: namesGrammar(names), maxTokens: 64, stop: [] }, undefined);
     promptTokenCount += picked.result.promptTokenCount;
     if (picked.result.finishReason !== "endOfText" || !names.includes(picked.result.text)) {
-      chat.callUnfinished(picked.result.text);
-      return { ...picked.result, promptTokenCount };
+      const text = chat.callUnfinished(picked.result.text);
+      return { ...picked.result, ...after(before, text, picked.result.tokenCount), promptTokenCount };
     }
     name = picked.result.text;
   }
@@ -78,7 +81,12 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
     const placeholder = wrapper.settings.functions.call.emptyCallParamsPlaceholder;
     const rawArguments = placeholder === undefined || placeholder === "" ? "" : JSON.stringify(placeholder);
     chat.callMade(undefined, rawArguments, undefined);
-    return { text: "", tokenCount: 0, promptTokenCount, finishReason: "functionCall", functionCalls: [{ name, arguments: undefined, rawArguments: "{}" }] };
+    return {
+      ...after(before, "", 0),
+      promptTokenCount,
+      finishReason: "functionCall",
+      functionCalls: [{ name, arguments: undefined, rawArguments: "{}" }],
+    };
   }
   const { signal, ...rest } = options;
   const args = await generateTokens(slot, { ...rest, signal, jsonSchema: schema, stop: [] }, undefined);
@@ -86,17 +94,21 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
   const parsed = args.result.finishReason === "endOfText" ? parseJson(args.result.text) : undefined;
   if (parsed === undefined) {
     // Cut short (maxTokens, an abort): the reply is the call's text so far, and nothing waits for a result.
-    chat.callUnfinished(args.result.text);
-    return { ...args.result, text: "", promptTokenCount };
+    const text = chat.callUnfinished(args.result.text);
+    return { ...args.result, ...after(before, text, args.result.tokenCount), promptTokenCount };
   }
   chat.callMade(parsed.value, args.result.text, args.tokens);
   return {
-    text: "",
-    tokenCount: args.result.tokenCount,
+    ...after(before, "", args.result.tokenCount),
     promptTokenCount,
     finishReason: "functionCall",
     functionCalls: [{ name, arguments: parsed.value, rawArguments: args.result.text }],
   };
+}
+
+/** The reply's text and generated tokens: its text before the call, then `text` and `tokenCount` more. */
+function after(before: { text: string; tokenCount: number }, text: string, tokenCount: number): { text: string; tokenCount: number } {
+  return { text: before.text + text, tokenCount: before.tokenCount + tokenCount };
 }
 
 function setTurn(slot: SlotHandle, turn: ChatTurn): void {
@@ -111,7 +123,7 @@ async function generateTokens(
 ): Promise<{ result: GenerationResult; tokens: Token[] }> {
   const result = await slot.generate(options, onText);
   const history = slot.historyTokens();
-  return { result, tokens: history.slice(history.length - result.tokenCount) as Token[] };
+  return { result, tokens: history.slice(history.length - result.tokenCount) };
 }
 
 /** The texts that start a call in the wrapper's syntax: its prefix and the alternates it lists, without their leading or trailing space. */
@@ -138,9 +150,12 @@ function toNodeFunctions({ functions }: WireFunctionOptions): ChatModelFunctions
   return Object.fromEntries(
     Object.entries(functions).map(([name, fn]) => [
       name,
-      { ...(fn.description === undefined ? {} : { description: fn.description }), ...(fn.params === undefined ? {} : { params: fn.params }) },
+      {
+        ...(fn.description === undefined ? {} : { description: fn.description }),
+        ...(fn.params === undefined ? {} : { params: fn.params }),
+      },
     ]),
-  ) as ChatModelFunctions;
+  );
 }
 
 /**

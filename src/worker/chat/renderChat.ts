@@ -28,7 +28,8 @@ export type RenderPart =
     };
 
 /** A chat history item as a session renders it: a model reply is parts that may carry the tokens the slot holds for them. */
-export type RenderItem = { type: "system"; text: string } | { type: "user"; text: string } | { type: "model"; parts: readonly RenderPart[] };
+export type RenderItem =
+  { type: "system"; text: string } | { type: "user"; text: string } | { type: "model"; parts: readonly RenderPart[] };
 
 /**
  * Where a render of a reply in progress ends: before the name of its last part's function call
