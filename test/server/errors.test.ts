@@ -44,7 +44,7 @@ describe("400: bodies the server cannot use", () => {
     ["not an object", [1, 2], { code: "invalid_body" }],
     ["no messages", { model: "x" }, { param: "messages" }],
     ["empty messages", { messages: [] }, { param: "messages" }],
-    ["a tool message", { messages: [{ role: "tool", content: "42" }] }, { param: "messages[0].role" }],
+    ["a tool message that answers no tool call", { messages: [{ role: "tool", content: "42" }] }, { param: "messages[0].tool_call_id" }],
     ["content that is a number", { messages: [{ role: "user", content: 42 }] }, { param: "messages[0].content" }],
     [
       "an image part",
