@@ -236,8 +236,15 @@ export class LlamaScope {
 }
 
 /** What a prompt's caller sees of the worker's result. */
-function generationResult({ text, tokenCount, promptTokenCount, finishReason, functionCalls }: PromptResult): GenerationResult {
-  return { text, tokenCount, promptTokenCount, finishReason, ...(functionCalls === undefined ? {} : { functionCalls }) };
+function generationResult({ text, tokenCount, promptTokenCount, finishReason, stopString, functionCalls }: PromptResult): GenerationResult {
+  return {
+    text,
+    tokenCount,
+    promptTokenCount,
+    finishReason,
+    ...(stopString === undefined ? {} : { stopString }),
+    ...(functionCalls === undefined ? {} : { functionCalls }),
+  };
 }
 
 /** Like fetch: a signal aborted before the prompt starts rejects with an AbortError, and nothing joins the conversation. */
