@@ -137,6 +137,21 @@ test("a tool round trip forked or frozen and restored continues with exactly the
   for (const scope of [reference, origin, fork, revived, fromHistory]) await scope.dispose();
 });
 
+test("a call cut short by maxTokens stays in the reply as its text, and nothing waits for a result", async () => {
+  const chat = parent.getScope({ mode: "chat" });
+  const cut = await chat.generate("Weather?", { temperature: 0, maxTokens: 3, functions: FUNCTIONS, functionCall: { name: "getWeather" } });
+  expect(cut.finishReason).toBe("maxTokens");
+  expect(cut.functionCalls).toBeUndefined();
+  expect(cut.text).toContain("getWeather");
+  expect((await chat.getChatHistory()).at(-1)).toEqual({ type: "model", response: [cut.text] });
+  await expect(chat.generate("", { functionResults: RESULT })).rejects.toBeInstanceOf(FunctionResultsError);
+  // The next turn goes on, as with a scope started from the same history.
+  const history = await chat.getChatHistory();
+  const next = await chat.generate("Hello?", OPTIONS);
+  expect(next.text).toBe(await parent.getScope({ mode: "chat", history }).sendPrompt("Hello?", OPTIONS));
+  await chat.dispose();
+});
+
 test("bad function options are refused with named errors, and the conversation goes on", async () => {
   const chat = parent.getScope({ mode: "chat" });
   await expect(chat.generate("Hi", { functions: FUNCTIONS, functionCall: { name: "nope" } })).rejects.toBeInstanceOf(UnknownFunctionError);

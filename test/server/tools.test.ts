@@ -75,7 +75,13 @@ async function streamed(body: object, headers: Record<string, string> = {}) {
 
 describe("tool calls through the openai client", () => {
   test("a forced tool call and a tool reply, whole and streamed, without a session", async () => {
-    const whole = await t.client.chat.completions.create({ ...GREEDY, messages: QUESTION, tools: TOOLS, tool_choice: FORCED });
+    const whole = await t.client.chat.completions.create({
+      ...GREEDY,
+      messages: QUESTION,
+      tools: TOOLS,
+      tool_choice: FORCED,
+      parallel_tool_calls: false,
+    });
     const [choice] = whole.choices;
     expect(choice!.finish_reason).toBe("tool_calls");
     expect(choice!.message.content).toBeNull();
@@ -156,6 +162,7 @@ describe("tool calls through the openai client", () => {
     await refused({ messages: QUESTION, tools: [{ type: "web_search" }] }, "tools[0].type");
     await refused({ messages: QUESTION, functions: [{ name: "f" }] }, "functions");
     await refused({ messages: QUESTION, tool_choice: "required" }, "tool_choice");
+    await refused({ messages: QUESTION, tools: TOOLS, parallel_tool_calls: "no" }, "parallel_tool_calls");
     const call = { id: "call_1", type: "function", function: { name: "get_weather", arguments: "{}" } };
     await refused(
       { messages: [...QUESTION, { role: "assistant", content: null, tool_calls: [call] }, { role: "user", content: "?" }] },
