@@ -2,6 +2,7 @@ import { LlamaText, type ChatModelFunctions, type ChatWrapper, type Token } from
 import type { GenerationResult, Llama, SlotHandle } from "../../engine/index.js";
 import { nodeModelOf } from "../../engine/model/nodeModel.js";
 import { FunctionSchemaError } from "../../shared/errors/index.js";
+import { LruMap } from "../../shared/LruMap.js";
 import type { WireFunctionOptions, WireGenerateOptions } from "../../protocol/index.js";
 import type { ChatSession, ChatTurn } from "./ChatSession.js";
 
@@ -159,17 +160,30 @@ function toNodeFunctions({ functions }: WireFunctionOptions): ChatModelFunctions
 }
 
 /**
+ * Schemas that compiled, per engine: an app gives the same functions at every turn, and
+ * compiling a schema's grammar again each time would cost every prompt. The most recent are kept.
+ */
+const checkedSchemas = new WeakMap<Llama, LruMap<string, true>>();
+const MAX_CHECKED_SCHEMAS = 64;
+
+/**
  * Compiles the schemas of the functions the prompt may call, before anything changes: a schema
  * node-llama-cpp cannot turn into a grammar is refused here, the conversation untouched.
  */
 export async function checkSchemas(llama: Llama, { functions, functionCall }: WireFunctionOptions): Promise<void> {
   if (functionCall === "none") return;
+  let checked = checkedSchemas.get(llama);
+  if (checked === undefined) checkedSchemas.set(llama, (checked = new LruMap()));
   const names = typeof functionCall === "object" ? [functionCall.name] : Object.keys(functions);
   for (const name of names) {
     const params = functions[name]?.params;
     if (params === undefined) continue;
+    const key = JSON.stringify(params);
+    if (checked.get(key) !== undefined) continue;
     try {
       await nodeModelOf(llama).llama.createGrammarForJsonSchema(params as never);
+      checked.set(key, true);
+      checked.trim(MAX_CHECKED_SCHEMAS);
     } catch (cause) {
       throw new FunctionSchemaError(
         `functions.${name}.params is not a schema node-llama-cpp can turn into a grammar (${cause instanceof Error ? cause.message : String(cause)}): ` +
