@@ -156,6 +156,11 @@ export class ChatSession {
     this.cut = undefined;
   }
 
+  /** The turn's first step reached the slot: a failure after it keeps the turn (see {@link abandonTurn}). */
+  turnReached(): void {
+    this.beforeTurn = undefined;
+  }
+
   /**
    * The prompt that starts a function call in the reply in progress (after the text it has so
    * far): the wrapper's call prefix, and with `name` the name and the params prefix, so that the
@@ -232,9 +237,18 @@ export class ChatSession {
     return this.continuation(slotTokens);
   }
 
-  /** The turn's prompt never reached the slot (it was refused or aborted), or the turn failed: forget it. */
+  /**
+   * The turn's prompt never reached the slot (it was refused or aborted), or the turn failed:
+   * forget it. Once the reply has text, only the call it was starting is forgotten.
+   */
   abandonTurn(): void {
     if (this.beforeTurn !== undefined) ({ exchanges: this.exchanges, functions: this.functions } = this.beforeTurn);
+    else {
+      // The reply has its text already; a call it started, whose prompt never ran, goes.
+      const parts = this.exchanges.at(-1)?.parts;
+      const open = parts?.at(-1);
+      if (this.cut !== undefined && this.cut !== "end" && open?.kind === "call" && open.rawCall === undefined) parts!.pop();
+    }
     this.beforeTurn = undefined;
     this.cut = undefined;
     this.turnCut = false;

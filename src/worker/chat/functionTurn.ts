@@ -48,12 +48,26 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
   let forced: string | undefined;
   /** The reply's text before its call (with "auto"), and the tokens generated for it. */
   let before = { text: "", tokenCount: 0 };
+  /**
+   * The turn's first step reaches the slot like any prompt (aborted before it starts, the prompt
+   * rejects with an AbortError and leaves the conversation as it was); a later step aborted
+   * before it starts ends the reply as aborted with what it has.
+   */
+  let reached = false;
+  const step = async (options: WireGenerateOptions & { signal: AbortSignal }, onText?: (text: string) => void) => {
+    const done = reached ? await unlessAborted(generateTokens(slot, options, onText)) : await generateTokens(slot, options, onText);
+    if (done !== undefined && !reached) {
+      reached = true;
+      chat.turnReached();
+    }
+    return done;
+  };
   if (offered !== undefined && mode !== "auto") {
     forced = typeof mode === "object" ? mode.name : names.length === 1 ? names[0] : undefined;
   } else {
     // The model answers; the call prefix ends its text when it starts a call.
     const prefixes = offered === undefined ? [] : callPrefixes(wrapper);
-    const reply = await generateTokens(slot, { ...textOptions, stop: [...textOptions.stop, ...prefixes] }, context.onText);
+    const reply = (await step({ ...textOptions, stop: [...textOptions.stop, ...prefixes] }, context.onText))!;
     promptTokenCount += reply.result.promptTokenCount;
     const called = reply.result.finishReason === "stop" && prefixes.includes(reply.result.stopString ?? "");
     if (!called) {
@@ -67,7 +81,8 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
   let name = forced;
   if (name === undefined) {
     setTurn(slot, chat.callTurn(undefined, slot.historyTokens()));
-    const picked = await generateTokens(slot, { ...options, grammar: namesGrammar(names), maxTokens: 64, stop: [] }, undefined);
+    const picked = await step({ ...options, grammar: namesGrammar(names), maxTokens: 64, stop: [] });
+    if (picked === undefined) return abandoned(chat, before, promptTokenCount);
     promptTokenCount += picked.result.promptTokenCount;
     if (picked.result.finishReason !== "endOfText" || !names.includes(picked.result.text)) {
       const text = chat.callUnfinished(picked.result.text);
@@ -90,7 +105,8 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
     };
   }
   const { signal, ...rest } = options;
-  const args = await generateTokens(slot, { ...rest, signal, jsonSchema: schema, stop: [] }, undefined);
+  const args = await step({ ...rest, signal, jsonSchema: schema, stop: [] });
+  if (args === undefined) return abandoned(chat, before, promptTokenCount);
   promptTokenCount += args.result.promptTokenCount;
   const parsed = args.result.finishReason === "endOfText" ? parseJson(args.result.text) : undefined;
   if (parsed === undefined) {
@@ -105,6 +121,25 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
     finishReason: "functionCall",
     functionCalls: [{ name, arguments: parsed.value, rawArguments: args.result.text }],
   };
+}
+
+/**
+ * A later step of the reply whose signal fired before it started (it rejects with an AbortError,
+ * its prompt unsent): undefined, and the reply ends as aborted with what it has.
+ */
+async function unlessAborted<T>(step: Promise<T>): Promise<T | undefined> {
+  try {
+    return await step;
+  } catch (error) {
+    if (error instanceof Error && error.name === "AbortError") return undefined;
+    throw error;
+  }
+}
+
+/** The reply aborted between two steps: the call it was starting is forgotten, its text kept. */
+function abandoned(chat: ChatSession, before: { text: string; tokenCount: number }, promptTokenCount: number): GenerationResult {
+  chat.abandonTurn();
+  return { ...before, promptTokenCount, finishReason: "aborted" };
 }
 
 /** The reply's text and generated tokens: its text before the call, then `text` and `tokenCount` more. */
