@@ -32,7 +32,11 @@ export interface FunctionResult {
 export interface ChatFunctionOptions {
   /** The functions the model may call in this reply, by name. Give the same ones at each turn: they are rendered in the prompt. */
   functions?: Record<string, ChatFunction>;
-  /** Whether and which function the model calls; see {@link FunctionCallMode}. Needs `functions`. */
+  /**
+   * Whether and which function the model calls; see {@link FunctionCallMode}. A `jsonSchema` or
+   * `grammar` option constrains the reply's text (with `"auto"`), never a call's arguments, and a
+   * forced call refuses them.
+   */
   functionCall?: FunctionCallMode;
   /**
    * The results of the calls the last reply ended with, in the calls' order: the prompt text

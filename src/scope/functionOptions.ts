@@ -27,9 +27,11 @@ export function splitFunctionOptions(
     throw new FunctionResultsError(
       'A prompt with functionResults continues the model\'s reply after its calls: send the text as "" and the next user message in its own prompt.',
     );
-  if (generate.jsonSchema !== undefined || generate.grammar !== undefined)
-    if (Object.keys(checked).length > 0 && call !== "none")
-      throw new InvalidArgumentError("Pass functions or a jsonSchema/grammar, not both: a call's arguments have their own grammar.");
+  // A jsonSchema or grammar constrains the reply's text; a forced reply has none (its arguments have their own grammar).
+  if ((generate.jsonSchema !== undefined || generate.grammar !== undefined) && (call === "required" || typeof call === "object"))
+    throw new InvalidArgumentError(
+      'A forced call (functionCall "required" or { name }) has no text for a jsonSchema or grammar to constrain: leave them out, or use "auto".',
+    );
   return { generate, functions: { functions: checked, functionCall: call, functionResults: results } };
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import { ChatWrapper, LlamaText } from "node-llama-cpp";
 import {
   FunctionResultsError,
   FunctionSchemaError,
@@ -137,6 +138,36 @@ test("a tool round trip forked or frozen and restored continues with exactly the
   for (const scope of [reference, origin, fork, revived, fromHistory]) await scope.dispose();
 });
 
+test("\"auto\": when the reply's text reaches the wrapper's call prefix, it goes on as a call, which forks and continues alike", async () => {
+  // The test model's wrapper (Llama 2's) writes calls in node-llama-cpp's default syntax. The tiny
+  // model never writes its call prefix on its own: a grammar on the reply's text makes it.
+  const prefix = LlamaText(ChatWrapper.defaultSettings.functions.call.prefix).toString();
+  const grammar = `root ::= ${JSON.stringify(`Let me look. ${prefix}get`)}`;
+  const chat = parent.getScope({ mode: "chat" });
+  const streamed = chat.streamPrompt("Weather in Paris?", { ...OPTIONS, functions: FUNCTIONS, grammar });
+  let text = "";
+  for await (const chunk of streamed) text += chunk;
+  const call = await streamed.result;
+  expect(call.finishReason).toBe("functionCall");
+  expect(call.text).toBe("Let me look. ");
+  expect(text).toBe(call.text);
+  const [made] = call.functionCalls!;
+  expect(Object.keys(FUNCTIONS)).toContain(made!.name);
+  if (made!.name === "getWeather") expectWeatherArguments(made!.arguments);
+  const item = (await chat.getChatHistory()).at(-1);
+  expect(item).toMatchObject({
+    type: "model",
+    response: ["Let me look. ", { type: "functionCall", name: made!.name, params: made!.arguments }],
+  });
+
+  const fork = await chat.fork();
+  const results = { ...OPTIONS, functions: FUNCTIONS, functionResults: [{ name: made!.name, result: "done" }] };
+  const replies = [await chat.generate("", results), await fork.generate("", results)];
+  expect(replies[1]).toEqual(replies[0]);
+  expect((await fork.getChatHistory()).at(-1)).toEqual((await chat.getChatHistory()).at(-1));
+  await Promise.all([chat.dispose(), fork.dispose()]);
+});
+
 test("a call cut short by maxTokens stays in the reply as its text, and nothing waits for a result", async () => {
   const chat = parent.getScope({ mode: "chat" });
   const cut = await chat.generate("Weather?", { temperature: 0, maxTokens: 3, functions: FUNCTIONS, functionCall: { name: "getWeather" } });
@@ -165,6 +196,9 @@ test("bad function options are refused with named errors, and the conversation g
   await expect(chat.generate("", { functionResults: RESULT })).rejects.toBeInstanceOf(FunctionResultsError);
   await expect(chat.generate("Hi", { functionResults: RESULT })).rejects.toBeInstanceOf(FunctionResultsError);
   await expect(parent.getScope().generate("Hi", { functions: FUNCTIONS })).rejects.toBeInstanceOf(InvalidArgumentError);
+  await expect(
+    chat.generate("Hi", { functions: FUNCTIONS, functionCall: "required", jsonSchema: { type: "string" } }),
+  ).rejects.toBeInstanceOf(InvalidArgumentError);
   expect(await chat.getChatHistory()).toEqual([]);
   expect(await chat.tokenCount()).toBe(0);
   const reply = await chat.generate("Hi", OPTIONS);

@@ -77,11 +77,13 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
     chat.modelReplied(reply.result.text, reply.tokens);
     before = { text: reply.result.text, tokenCount: reply.result.tokenCount };
   }
-  // The call: its name, unless forced, then its arguments.
+  // The call: its name, unless forced, then its arguments, each under a grammar of its own
+  // (a jsonSchema or grammar option constrains the reply's text only).
+  const { grammar: _grammar, jsonSchema: _jsonSchema, ...callOptions } = options;
   let name = forced;
   if (name === undefined) {
     setTurn(slot, chat.callTurn(undefined, slot.historyTokens()));
-    const picked = await step({ ...options, grammar: namesGrammar(names), maxTokens: 64, stop: [] });
+    const picked = await step({ ...callOptions, grammar: namesGrammar(names), maxTokens: 64, stop: [] });
     if (picked === undefined) return abandoned(chat, before, promptTokenCount);
     promptTokenCount += picked.result.promptTokenCount;
     if (picked.result.finishReason !== "endOfText" || !names.includes(picked.result.text)) {
@@ -104,8 +106,7 @@ export async function functionTurn(context: FunctionTurnContext): Promise<Genera
       functionCalls: [{ name, arguments: undefined, rawArguments: "{}" }],
     };
   }
-  const { signal, ...rest } = options;
-  const args = await step({ ...rest, signal, jsonSchema: schema, stop: [] });
+  const args = await step({ ...callOptions, jsonSchema: schema, stop: [] });
   if (args === undefined) return abandoned(chat, before, promptTokenCount);
   promptTokenCount += args.result.promptTokenCount;
   const parsed = args.result.finishReason === "endOfText" ? parseJson(args.result.text) : undefined;
