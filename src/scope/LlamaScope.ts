@@ -81,7 +81,8 @@ export class LlamaScope {
 
   /**
    * A chat scope's history as its slot holds it now, after the calls sent before: the system
-   * prompt, then user and model items (the oldest exchanges are gone after context shifts).
+   * prompt, then user and model items, with the function calls replies made and their results
+   * (the oldest exchanges are gone after context shifts).
    * Start another scope from it with `parent.getScope({ mode: "chat", history })`.
    * @throws {InvalidArgumentError} for a completion scope.
    */
