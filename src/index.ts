@@ -22,6 +22,7 @@ export type { ScopeOptions } from "./scope/ScopeOptions.js";
 export type { PromptStream } from "./scope/PromptStream.js";
 export type { ChoiceChunk, ChoiceStream, ChoicesResult } from "./scope/ChoiceStream.js";
 export type { ModelReady, PrefixCacheStats, ScopeMode } from "./protocol/index.js";
+export type { ChatFunction, ChatFunctionOptions, FunctionCallMode, FunctionResult, PromptOptions } from "./protocol/index.js";
 export type {
   ChatHistoryItem,
   ChatModelFunctionCall,

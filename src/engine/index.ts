@@ -17,7 +17,7 @@ export type {
 } from "./generate/JsonSchema.js";
 export type { ModelTokenizer, ModelTokens } from "./tokenize/ModelTokenizer.js";
 export type { Token } from "../shared/Token.js";
-export type { GenerationResult, FinishReason } from "./generate/GenerationResult.js";
+export type { GenerationResult, FinishReason, FunctionCall } from "./generate/GenerationResult.js";
 export type { TokenLogprob, TopLogprob } from "./generate/TokenLogprobs.js";
 export { defaultThreads } from "../loading/defaultThreads.js";
 export type { StateIdentity, StateMeta } from "../state/StateFormat.js";

@@ -1,4 +1,5 @@
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
+import type { WireFunctionOptions } from "./functions.js";
 import type {
   ContextShiftOptions,
   EmbeddingInfo,
@@ -91,6 +92,8 @@ export interface PromptRequest {
   requestId: number;
   text: string;
   options: WireGenerateOptions;
+  /** A chat prompt's function options, checked; absent when it gives none. */
+  functions?: WireFunctionOptions;
   /** When true the reply is also kept for `pull` as it is decoded. */
   stream: boolean;
   /** When true the result carries the scope's history, so the parent can rebuild it after a crash. */

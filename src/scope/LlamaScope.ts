@@ -5,7 +5,8 @@ import { resolveGenerateOptions } from "../engine/generate/GenerateOptions.js";
 import { cloneProblem, isPlainObject } from "../shared/plainData.js";
 import { SerialQueue } from "../shared/SerialQueue.js";
 import { DisposedError, InvalidArgumentError } from "../shared/errors/index.js";
-import type { PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
+import type { PromptOptions, PromptResult, ScopeConfig, ScopeMode } from "../protocol/index.js";
+import { splitFunctionOptions } from "./functionOptions.js";
 import type { PromptStream } from "./PromptStream.js";
 import { RemoteTextStream } from "./RemoteTextStream.js";
 import { MergedChoiceStream, type ChoiceStream, type ChoicesResult } from "./ChoiceStream.js";
@@ -42,15 +43,17 @@ export class LlamaScope {
   }
 
   /** Sends a prompt; resolves with the whole reply. */
-  async sendPrompt(text: string, options?: GenerateOptions): Promise<string> {
+  async sendPrompt(text: string, options?: PromptOptions): Promise<string> {
     return (await this.generate(text, options)).text;
   }
 
   /**
    * Like {@link sendPrompt}, but also says how many tokens the reply and the prompt took and why
-   * the reply ended.
+   * the reply ended. In a chat scope, with `functions` the model may call one
+   * (`finishReason: "functionCall"`, `functionCalls`); give the results back with
+   * `generate("", { functionResults })` and the model goes on (docs/scopes.md, Function calls).
    */
-  async generate(text: string, options?: GenerateOptions): Promise<GenerationResult> {
+  async generate(text: string, options?: PromptOptions): Promise<GenerationResult> {
     return generationResult(await this.startPrompt(text, options, false).result);
   }
 
@@ -58,7 +61,7 @@ export class LlamaScope {
    * Sends a prompt; yields the reply as it is decoded. Leaving the loop early stops the generation.
    * The stream's `result` settles with the reply's {@link GenerationResult} when it ends.
    */
-  streamPrompt(text: string, options?: GenerateOptions): PromptStream {
+  streamPrompt(text: string, options?: PromptOptions): PromptStream {
     // Leaving the loop aborts like the caller's own signal would, whether the prompt was sent yet or not.
     const leave = new AbortController();
     const own = options?.signal;
@@ -110,7 +113,8 @@ export class LlamaScope {
 
   /**
    * A chat scope's history as its slot holds it now, after the calls sent before: the system
-   * prompt, then user and model items (the oldest exchanges are gone after context shifts).
+   * prompt, then user and model items, with the function calls replies made and their results
+   * (the oldest exchanges are gone after context shifts).
    * Start another scope from it with `parent.getScope({ mode: "chat", history })`.
    * @throws {InvalidArgumentError} for a completion scope.
    */
@@ -216,7 +220,7 @@ export class LlamaScope {
 
   private startPrompt(
     text: string,
-    options: GenerateOptions | undefined,
+    promptOptions: PromptOptions | undefined,
     stream: boolean,
     /** A prompt in two calls (`generateChoices`); see `PromptRequest.phase`. */
     phase?: "prefill" | "reply",
@@ -228,6 +232,7 @@ export class LlamaScope {
     const sent = new Promise<void>((resolve) => (markSent = resolve));
     const result = this.guard(async () => {
       if (typeof text !== "string") throw new InvalidArgumentError(`A prompt must be a string, not ${typeof text}.`);
+      const { generate: options, functions } = splitFunctionOptions(promptOptions, text, this.mode);
       resolveGenerateOptions(options); // bad options fail here, before crossing to the worker
       // A prompt too long for any slot would cost the worker seconds per megabyte to tokenize (and
       // the copy to it): refused here, in the caller's thread, before it takes a slot. A chat turn
@@ -255,6 +260,7 @@ export class LlamaScope {
               requestId,
               text,
               options: wireOptions,
+              ...(functions === undefined ? {} : { functions }),
               stream,
               trackHistory: this.host.trackHistory(),
               ...(phase === undefined ? {} : { phase }),
@@ -310,8 +316,16 @@ export class LlamaScope {
 }
 
 /** What a prompt's caller sees of the worker's result. */
-function generationResult({ text, tokenCount, promptTokenCount, finishReason, logprobs }: PromptResult): GenerationResult {
-  return { text, tokenCount, promptTokenCount, finishReason, ...(logprobs === undefined ? {} : { logprobs }) };
+function generationResult({ text, tokenCount, promptTokenCount, finishReason, logprobs, stopString, functionCalls }: PromptResult): GenerationResult {
+  return {
+    text,
+    tokenCount,
+    promptTokenCount,
+    finishReason,
+    ...(logprobs === undefined ? {} : { logprobs }),
+    ...(stopString === undefined ? {} : { stopString }),
+    ...(functionCalls === undefined ? {} : { functionCalls }),
+  };
 }
 
 /** Like fetch: a signal aborted before the prompt starts rejects with an AbortError, and nothing joins the conversation. */

@@ -29,9 +29,10 @@ export interface ScopeOptions {
    */
   systemPrompt?: string;
   /**
-   * Chat scopes: a history to continue (`ChatHistoryItem`s of text: an optional system item
-   * first, then user and model items), e.g. another scope's `getChatHistory()` or node-llama-cpp's
-   * history of text. It is evaluated with the first prompt; a history too long for the slot loses
+   * Chat scopes: a history to continue (`ChatHistoryItem`s: an optional system item first, then
+   * user and model items, a model item's response of text and function calls), e.g. another
+   * scope's `getChatHistory()` or node-llama-cpp's history. The last reply's last calls may wait
+   * for their results (no `result`): give them with the first prompt's `functionResults`. It is evaluated with the first prompt; a history too long for the slot loses
    * its oldest exchanges.
    */
   history?: ChatHistoryItem[];
@@ -94,8 +95,8 @@ function checkHistory(history: unknown): ChatHistoryItem[] {
   if (history === undefined) return [];
   if (!Array.isArray(history) || !history.every((item, i) => isChatItem(item, i)))
     throw new InvalidArgumentError(
-      'history must be an array of chat items of text: an optional { type: "system", text } first, then { type: "user", text } and ' +
-        '{ type: "model", response: [text] } items (as getChatHistory() returns them).',
+      'history must be an array of chat items: an optional { type: "system", text } first, then { type: "user", text } and ' +
+        '{ type: "model", response } items, a response of text and { type: "functionCall", name, params, result } calls (as getChatHistory() returns them).',
     );
   const uncloneable = cloneProblem(history, "history");
   if (uncloneable !== undefined)

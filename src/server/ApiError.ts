@@ -1,10 +1,13 @@
 import {
   ContextOverflowError,
   DisposedError,
+  FunctionResultsError,
+  FunctionSchemaError,
   InvalidArgumentError,
   LlamaScopeError,
   SlotCapacityError,
   StateLostError,
+  UnknownFunctionError,
   WorkerCrashedError,
 } from "../index.js";
 
@@ -58,6 +61,8 @@ export function apiErrorOf(error: unknown): ApiError {
   if (error instanceof ContextOverflowError)
     return new ApiError(413, error.message, { param: "messages", code: "context_length_exceeded" });
   if (error instanceof InvalidArgumentError) return badRequest(error.message);
+  if (error instanceof FunctionSchemaError) return badRequest(error.message, "tools", "invalid_tool_schema");
+  if (error instanceof UnknownFunctionError || error instanceof FunctionResultsError) return badRequest(error.message, "messages");
   if (error instanceof SlotCapacityError) return new ApiError(503, `${error.message} Retry later.`, { code: "no_slot" });
   if (error instanceof StateLostError) return new ApiError(500, error.message, { code: "session_lost" });
   if (error instanceof DisposedError || error instanceof WorkerCrashedError)

@@ -15,7 +15,8 @@ export function conversationKey(items: readonly ChatHistoryItem[]): string {
       case "user":
         return ["user", item.text];
       case "model":
-        return ["model", item.response.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join("")];
+        // Text joined as a client sends it; a function call apart, so that no text spells one.
+        return ["model", item.response.map((part) => (typeof part === "string" ? part : { part }))];
     }
   });
   return createHash("sha256").update(JSON.stringify(content)).digest("base64");

@@ -15,14 +15,13 @@ const MAX_STOP_SEQUENCES = 4;
  */
 export function generateOptionsOf(body: Body, endpoint: "chat" | "completions"): GenerateOptions {
   const n = choiceCountOf(body);
-  refuseField(body, "tools", "it does not call tools.", (value) => Array.isArray(value) && value.length === 0);
-  refuseField(body, "tool_choice", "it does not call tools.", (value) => value === "none");
-  refuseField(body, "functions", "it does not call functions.");
-  refuseField(body, "function_call", "it does not call functions.", (value) => value === "none");
+  // tools, tool_choice, parallel_tool_calls and the deprecated functions and function_call: toolOptions.ts.
   refuseField(body, "audio", "it answers in text only.");
   refuseField(body, "modalities", "it answers in text only.", (value) => Array.isArray(value) && value.every((m) => m === "text"));
   refuseField(body, "prediction", "predicted outputs are not supported.");
   if (endpoint === "completions") {
+    refuseField(body, "tools", "text completions do not call tools: use /v1/chat/completions.");
+    refuseField(body, "tool_choice", "text completions do not call tools: use /v1/chat/completions.");
     refuseField(body, "echo", "it does not echo the prompt.", (value) => value === false);
     refuseField(body, "best_of", "it returns every choice it generates. Send best_of equal to n, or leave it out.", (value) => value === n);
     refuseField(body, "suffix", "it does not insert text.");

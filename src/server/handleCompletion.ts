@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { GenerateOptions, GenerationResult, LlamaScope } from "../index.js";
+import type { GenerationResult, LlamaScope, PromptOptions } from "../index.js";
 import { ApiError } from "./ApiError.js";
 import { conversationKey } from "./conversationKey.js";
 import { respond } from "./respond.js";
@@ -16,7 +16,7 @@ import type { SessionTurn } from "./SessionStore.js";
 export interface CompletionSpec {
   endpoint: "chat" | "completions";
   body: Body;
-  options: GenerateOptions;
+  options: PromptOptions;
   format: ReplyFormat;
   /** A new scope holding the request's conversation, and the prompt to send it. */
   fresh(): { scope: LlamaScope; prompt: string };

@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import type { GenerateOptions, GenerationResult, LlamaScope } from "../index.js";
+import type { GenerationResult, LlamaScope, PromptOptions } from "../index.js";
 import { apiErrorOf } from "./ApiError.js";
 import { EventStream } from "./EventStream.js";
 import type { ReplyFormat } from "./replyFormats.js";
@@ -37,7 +37,7 @@ export interface ReplyPlan {
 export async function respond(
   scope: LlamaScope,
   prompt: string,
-  options: GenerateOptions,
+  options: PromptOptions,
   plan: ReplyPlan,
 ): Promise<{ result: GenerationResult | undefined; body?: object }> {
   const { reply, signal, format } = plan;
@@ -59,6 +59,7 @@ export async function respond(
       for (let item = first; item.done !== true; item = await stream.next()) await events.send(format.chunk(item.value));
       const result = await stream.result;
       await plan.generated?.(result);
+      for (const chunk of format.calls(result)) await events.send(chunk);
       await events.send(format.closing(result));
       await events.send(format.usage(result));
       await events.send("[DONE]");

@@ -4,9 +4,11 @@
 
 /**
  * One item of a chat history, as node-llama-cpp shapes it: a system message, a user message or
- * a model response. Chat scopes keep and accept items of text only: `{ type: "system", text }`
- * (first only), `{ type: "user", text }` and `{ type: "model", response: [text] }`; the other
- * forms are here so that node-llama-cpp's histories type-check, and are refused at run time.
+ * a model response. Chat scopes keep and accept `{ type: "system", text }` (first only, a string),
+ * `{ type: "user", text }` and `{ type: "model", response }` items whose response is text and
+ * function calls (`{ type: "functionCall", name, params, result }`; the last reply's last calls
+ * may have no `result` yet: they wait for `functionResults`); segments and a system prompt as
+ * special-token JSON are here so that node-llama-cpp's histories type-check, and are refused at run time.
  */
 export type ChatHistoryItem = ChatSystemMessage | ChatUserMessage | ChatModelResponse;
 
@@ -33,6 +35,13 @@ export type ChatModelResponse = {
    * another model, or of an edited reply) are left out, and the text is tokenized.
    */
   tokens?: number[];
+  /**
+   * llama-scope's own, for a reply with function calls: beside each part of `response`, its
+   * tokens as the slot holds them (a text part's as generated; a call's arguments as generated),
+   * or null where the text is tokenized. As with `tokens`, parts whose tokens do not spell them
+   * are tokenized.
+   */
+  partTokens?: Array<number[] | null>;
 };
 
 /** A function call in a model's reply (node-llama-cpp's function calling). */
@@ -41,6 +50,7 @@ export type ChatModelFunctionCall = {
   name: string;
   description?: string;
   params: unknown;
+  /** The function's result (JSON data); undefined while the call waits for it. */
   result: unknown;
   rawCall?: LlamaTextJSON;
   /** Whether this call starts a new chunk of parallel function calls. */

@@ -9,14 +9,32 @@ export function savedChatOf(meta: { chatTurns?: unknown } | undefined): ChatHist
   return Array.isArray(turns) && turns.every((item, i) => isChatItem(item, i)) ? turns : undefined;
 }
 
-/** A system item (first only), a user item or a model item of text, as a chat scope keeps them. */
+/**
+ * A system item (first only), a user item or a model item of text and function calls, as a chat
+ * scope keeps them.
+ */
 export function isChatItem(item: unknown, index: number): item is ChatHistoryItem {
   const value = item as ChatHistoryItem | null;
   if (typeof value !== "object" || value === null) return false;
   if (value.type === "system") return index === 0 && typeof value.text === "string";
   if (value.type === "user") return typeof value.text === "string";
-  if (value.type !== "model" || !Array.isArray(value.response) || !value.response.every((part) => typeof part === "string")) return false;
+  if (value.type !== "model" || !Array.isArray(value.response) || !value.response.every(isResponsePart)) return false;
+  const { partTokens } = value;
   return (
-    value.tokens === undefined || (Array.isArray(value.tokens) && value.tokens.every((token) => Number.isSafeInteger(token) && token >= 0))
+    (value.tokens === undefined || isTokens(value.tokens)) &&
+    (partTokens === undefined ||
+      (Array.isArray(partTokens) &&
+        partTokens.length === value.response.length &&
+        partTokens.every((tokens) => tokens === null || isTokens(tokens))))
   );
+}
+
+function isResponsePart(part: unknown): boolean {
+  if (typeof part === "string") return true;
+  const call = part as { type?: unknown; name?: unknown } | null;
+  return typeof call === "object" && call !== null && call.type === "functionCall" && typeof call.name === "string";
+}
+
+function isTokens(tokens: unknown): boolean {
+  return Array.isArray(tokens) && tokens.every((token) => Number.isSafeInteger(token) && token >= 0);
 }

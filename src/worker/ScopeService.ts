@@ -1,6 +1,6 @@
 // Over 350 lines as one idea: the engine's side of the protocol, one method per WorkerApi call (see protocol/WorkerApi.ts).
 import { transfer } from "comlink";
-import type { Token } from "node-llama-cpp";
+import type { ChatModelFunctions, Token } from "node-llama-cpp";
 import {
   Llama,
   readStateMeta,
@@ -15,7 +15,7 @@ import { nodeModelOf } from "../engine/model/nodeModel.js";
 import { assertPromptLength } from "../shared/promptLength.js";
 import { TextStream } from "../shared/TextStream.js";
 import type { GenerationResult, TokenLogprob } from "../engine/index.js";
-import { DisposedError, LlamaScopeError } from "../shared/errors/index.js";
+import { DisposedError, InvalidArgumentError, LlamaScopeError } from "../shared/errors/index.js";
 import type {
   EmbedReply,
   EmbedRequest,
@@ -31,6 +31,7 @@ import type {
 } from "../protocol/index.js";
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import { ChatSession } from "./chat/ChatSession.js";
+import { checkSchemas, functionTurn } from "./chat/functionTurn.js";
 import { savedChatOf } from "../shared/chatItems.js";
 import { LoadProgressFeed } from "./LoadProgressFeed.js";
 import { PrefixCache } from "./prefixes/PrefixCache.js";
@@ -138,38 +139,58 @@ export class ScopeService implements WorkerApi {
           tokens: llama.contextSize,
           charsPerToken: llama.maxPromptLength / llama.contextSize,
         });
+      if (request.functions !== undefined) await checkSchemas(llama, request.functions);
       const { slot, created: slotCreated } = this.ensureSlot(llama, scopeId, record);
       let stop = request.options.stop ?? [];
       /** Tokens of shared prefixes this prompt evaluated before its own. */
       let prefilled = 0;
       /** The turn's shared prefixes went into the empty slot before the turn itself. */
       let filled = false;
-      if (request.phase === "reply") {
-        // Replies to the prompt a "prefill" left waiting (in this scope or the one it was forked from).
-        if (chat !== undefined) stop = [...stop, ...chat.resumeTurn(slot.historyTokens())];
-      } else if (chat === undefined) slot.setPrompt(request.text);
-      else {
-        const turn = await this.setUserTurn(llama, slot, record, chat, request.text, controller.signal);
-        ({ prefilled, filled } = turn);
-        stop = [...stop, ...turn.stop];
-      }
-      const run =
-        request.phase === "prefill"
-          ? prefillResult(slot.prefillPrompt())
-          : slot.generate(
-              { ...request.options, stop, signal: controller.signal },
-              stream === undefined ? undefined : (text, logprobs) => stream.push(text, logprobs),
-            );
-      const result = await run.catch(async (error: unknown) => {
+      const onText =
+        stream === undefined ? undefined : (text: string, logprobs?: readonly TokenLogprob[]) => stream.push(text, logprobs);
+      const failed = async (error: unknown): Promise<never> => {
         chat?.abandonTurn();
         // A refused turn leaves the conversation as it was: empty, without the prefixes.
         if (filled) await this.emptySlot(slot);
         throw error;
-      });
-      // A prefilled chat turn stays open: its reply comes with the "reply" phase.
-      if (chat !== undefined && request.phase !== "prefill") {
-        const history = slot.historyTokens();
-        chat.modelReplied(result.text, history.slice(history.length - result.tokenCount));
+      };
+      let result;
+      if (chat !== undefined && request.functions !== undefined) {
+        if (request.phase !== undefined)
+          throw new InvalidArgumentError("Function calls are one reply at a time: send functions with generate(), not generateChoices().");
+        result = await functionTurn({
+          slot,
+          chat,
+          wrapper: chat.wrapper,
+          functions: request.functions,
+          options: { ...request.options, signal: controller.signal },
+          onText,
+          setUserTurn: async (functions) => {
+            const turn = await this.setUserTurn(llama, slot, record, chat, request.text, controller.signal, functions);
+            filled = turn.filled;
+            return turn;
+          },
+        }).catch(failed);
+      } else {
+        if (request.phase === "reply") {
+          // Replies to the prompt a "prefill" left waiting (in this scope or the one it was forked from).
+          if (chat !== undefined) stop = [...stop, ...chat.resumeTurn(slot.historyTokens())];
+        } else if (chat === undefined) slot.setPrompt(request.text);
+        else {
+          const turn = await this.setUserTurn(llama, slot, record, chat, request.text, controller.signal);
+          ({ prefilled, filled } = turn);
+          stop = [...stop, ...turn.stop];
+        }
+        const run =
+          request.phase === "prefill"
+            ? prefillResult(slot.prefillPrompt())
+            : slot.generate({ ...request.options, stop, signal: controller.signal }, onText);
+        result = await run.catch(failed);
+        // A prefilled chat turn stays open: its reply comes with the "reply" phase.
+        if (chat !== undefined && request.phase !== "prefill") {
+          const history = slot.historyTokens();
+          chat.modelReplied(result.text, history.slice(history.length - result.tokenCount));
+        }
       }
       stream?.end();
       const memory = request.trackHistory
@@ -349,9 +370,10 @@ export class ScopeService implements WorkerApi {
     chat: ChatSession,
     text: string,
     signal: AbortSignal,
+    functions?: ChatModelFunctions,
   ): Promise<{ stop: string[]; prefilled: number; filled: boolean }> {
     // Planned before anything changes: a turn that cannot fit is refused here, the slot untouched.
-    const turn = chat.userTurn(text, slot.historyTokens());
+    const turn = chat.userTurn(text, slot.historyTokens(), functions);
     let { tokens, keep } = turn;
     let prefilled = 0;
     if (this.prefixes !== undefined && keep === 0 && slot.tokenCount() === 0 && !signal.aborted) {

@@ -122,3 +122,13 @@ describe("StopMatcher", () => {
     }
   });
 });
+
+describe("matched: which stop string ended the reply", () => {
+  test("the one that starts where the reply ends, even when it arrived in pieces", () => {
+    expect(feed(["END", "||call:"], ["hello ||ca", "ll: x"]).matcher.matched).toBe("||call:");
+    expect(feed(["END", "||call:"], ["hello EN", "D||call:"]).matcher.matched).toBe("END");
+    // With stops that start at the same place, the first given wins.
+    expect(feed(["ab", "a"], ["xab"]).matcher.matched).toBe("ab");
+    expect(feed(["END"], ["no stop here"]).matcher.matched).toBeUndefined();
+  });
+});

@@ -150,14 +150,14 @@ describe("results and options of a scope", () => {
     expect(() => parent.getScope({ systemPrompt: "Hi" })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ mode: "chat", systemPrompt: 42 as never })).toThrow(InvalidArgumentError);
     expect(() => parent.getScope({ mode: "chat", history: [{ type: "user" }] as never })).toThrow(/history must be/);
-    // node-llama-cpp's other items type-check (ChatHistoryItem is its shape), but only text is taken.
-    const call = { type: "functionCall", name: "f", params: {}, result: 1 } as const;
+    // node-llama-cpp's other items type-check (ChatHistoryItem is its shape), but only text and function calls are taken.
+    const segment = { type: "segment", segmentType: "thought", text: "Hm", ended: true } as const;
     expect(() =>
       parent.getScope({
         mode: "chat",
         history: [
           { type: "user", text: "Hi" },
-          { type: "model", response: ["Ok", call] },
+          { type: "model", response: ["Ok", segment] },
         ],
       }),
     ).toThrow(/history must be/);

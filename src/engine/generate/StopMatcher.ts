@@ -31,6 +31,12 @@ export class StopMatcher {
     return this.stopIndex;
   }
 
+  /** The stop string that ended the reply (the first one given, of those that start where it ends). */
+  get matched(): string | undefined {
+    const at = this.stopIndex;
+    return at === undefined ? undefined : this.stops.find((stop) => this.text.startsWith(stop, at));
+  }
+
   /** The reply: all text before the stop string, or everything decoded when none matched. */
   get reply(): string {
     return this.text.slice(0, this.stopIndex ?? this.text.length);

@@ -147,6 +147,7 @@ export async function generateReply(
   }
   const result: GenerationResult = { text: matcher.reply, tokenCount, promptTokenCount: added.length, finishReason };
   if (logprobs !== undefined) result.logprobs = logprobs.entries;
+  if (matcher.matched !== undefined) result.stopString = matcher.matched;
   return result;
 }
 

@@ -1,12 +1,14 @@
 import type { FastifyInstance } from "fastify";
-import { ApiError } from "../ApiError.js";
-import type { ChatHistoryItem } from "../../index.js";
-import { chatTurnsOf, continuationOf, trimmedToFit, type ChatTurns } from "../chatMessages.js";
+import { ApiError, badRequest } from "../ApiError.js";
+import type { ChatHistoryItem, PromptOptions } from "../../index.js";
+import { chatTurnsOf, continuationOf, responseText, trimmedToFit, type ChatTurns } from "../chatMessages.js";
 import { conversationKey } from "../conversationKey.js";
 import { generateOptionsOf } from "../generateOptions.js";
 import { handleCompletion } from "../handleCompletion.js";
 import { chatFormat } from "../replyFormats.js";
+import { choiceCountOf } from "../choiceFields.js";
 import { objectBody } from "../requestFields.js";
+import { toolOptionsOf } from "../toolOptions.js";
 import type { ServerContext } from "../ServerContext.js";
 
 /** `POST /v1/chat/completions`: a chat scope per conversation, continued by session. */
@@ -19,10 +21,16 @@ export function chatCompletionsRoute(app: FastifyInstance, context: ServerContex
     // A new scope needs no exchange it would leave out anyway (a continued one reads the request whole).
     const fits = trimmedToFit(turns, context.parent.modelInfo?.maxPromptLength ?? Infinity);
     const earlier = historyOf(turns);
+    const options: PromptOptions = {
+      ...generateOptionsOf(body, "chat"),
+      ...toolOptionsOf(body),
+      ...(turns.functionResults === undefined ? {} : { functionResults: turns.functionResults }),
+    };
+    assertOneToolReply(body, options);
     return handleCompletion(context, request, reply, {
       endpoint: "chat",
       body,
-      options: generateOptionsOf(body, "chat"),
+      options,
       format: chatFormat(context.modelId),
       fresh: () => ({
         scope: context.parent.getScope({
@@ -36,13 +44,40 @@ export function chatCompletionsRoute(app: FastifyInstance, context: ServerContex
         prompt: fits.prompt,
       }),
       continuation: async (scope) => (scope.mode === "chat" ? continuationOf(await scope.getChatHistory(), turns) : undefined),
-      conversation: {
-        before: turns.prior.length === 0 ? undefined : conversationKey(earlier),
-        prompt: turns.prompt,
-        after: (text) => conversationKey([...earlier, { type: "user", text: turns.prompt }, { type: "model", response: [text] }]),
-      },
+      // Conversations with function calls are not kept for reuse: a kept scope holds its calls'
+      // arguments as generated, a new one renders them from the request's JSON, and the two could
+      // reply otherwise.
+      ...(hasFunctionCalls(turns, options)
+        ? {}
+        : {
+            conversation: {
+              before: turns.prior.length === 0 ? undefined : conversationKey(earlier),
+              prompt: turns.prompt,
+              after: (text: string) =>
+                conversationKey([...earlier, { type: "user", text: turns.prompt }, { type: "model", response: [text] }]),
+            },
+          }),
     });
   });
+}
+
+/**
+ * A reply that may call a function, or goes on after a function's result, is one reply: the
+ * library forks no function turn (`generateChoices` takes no functions) and reports no
+ * log-probabilities for one.
+ */
+function assertOneToolReply(body: Record<string, unknown>, options: PromptOptions): void {
+  if (options.functions === undefined && options.functionResults === undefined) return;
+  const why = options.functions !== undefined ? "with tools" : "after a tool message";
+  if (choiceCountOf(body) > 1)
+    throw badRequest(`n must be 1 ${why}: a reply that may call a function is one reply. Send several requests.`, "n");
+  if (options.logprobs !== undefined)
+    throw badRequest(`logprobs are not reported ${why}. Leave logprobs out, or send the request without tools.`, "logprobs");
+}
+
+function hasFunctionCalls(turns: ChatTurns, options: PromptOptions): boolean {
+  if (options.functions !== undefined || options.functionResults !== undefined) return true;
+  return turns.prior.some((item) => item.type === "model" && item.response.some((part) => typeof part !== "string"));
 }
 
 /** The messages before the last one as a chat history: the system prompt first, if any. */
@@ -76,7 +111,7 @@ function assertTurnsFit(context: ServerContext, turns: ChatTurns): void {
     ...(turns.systemPrompt === undefined ? [] : [["the system prompt", turns.systemPrompt] as [string, string]]),
     ...turns.prior.map((item, i): [string, string] => [
       `message ${i + 1}`,
-      item.type === "user" ? item.text : item.type === "model" ? item.response.join("") : "",
+      item.type === "user" ? item.text : item.type === "model" ? responseText(item.response) : "",
     ]),
   ];
   for (const [what, text] of texts)

@@ -99,3 +99,27 @@ export class EmbeddingsUnavailableError extends LlamaScopeError {
   /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
   readonly code = "LLAMA_SCOPE_ERR_EMBEDDINGS_UNAVAILABLE";
 }
+
+/**
+ * A chat prompt's function options name a function the prompt does not give: `functionCall: { name }`
+ * not among `functions`, or a function result for another function than the call it answers.
+ */
+export class UnknownFunctionError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_UNKNOWN_FUNCTION";
+}
+
+/** A function's `params` schema is one node-llama-cpp cannot turn into a grammar (its JSON schema subset). */
+export class FunctionSchemaError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_FUNCTION_SCHEMA";
+}
+
+/**
+ * Function results that answer no call (the conversation has no call waiting for its result, or
+ * not as many), or a user message while a call still waits for its result.
+ */
+export class FunctionResultsError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_FUNCTION_RESULTS";
+}

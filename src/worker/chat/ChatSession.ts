@@ -1,17 +1,19 @@
-import { resolveChatWrapper, type ChatWrapper, type LlamaModel, type Token } from "node-llama-cpp";
+// Over 350 lines as one idea: a chat scope's conversation, every turn of which (user turns, function calls, their results) is planned against one render of it.
+import { LlamaText, resolveChatWrapper, type ChatModelFunctions, type ChatWrapper, type LlamaModel, type Token } from "node-llama-cpp";
 import type { ContextShiftStrategy, TokenRange } from "../../engine/index.js";
 import { commonPrefix, suffixPrefixOverlap } from "../../shared/tokenRuns.js";
-import { ContextOverflowError } from "../../shared/errors/index.js";
+import { ContextOverflowError, FunctionResultsError, UnknownFunctionError } from "../../shared/errors/index.js";
 import type { ChatHistoryItem } from "../../shared/ChatHistoryItem.js";
-import { renderChat, type ChatRender, type RenderItem } from "./renderChat.js";
+import type { FunctionResult } from "../../protocol/index.js";
+import { renderChat, type ChatRender, type RenderCut, type RenderItem, type RenderPart } from "./renderChat.js";
+import { callTextOf } from "./callText.js";
+import { copyExchange, modelItem, toExchanges, type Exchange } from "./exchanges.js";
 import { systemRender } from "./systemRenders.js";
 
-/** One user turn and the model's reply to it; `user` is gone once a shift erased its start. */
-interface Exchange {
-  user: string | undefined;
-  reply: string;
-  /** The reply's tokens as the slot holds them (as generated); undefined: its text is tokenized. */
-  replyTokens: readonly Token[] | undefined;
+/** What a refused or failed turn puts back. */
+interface Snapshot {
+  exchanges: Exchange[];
+  functions: ChatModelFunctions | undefined;
 }
 
 /** How the session keeps a too long history out of a prompt; undefined when context shift is off. */
@@ -50,11 +52,16 @@ export interface ChatTurn {
  * oldest first ({@link contextShift}).
  */
 export class ChatSession {
-  private readonly wrapper: ChatWrapper;
+  /** The model's chat wrapper: its template, and its function-call syntax. */
+  readonly wrapper: ChatWrapper;
   private readonly system: string | undefined;
   private exchanges: Exchange[];
-  /** The exchanges before the turn in progress, to put back if it is refused. */
-  private beforeTurn: Exchange[] | undefined;
+  /** The conversation before the turn in progress, to put back if it is refused. */
+  private beforeTurn: Snapshot | undefined;
+  /** The functions the last turn's render documents (the template puts them in the system text). */
+  private functions: ChatModelFunctions | undefined;
+  /** Where the render of the exchange in progress ends, while its reply goes on after a call or a result. */
+  private cut: RenderCut | undefined;
   /** The slot's tokens up to the reply in progress: the turn's render, less what shifts erased. */
   private rendered: Token[] = [];
   /** A shift erased the start of the exchange in progress: the slot no longer holds it as rendered. */
@@ -69,7 +76,10 @@ export class ChatSession {
     const first = history[0];
     // Histories reach here checked by isChatItem: a system prompt is text.
     this.system = first?.type === "system" ? (first.text as string) : undefined;
-    this.exchanges = toExchanges(this.system === undefined ? history : history.slice(1), (tokens, text) => this.spells(tokens, text));
+    this.exchanges = toExchanges(this.system === undefined ? history : history.slice(1), {
+      text: (tokens, text) => this.spells(tokens, text),
+      params: (tokens, params) => this.spellsParams(tokens, params),
+    });
   }
 
   /** Characters of the system prompt, which every render of the history carries. */
@@ -84,9 +94,25 @@ export class ChatSession {
    * @throws {ContextOverflowError} when the turn does not fit beside the system prompt; the
    * session is unchanged.
    */
-  userTurn(text: string, slotTokens: readonly Token[]): ChatTurn {
-    const turn: Exchange = { user: text, reply: "", replyTokens: undefined };
-    const { dropped, render } = this.fit(turn);
+  userTurn(text: string, slotTokens: readonly Token[], functions?: ChatModelFunctions): ChatTurn {
+    const waiting = this.waitingCalls();
+    if (waiting.length > 0)
+      throw new FunctionResultsError(
+        `The last reply called ${waiting.map((call) => call.name).join(", ")} and waits for the result: ` +
+          'send it with functionResults (prompt text "") before the next message.',
+      );
+    const before: Snapshot = { exchanges: this.exchanges, functions: this.functions };
+    this.functions = functions;
+    this.cut = undefined;
+    const turn: Exchange = { user: text, parts: [] };
+    let fitted: { dropped: number; render: ChatRender };
+    try {
+      fitted = this.fit(turn);
+    } catch (error) {
+      this.functions = before.functions;
+      throw error;
+    }
+    const { dropped, render } = fitted;
     const target = render.tokens;
     let keep = commonPrefix(slotTokens, target);
     let erase: TokenRange | undefined;
@@ -98,7 +124,7 @@ export class ChatSession {
       if (slotTokens.length - overlap > keep) erase = { start: keep, end: slotTokens.length - overlap };
       keep += overlap;
     }
-    this.beforeTurn = this.exchanges;
+    this.beforeTurn = before;
     this.exchanges = [...this.exchanges.slice(dropped), turn];
     this.rendered = target;
     this.turnCut = false;
@@ -113,7 +139,7 @@ export class ChatSession {
    * Costs one or two renders.
    */
   sharedPrefixes(): number[] {
-    const cuts = [commonPrefix(this.render(this.exchanges.slice(0, -1)).tokens, this.rendered)];
+    const cuts = [commonPrefix(this.render(this.exchanges.slice(0, -1), undefined).tokens, this.rendered)];
     if (this.system !== undefined && this.exchanges.length > 1) cuts.unshift(commonPrefix(this.systemAlone(), this.rendered));
     return cuts.filter((cut, i) => cut > (cuts[i - 1] ?? 0));
   }
@@ -131,9 +157,43 @@ export class ChatSession {
     this.beforeTurn = undefined;
     const last = this.exchanges.at(-1);
     if (last !== undefined) {
-      last.reply = reply;
-      last.replyTokens = this.turnCut ? undefined : tokens;
+      last.parts.push({ kind: "text", text: reply, tokens: this.turnCut ? undefined : tokens });
+      if (this.turnCut) for (const part of last.parts) part.tokens = undefined;
     }
+    this.turnCut = false;
+    this.cut = undefined;
+  }
+
+  /** The turn's first step reached the slot: a failure after it keeps the turn (see {@link abandonTurn}). */
+  turnReached(): void {
+    this.beforeTurn = undefined;
+  }
+
+  /**
+   * The prompt that starts a function call in the reply in progress (after the text it has so
+   * far): the wrapper's call prefix, and with `name` the name and the params prefix, so that the
+   * model writes the name (without one) or the arguments next.
+   */
+  callTurn(name: string | undefined, slotTokens: readonly Token[]): ChatTurn {
+    const last = this.exchanges.at(-1)!;
+    const open = last.parts.at(-1);
+    if (open?.kind === "call" && open.tokens === undefined && open.rawCall === undefined && this.cut !== undefined) open.name = name ?? "";
+    else last.parts.push({ kind: "call", name: name ?? "", params: undefined, result: undefined, rawCall: undefined, tokens: undefined });
+    this.cut = name === undefined ? "name" : "arguments";
+    return this.continuation(slotTokens);
+  }
+
+  /** Records the arguments the slot now holds after {@link callTurn}: the call waits for its result. */
+  callMade(params: unknown, rawArguments: string, tokens: readonly Token[] | undefined): void {
+    this.beforeTurn = undefined;
+    const call = this.exchanges.at(-1)?.parts.at(-1);
+    if (call?.kind !== "call") return;
+    call.params = params;
+    call.tokens = tokens;
+    // A shift erased the exchange's start: the slot no longer holds its parts as rendered.
+    if (this.turnCut) for (const part of this.exchanges.at(-1)!.parts) part.tokens = undefined;
+    call.rawCall = callTextOf(this.wrapper, call.name, rawArguments).toJSON();
+    this.cut = undefined;
     this.turnCut = false;
   }
 
@@ -146,13 +206,93 @@ export class ChatSession {
   resumeTurn(slotTokens: readonly Token[]): string[] {
     this.rendered = [...slotTokens];
     this.turnCut = false;
-    return this.render(this.exchanges).stop;
+    return this.render(this.exchanges, undefined).stop;
   }
 
-  /** The turn's prompt never reached the slot (it was refused or aborted): forget it. */
-  abandonTurn(): void {
-    if (this.beforeTurn !== undefined) this.exchanges = this.beforeTurn;
+  /**
+   * A call whose name or arguments did not end (the reply was cut or aborted): it stays in the
+   * reply as the text the slot holds for it, so nothing waits for a result. Returns that text.
+   */
+  callUnfinished(written: string): string {
     this.beforeTurn = undefined;
+    const last = this.exchanges.at(-1);
+    const call = last?.parts.at(-1);
+    if (last === undefined || call?.kind !== "call") return "";
+    const text =
+      this.cut === "name"
+        ? LlamaText(this.wrapper.settings.functions.call.prefix).toString() + written
+        : callTextOf(this.wrapper, call.name, written, false).toString();
+    last.parts[last.parts.length - 1] = { kind: "text", text, tokens: undefined };
+    this.cut = undefined;
+    this.turnCut = false;
+    return text;
+  }
+
+  /**
+   * The prompt that gives the results of the calls the last reply waits for: the template's
+   * function-result text after them, after which the model goes on with its reply.
+   * @throws {FunctionResultsError} when no call waits, or not as many; the session is unchanged.
+   * @throws {UnknownFunctionError} when a result names another function than its call.
+   */
+  resultsTurn(results: readonly FunctionResult[], slotTokens: readonly Token[], functions?: ChatModelFunctions): ChatTurn {
+    const waiting = this.waitingCalls();
+    if (waiting.length === 0)
+      throw new FunctionResultsError(
+        "functionResults answer no call: the conversation's last reply called no function that waits for its result. Send a message instead.",
+      );
+    if (waiting.length !== results.length)
+      throw new FunctionResultsError(
+        `The last reply called ${waiting.length} function(s) (${waiting.map((call) => call.name).join(", ")}) and ${results.length} result(s) came: send one per call, in order.`,
+      );
+    results.forEach((result, i) => {
+      if (result.name !== waiting[i]!.name)
+        throw new UnknownFunctionError(
+          `functionResults[${i}] is for ${JSON.stringify(result.name)}, but the call it answers is ${JSON.stringify(waiting[i]!.name)}: give the results in the calls' order.`,
+        );
+    });
+    this.beforeTurn = { exchanges: this.exchanges.map(copyExchange), functions: this.functions };
+    results.forEach((result, i) => (waiting[i]!.result = result.result));
+    this.functions = functions;
+    this.cut = "end";
+    return this.continuation(slotTokens);
+  }
+
+  /**
+   * The turn's prompt never reached the slot (it was refused or aborted), or the turn failed:
+   * forget it. Once the reply has text, only the call it was starting is forgotten.
+   */
+  abandonTurn(): void {
+    if (this.beforeTurn !== undefined) ({ exchanges: this.exchanges, functions: this.functions } = this.beforeTurn);
+    else {
+      // The reply has its text already; a call it started, whose prompt never ran, goes.
+      const parts = this.exchanges.at(-1)?.parts;
+      const open = parts?.at(-1);
+      if (this.cut !== undefined && this.cut !== "end" && open?.kind === "call" && open.rawCall === undefined) parts!.pop();
+    }
+    this.beforeTurn = undefined;
+    this.cut = undefined;
+    this.turnCut = false;
+  }
+
+  /** The calls at the end of the last reply that wait for their results. */
+  private waitingCalls(): Array<RenderPart & { kind: "call" }> {
+    const parts = this.exchanges.at(-1)?.parts ?? [];
+    const waiting: Array<RenderPart & { kind: "call" }> = [];
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const part = parts[i]!;
+      if (part.kind !== "call" || part.result !== undefined) break;
+      waiting.unshift(part);
+    }
+    return waiting;
+  }
+
+  /** A prompt that goes on with the exchange in progress: its render up to {@link cut}, less what the slot holds. */
+  private continuation(slotTokens: readonly Token[]): ChatTurn {
+    const render = this.render(this.exchanges, this.cut);
+    const keep = commonPrefix(slotTokens, render.tokens);
+    this.rendered = render.tokens;
+    this.turnCut = false;
+    return { tokens: render.tokens.slice(keep), keep, erase: undefined, stop: render.stop };
   }
 
   /**
@@ -161,11 +301,9 @@ export class ChatSession {
    */
   items(): ChatHistoryItem[] {
     const items: ChatHistoryItem[] = this.system === undefined ? [] : [{ type: "system", text: this.system }];
-    for (const { user, reply, replyTokens } of this.exchanges) {
+    for (const { user, parts } of this.exchanges) {
       if (user !== undefined) items.push({ type: "user", text: user });
-      items.push(
-        replyTokens === undefined ? { type: "model", response: [reply] } : { type: "model", response: [reply], tokens: [...replyTokens] },
-      );
+      items.push(modelItem(parts));
     }
     return items;
   }
@@ -180,7 +318,7 @@ export class ChatSession {
     let range: TokenRange | undefined;
     let count = 0;
     while (count < current && (range === undefined || range.end - range.start < size))
-      range = difference(this.rendered, this.render(this.exchanges.slice(++count)).tokens);
+      range = difference(this.rendered, this.render(this.exchanges.slice(++count), this.cut).tokens);
     if (range !== undefined) this.exchanges.splice(0, count);
     else {
       // Only the exchange in progress is left: its beginning goes, after the system prompt.
@@ -206,7 +344,7 @@ export class ChatSession {
     const renders = new Map<number, ChatRender>();
     const keeping = (kept: number): ChatRender => {
       let render = renders.get(kept);
-      if (render === undefined) renders.set(kept, (render = this.render([...this.exchanges.slice(all - kept), turn])));
+      if (render === undefined) renders.set(kept, (render = this.render([...this.exchanges.slice(all - kept), turn], undefined)));
       return render;
     };
     const { limits } = this;
@@ -241,19 +379,21 @@ export class ChatSession {
     return { dropped: all - good, render: keeping(good) };
   }
 
-  private render(exchanges: readonly Exchange[]): ChatRender {
+  /** The render of `exchanges`; `cut` ends the last one's reply (the exchange in progress). */
+  private render(exchanges: readonly Exchange[], cut: RenderCut | undefined): ChatRender {
     const items: RenderItem[] = this.system === undefined ? [] : [{ type: "system", text: this.system }];
-    for (const { user, reply, replyTokens } of exchanges) {
+    for (const { user, parts } of exchanges) {
       if (user !== undefined) items.push({ type: "user", text: user });
-      items.push({ type: "model", text: reply, tokens: replyTokens });
+      items.push({ type: "model", parts });
     }
-    return renderChat(this.wrapper, this.model, items);
+    return renderChat(this.wrapper, this.model, items, { functions: this.functions, cut });
   }
 
-  /** The render of the system prompt alone, the same for every scope that has it (cached per model). */
+  /** The render of the system prompt alone, the same for every scope that has it (cached per model and functions). */
   private systemAlone(): readonly Token[] {
-    const renderNow = () => this.render([]).tokens;
-    return this.system === undefined ? renderNow() : systemRender(this.model, this.system, renderNow);
+    const renderNow = () => this.render([], undefined).tokens;
+    const key = this.functions === undefined ? this.system : `${this.system ?? ""}\u0000${JSON.stringify(this.functions)}`;
+    return key === undefined ? renderNow() : systemRender(this.model, key, renderNow);
   }
 
   /**
@@ -267,6 +407,17 @@ export class ChatSession {
     const spelled = this.model.detokenize([...tokens], false).replace(/\uFFFD+$/, "");
     const trim = (value: string) => (value.startsWith(" ") ? value.slice(1) : value);
     return trim(spelled) === trim(text);
+  }
+
+  /** Whether a call's argument tokens spell JSON equal to its params (the model's spacing is its own). */
+  private spellsParams(tokens: readonly Token[], params: unknown): boolean {
+    const vocabulary = this.model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? Infinity;
+    if (!tokens.every((token) => token < vocabulary)) return false;
+    try {
+      return JSON.stringify(JSON.parse(this.model.detokenize([...tokens], false))) === JSON.stringify(params);
+    } catch {
+      return false;
+    }
   }
 }
 
@@ -284,23 +435,4 @@ function difference(full: readonly Token[], short: readonly Token[]): TokenRange
   )
     suffix++;
   return { start, end: Math.max(start, full.length - suffix) };
-}
-
-/** Groups history items (after the system prompt) into exchanges; reply tokens that do not spell their reply are left out. */
-function toExchanges(items: readonly ChatHistoryItem[], spells: (tokens: readonly Token[], text: string) => boolean): Exchange[] {
-  const exchanges: Exchange[] = [];
-  for (const item of items) {
-    if (item.type === "user") exchanges.push({ user: item.text, reply: "", replyTokens: undefined });
-    else if (item.type === "model") {
-      const reply = item.response.filter((part) => typeof part === "string").join("");
-      const tokens = item.tokens as Token[] | undefined;
-      const replyTokens = tokens !== undefined && spells(tokens, reply) ? [...tokens] : undefined;
-      const last = exchanges.at(-1);
-      if (last !== undefined && last.reply === "" && last.replyTokens === undefined && last.user !== undefined) {
-        last.reply = reply;
-        last.replyTokens = replyTokens;
-      } else exchanges.push({ user: undefined, reply, replyTokens });
-    }
-  }
-  return exchanges;
 }
