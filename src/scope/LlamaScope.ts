@@ -316,7 +316,15 @@ export class LlamaScope {
 }
 
 /** What a prompt's caller sees of the worker's result. */
-function generationResult({ text, tokenCount, promptTokenCount, finishReason, logprobs, stopString, functionCalls }: PromptResult): GenerationResult {
+function generationResult({
+  text,
+  tokenCount,
+  promptTokenCount,
+  finishReason,
+  logprobs,
+  stopString,
+  functionCalls,
+}: PromptResult): GenerationResult {
   return {
     text,
     tokenCount,

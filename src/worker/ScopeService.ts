@@ -146,8 +146,7 @@ export class ScopeService implements WorkerApi {
       let prefilled = 0;
       /** The turn's shared prefixes went into the empty slot before the turn itself. */
       let filled = false;
-      const onText =
-        stream === undefined ? undefined : (text: string, logprobs?: readonly TokenLogprob[]) => stream.push(text, logprobs);
+      const onText = stream === undefined ? undefined : (text: string, logprobs?: readonly TokenLogprob[]) => stream.push(text, logprobs);
       const failed = async (error: unknown): Promise<never> => {
         chat?.abandonTurn();
         // A refused turn leaves the conversation as it was: empty, without the prefixes.
