@@ -17,7 +17,7 @@ import { PendingCopies } from "./slots/PendingCopies.js";
 import { sequenceOrderStrategy } from "./batching/batchOrder.js";
 import { resolveGenerateOptions, type GenerateOptions } from "./generate/GenerateOptions.js";
 import type { GenerationResult } from "./generate/GenerationResult.js";
-import type { TokenLogprob } from "./generate/TokenLogprobs.js";
+import type { TokenLogprob } from "./generate/TokenLogprob.js";
 import { GrammarCache } from "./generate/GrammarCache.js";
 import { resolveLoadOptions, type LlamaLoadOptions, type ResolvedLoadOptions } from "../loading/LlamaLoadOptions.js";
 import {

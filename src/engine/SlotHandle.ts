@@ -1,6 +1,6 @@
 import type { GenerateOptions } from "./generate/GenerateOptions.js";
 import type { GenerationResult } from "./generate/GenerationResult.js";
-import type { TokenLogprob } from "./generate/TokenLogprobs.js";
+import type { TokenLogprob } from "./generate/TokenLogprob.js";
 import type { PromptTokensOptions, SaveStateOptions } from "./LlamaOptions.js";
 import type { Token } from "../shared/Token.js";
 

@@ -18,7 +18,7 @@ export type {
 export type { ModelTokenizer, ModelTokens } from "./tokenize/ModelTokenizer.js";
 export type { Token } from "../shared/Token.js";
 export type { GenerationResult, FinishReason, FunctionCall } from "./generate/GenerationResult.js";
-export type { TokenLogprob, TopLogprob } from "./generate/TokenLogprobs.js";
+export type { TokenLogprob, TopLogprob } from "./generate/TokenLogprob.js";
 export { defaultThreads } from "../loading/defaultThreads.js";
 export type { StateIdentity, StateMeta } from "../state/StateFormat.js";
 export type { KvLayout, StateLimits } from "../state/kvLayout.js";

@@ -4,7 +4,7 @@ import { InvalidArgumentError, LlamaParent } from "../index.js";
 import { AdmissionQueue } from "./AdmissionQueue.js";
 import { ApiError, apiErrorOf } from "./ApiError.js";
 import { requireApiKey } from "./apiKey.js";
-import { parseJsonBodies } from "./jsonBody.js";
+import { parseJsonBodies } from "./requests/jsonBody.js";
 import { chatCompletionsRoute } from "./routes/chatCompletions.js";
 import { completionsRoute } from "./routes/completions.js";
 import { embeddingsRoute } from "./routes/embeddings.js";
@@ -13,13 +13,13 @@ import { metricsRoute } from "./routes/metrics.js";
 import { modelsRoute } from "./routes/models.js";
 import { pageRoute } from "./routes/page.js";
 import type { ServerContext } from "./ServerContext.js";
-import { ServerMetrics } from "./ServerMetrics.js";
+import { ServerMetrics } from "./metrics/ServerMetrics.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./ServerOptions.js";
-import { HistorySightings } from "./HistorySightings.js";
-import { ScopeShifts } from "./ScopeShifts.js";
-import { SessionStore } from "./SessionStore.js";
-import { StateDirectory } from "./StateDirectory.js";
-import { StatelessScopes } from "./StatelessScopes.js";
+import { HistorySightings } from "./conversations/HistorySightings.js";
+import { ScopeShifts } from "./conversations/ScopeShifts.js";
+import { SessionStore } from "./conversations/SessionStore.js";
+import { StateDirectory } from "./conversations/StateDirectory.js";
+import { StatelessScopes } from "./conversations/StatelessScopes.js";
 
 /** Where a {@link LlamaServer} listens. */
 export interface ListenOptions {

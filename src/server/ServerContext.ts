@@ -1,11 +1,11 @@
 import type { LlamaParent } from "../index.js";
 import type { AdmissionQueue } from "./AdmissionQueue.js";
 import type { ResolvedServerOptions } from "./ServerOptions.js";
-import type { ServerMetrics } from "./ServerMetrics.js";
-import type { HistorySightings } from "./HistorySightings.js";
-import type { ScopeShifts } from "./ScopeShifts.js";
-import type { SessionStore } from "./SessionStore.js";
-import type { StatelessScopes } from "./StatelessScopes.js";
+import type { ServerMetrics } from "./metrics/ServerMetrics.js";
+import type { HistorySightings } from "./conversations/HistorySightings.js";
+import type { ScopeShifts } from "./conversations/ScopeShifts.js";
+import type { SessionStore } from "./conversations/SessionStore.js";
+import type { StatelessScopes } from "./conversations/StatelessScopes.js";
 
 /** What the routes share: the parent, the sessions, the queue, the metrics. */
 export interface ServerContext {

@@ -1,16 +1,16 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GenerationResult, LlamaScope, PromptOptions } from "../index.js";
 import { ApiError } from "./ApiError.js";
-import { conversationKey } from "./conversationKey.js";
-import { respond } from "./respond.js";
-import { choiceCountOf } from "./choiceFields.js";
-import type { ReplyFormat } from "./replyFormats.js";
-import { checkPlatformFields } from "./platformFields.js";
-import { booleanField, type Body } from "./requestFields.js";
+import { conversationKey } from "./conversations/conversationKey.js";
+import { respond } from "./replies/respond.js";
+import { choiceCountOf } from "./requests/choiceFields.js";
+import type { ReplyFormat } from "./replies/replyFormats.js";
+import { checkPlatformFields } from "./requests/platformFields.js";
+import { booleanField, type Body } from "./requests/requestFields.js";
 import type { ServerContext } from "./ServerContext.js";
-import type { SessionOutcome } from "./ServerMetrics.js";
-import { sessionHeaders, sessionIdOf } from "./sessionHeader.js";
-import type { SessionTurn } from "./SessionStore.js";
+import type { SessionOutcome } from "./metrics/ServerMetrics.js";
+import { sessionHeaders, sessionIdOf } from "./requests/sessionHeader.js";
+import type { SessionTurn } from "./conversations/SessionStore.js";
 
 /** How one endpoint turns its request into a prompt on a scope. */
 export interface CompletionSpec {

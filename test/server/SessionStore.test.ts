@@ -5,7 +5,7 @@
 import { describe, expect, test } from "@jest/globals";
 import type { LlamaParent, LlamaScope } from "../../src/index.js";
 import { ApiError } from "../../src/server/ApiError.js";
-import { MAX_SESSION_ID_LENGTH, SessionStore, type SessionLimits } from "../../src/server/SessionStore.js";
+import { MAX_SESSION_ID_LENGTH, SessionStore, type SessionLimits } from "../../src/server/conversations/SessionStore.js";
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 const noSignal = () => new AbortController().signal;

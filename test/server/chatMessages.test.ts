@@ -1,6 +1,6 @@
 import { describe, expect, test } from "@jest/globals";
 import type { ChatHistoryItem } from "../../src/index.js";
-import { chatTurnsOf, continuationOf } from "../../src/server/chatMessages.js";
+import { chatTurnsOf, continuationOf } from "../../src/server/requests/chatMessages.js";
 
 const call = (id: string, city: string) => ({
   id,

@@ -1,4 +1,4 @@
-import type { TokenLogprob } from "./TokenLogprobs.js";
+import type { TokenLogprob } from "./TokenLogprob.js";
 
 /** Why a generation ended. */
 export type FinishReason = "endOfText" | "maxTokens" | "stop" | "contextFull" | "aborted" | "functionCall";

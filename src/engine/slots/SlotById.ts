@@ -2,7 +2,7 @@ import { InvalidArgumentError } from "../../shared/errors/index.js";
 import { resolveGenerateOptions, type GenerateOptions } from "../generate/GenerateOptions.js";
 import { generateReply } from "../generate/generateReply.js";
 import type { GenerationResult } from "../generate/GenerationResult.js";
-import type { TokenLogprob } from "../generate/TokenLogprobs.js";
+import type { TokenLogprob } from "../generate/TokenLogprob.js";
 import type { GrammarCache } from "../generate/GrammarCache.js";
 import { checkPromptTokensOptions, type PromptTokensOptions, type SaveStateOptions } from "../LlamaOptions.js";
 import type { PendingCopies } from "./PendingCopies.js";

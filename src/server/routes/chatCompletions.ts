@@ -1,14 +1,14 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError, badRequest } from "../ApiError.js";
 import type { ChatHistoryItem, PromptOptions } from "../../index.js";
-import { chatTurnsOf, continuationOf, responseText, trimmedToFit, type ChatTurns } from "../chatMessages.js";
-import { conversationKey } from "../conversationKey.js";
-import { generateOptionsOf } from "../generateOptions.js";
+import { chatTurnsOf, continuationOf, responseText, trimmedToFit, type ChatTurns } from "../requests/chatMessages.js";
+import { conversationKey } from "../conversations/conversationKey.js";
+import { generateOptionsOf } from "../requests/generateOptions.js";
 import { handleCompletion } from "../handleCompletion.js";
-import { chatFormat } from "../replyFormats.js";
-import { choiceCountOf } from "../choiceFields.js";
-import { objectBody } from "../requestFields.js";
-import { toolOptionsOf } from "../toolOptions.js";
+import { chatFormat } from "../replies/replyFormats.js";
+import { choiceCountOf } from "../requests/choiceFields.js";
+import { objectBody } from "../requests/requestFields.js";
+import { toolOptionsOf } from "../requests/toolOptions.js";
 import type { ServerContext } from "../ServerContext.js";
 
 /** `POST /v1/chat/completions`: a chat scope per conversation, continued by session. */

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { badRequest } from "../ApiError.js";
-import { generateOptionsOf } from "../generateOptions.js";
+import { generateOptionsOf } from "../requests/generateOptions.js";
 import { handleCompletion } from "../handleCompletion.js";
-import { textFormat } from "../replyFormats.js";
-import { objectBody } from "../requestFields.js";
+import { textFormat } from "../replies/replyFormats.js";
+import { objectBody } from "../requests/requestFields.js";
 import type { ServerContext } from "../ServerContext.js";
 
 /** `POST /v1/completions`: plain text continued as sent; a session's prompts append to its text. */

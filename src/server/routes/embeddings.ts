@@ -2,7 +2,7 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { ContextOverflowError, EmbeddingsUnavailableError } from "../../index.js";
 import { ApiError, badRequest } from "../ApiError.js";
-import { objectBody, stringField, type Body } from "../requestFields.js";
+import { objectBody, stringField, type Body } from "../requests/requestFields.js";
 import type { ServerContext } from "../ServerContext.js";
 
 /** Inputs one request may embed, as OpenAI's API allows: the work of a request stays bounded. */

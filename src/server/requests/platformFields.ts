@@ -1,4 +1,4 @@
-import { badRequest } from "./ApiError.js";
+import { badRequest } from "../ApiError.js";
 import { booleanField, refuseField, stringField, type Body } from "./requestFields.js";
 
 /** OpenAI's values of `reasoning_effort` and `verbosity`: others are a client's mistake, said so. */

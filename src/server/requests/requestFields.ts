@@ -1,4 +1,4 @@
-import { badRequest } from "./ApiError.js";
+import { badRequest } from "../ApiError.js";
 
 /** A JSON request body as an object of fields; anything else is a 400. */
 export type Body = Record<string, unknown>;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ChatHistoryItem } from "../index.js";
+import type { ChatHistoryItem } from "../../index.js";
 
 /**
  * A digest of a chat conversation's content: its system prompt and its turns, each by role and

@@ -1,6 +1,6 @@
-import type { LlamaParent, ShiftReport, SwapReport } from "../index.js";
+import type { LlamaParent, ShiftReport, SwapReport } from "../../index.js";
 import { PrometheusText, type Sample } from "./PrometheusText.js";
-import type { StatelessReuse } from "./StatelessScopes.js";
+import type { StatelessReuse } from "../conversations/StatelessScopes.js";
 
 /** How a chat or text completion request used its session. */
 export type SessionOutcome = "none" | "started" | "continued";

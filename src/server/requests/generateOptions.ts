@@ -1,5 +1,5 @@
-import type { GenerateOptions } from "../index.js";
-import { badRequest } from "./ApiError.js";
+import type { GenerateOptions } from "../../index.js";
+import { badRequest } from "../ApiError.js";
 import { checkSchemaTypes } from "./jsonSchemaTypes.js";
 import { integerField, numberField, refuseField, type Body } from "./requestFields.js";
 import { choiceCountOf, logprobOptionsOf } from "./choiceFields.js";

@@ -1,5 +1,5 @@
-import type { ChatHistoryItem, ChatModelFunctionCall, ChatModelResponse, FunctionResult } from "../index.js";
-import { badRequest } from "./ApiError.js";
+import type { ChatHistoryItem, ChatModelFunctionCall, ChatModelResponse, FunctionResult } from "../../index.js";
+import { badRequest } from "../ApiError.js";
 
 /** A chat completion request's `messages`, as a chat scope takes them. */
 export interface ChatTurns {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { FinishReason, GenerationResult } from "../index.js";
+import type { FinishReason, GenerationResult } from "../../index.js";
 
 /** The JSON of one endpoint's replies: whole, or as server-sent chunks. */
 export interface ReplyFormat {

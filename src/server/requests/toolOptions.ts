@@ -1,5 +1,5 @@
-import type { ChatFunction, FunctionCallMode, PromptOptions } from "../index.js";
-import { badRequest } from "./ApiError.js";
+import type { ChatFunction, FunctionCallMode, PromptOptions } from "../../index.js";
+import { badRequest } from "../ApiError.js";
 import { checkSchemaTypes } from "./jsonSchemaTypes.js";
 import { booleanField, refuseField, type Body } from "./requestFields.js";
 

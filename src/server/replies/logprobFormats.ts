@@ -1,4 +1,4 @@
-import type { TokenLogprob } from "../index.js";
+import type { TokenLogprob } from "../../index.js";
 
 /** What OpenAI reports for a token that could not be chosen (JSON has no -Infinity). */
 const UNLIKELY = -9999;

@@ -1,4 +1,4 @@
-import type { LlamaParent } from "../index.js";
+import type { LlamaParent } from "../../index.js";
 
 /**
  * Scopes a context shift has touched, from the parent's events. A shifted chat scope holds its

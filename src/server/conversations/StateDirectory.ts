@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { SerialQueue } from "../shared/SerialQueue.js";
+import { SerialQueue } from "../../shared/SerialQueue.js";
 
 const FILE_PREFIX = "session-";
 const FILE_SUFFIX = ".llstate";

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { badRequest } from "./ApiError.js";
+import { badRequest } from "../ApiError.js";
 
 /**
  * Parses JSON request bodies in place of Fastify's parser, which calls a body with a

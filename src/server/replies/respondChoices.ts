@@ -1,5 +1,5 @@
-import type { ChoicesResult, GenerateOptions, GenerationResult, LlamaScope } from "../index.js";
-import { apiErrorOf } from "./ApiError.js";
+import type { ChoicesResult, GenerateOptions, GenerationResult, LlamaScope } from "../../index.js";
+import { apiErrorOf } from "../ApiError.js";
 import { EventStream } from "./EventStream.js";
 import { logprobFormatter } from "./logprobFormats.js";
 import type { ReplyFormat } from "./replyFormats.js";

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from "fastify";
-import { badRequest } from "./ApiError.js";
-import { SessionStore } from "./SessionStore.js";
+import { badRequest } from "../ApiError.js";
+import { SessionStore } from "../conversations/SessionStore.js";
 
 /**
  * The session a request continues: its `X-Session-Id` header, or undefined without one. Only the

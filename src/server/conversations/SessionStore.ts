@@ -1,7 +1,7 @@
-import { LruMap } from "../shared/LruMap.js";
-import { StateFormatError, StateMismatchError, type LlamaParent, type LlamaScope } from "../index.js";
-import { AdmissionQueue } from "./AdmissionQueue.js";
-import { ApiError, badRequest } from "./ApiError.js";
+import { LruMap } from "../../shared/LruMap.js";
+import { StateFormatError, StateMismatchError, type LlamaParent, type LlamaScope } from "../../index.js";
+import { AdmissionQueue } from "../AdmissionQueue.js";
+import { ApiError, badRequest } from "../ApiError.js";
 import type { StateDirectory } from "./StateDirectory.js";
 
 /** The longest session id taken (an `X-Session-Id` header). */

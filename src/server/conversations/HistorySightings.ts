@@ -1,4 +1,4 @@
-import { LruMap } from "../shared/LruMap.js";
+import { LruMap } from "../../shared/LruMap.js";
 
 /** Conversation starts remembered: enough for the templates in use, a few kilobytes of digests. */
 const REMEMBERED = 1024;

@@ -1,4 +1,4 @@
-import { badRequest } from "./ApiError.js";
+import { badRequest } from "../ApiError.js";
 
 /** The types a JSON schema's `type` may name (node-llama-cpp's subset takes these and no others). */
 const TYPES = ["string", "number", "integer", "boolean", "null", "object", "array"];

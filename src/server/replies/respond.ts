@@ -1,6 +1,6 @@
 import type { FastifyReply } from "fastify";
-import type { GenerationResult, LlamaScope, PromptOptions } from "../index.js";
-import { apiErrorOf } from "./ApiError.js";
+import type { GenerationResult, LlamaScope, PromptOptions } from "../../index.js";
+import { apiErrorOf } from "../ApiError.js";
 import { EventStream } from "./EventStream.js";
 import type { ReplyFormat } from "./replyFormats.js";
 import { respondChoices } from "./respondChoices.js";

@@ -1,5 +1,5 @@
-import type { GenerateOptions } from "../index.js";
-import { badRequest } from "./ApiError.js";
+import type { GenerateOptions } from "../../index.js";
+import { badRequest } from "../ApiError.js";
 import { booleanField, integerField, type Body } from "./requestFields.js";
 
 /** OpenAI's bound for `n`, and the library's (`generateChoices`). */

@@ -1,5 +1,5 @@
-import type { LlamaScope } from "../index.js";
-import { LruMap } from "../shared/LruMap.js";
+import type { LlamaScope } from "../../index.js";
+import { LruMap } from "../../shared/LruMap.js";
 import { conversationKey } from "./conversationKey.js";
 import type { ScopeShifts } from "./ScopeShifts.js";
 import type { SessionStore } from "./SessionStore.js";
