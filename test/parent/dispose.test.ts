@@ -21,16 +21,18 @@ async function disposeRuns(mode: string, delays: readonly number[], expected: re
 
 describe("dispose() never aborts the process", () => {
   // Tokenizing the largest prompt the guard lets through takes ~20-40 ms: the delays cover it.
-  test("during the largest allowed prompt: 20 runs, one line (one native call) and many lines (pieces)", async () => {
-    const delays = Array.from({ length: 10 }, (_, i) => i * 5);
+  // The delays span the work at a coarser step than they once did (the suite's time is bounded):
+  // what matters is that some land inside the native call, and the spans still cover all of it.
+  test("during the largest allowed prompt: 12 runs, one line (one native call) and many lines (pieces)", async () => {
+    const delays = Array.from({ length: 6 }, (_, i) => i * 9);
     await disposeRuns("prompt", delays, ["DisposedError", "ContextOverflowError"]);
     await disposeRuns("prompt-lines", delays, ["DisposedError", "ContextOverflowError"]);
   });
 
-  test("during generation: 20 runs", async () => {
+  test("during generation: 10 runs", async () => {
     await disposeRuns(
       "generate",
-      Array.from({ length: 20 }, (_, i) => 5 + i * 10),
+      Array.from({ length: 10 }, (_, i) => 5 + i * 20),
       ["DisposedError"],
     );
   });
