@@ -127,6 +127,24 @@ describe("saveState / loadState", () => {
     await llama.freeSlot(bob.id);
   });
 
+  test("an empty slot's state empties a slot that held a conversation: its cells go too, and it goes on like a new slot (soak, seed 2013)", async () => {
+    llama.createSlot("empty");
+    llama.setSlot("empty");
+    const empty = await llama.saveState();
+    await llama.freeSlot("empty");
+    llama.createSlot("full");
+    llama.setSlot("full");
+    llama.setPrompt(alice.turns[0]!);
+    await llama.generateCompleteText({ maxTokens: 24 });
+    await llama.loadState(empty);
+    expect(llama.historyTokens("full")).toEqual([]);
+    // Before, llama.cpp kept the old cells: this save held "24 cells for 0 tokens" and was refused.
+    const after = decodeState(await llama.saveState());
+    expect(decodeState(empty).kv).toEqual(after.kv);
+    expect(await runTurn(llama, { ...alice, id: "full" }, 0)).toBe(reference[0]);
+    await llama.freeSlot("full");
+  });
+
   test("a stop string is cut from the reply and from the history; a restore after it continues exactly", async () => {
     const stopAndContinue = async (target: Llama, freeze: boolean): Promise<[string, string]> => {
       target.createSlot("stopped");

@@ -37,6 +37,9 @@ export class SlotStates {
   /** Replaces the slot's KV cache with a state file's (already checked: see `assertStateFits`). */
   async loadKv(slot: Slot, kv: Uint8Array): Promise<void> {
     await this.beforeAccess(slot.sequence);
+    // llama.cpp replaces a sequence's cells with a state's only when the state has some: a state
+    // of no cells (an empty slot's) would leave the old ones, unseen by node-llama-cpp's tokens.
+    if (slot.sequence.nextTokenIndex > 0) await slot.sequence.clearHistory();
     return this.files.provide(kv, (file) => slot.sequence.loadStateFromFile(file, { acceptRisk: true }));
   }
 
