@@ -8,6 +8,9 @@ export const VIOLATION_KINDS = [
   "copy reply differs",
   "rejection changed",
   "not refused",
+  "choices",
+  "embedding",
+  "function call",
   "hung operation",
   "engine",
   "resources",
@@ -54,6 +57,13 @@ export class Ledger {
   /** Copies not compared by reply because the engine was killed meanwhile (a rebuilt slot is evaluated anew). */
   copiesUndetermined = 0;
   readonly batchMismatches: ReplyMismatch[] = [];
+  /** generateChoices calls checked (count, alike at temperature 0, the scope going on with choice 0). */
+  choicesChecked = 0;
+  /** embed calls checked, and vectors compared with an earlier one of the same text. */
+  embedsChecked = 0;
+  vectorsCompared = 0;
+  /** Tool round trips completed and checked (their copies count in copiesChecked). */
+  toolRoundTrips = 0;
   shifts = 0;
   private readonly printed = new Map<string, number>();
   freezes = 0;

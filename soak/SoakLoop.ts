@@ -1,6 +1,7 @@
 // Over 350 lines as one idea: the soak's operations, one method each, carried out and checked the same way.
 import type { GenerationResult, LlamaScope, PromptStream, ScopeOptions } from "../src/index.js";
 import { compareCopy, replayAlone, stateDifferences, type Replay } from "./copies.js";
+import { choices, embed, toolRoundTrip } from "./features.js";
 import { recent, where, type OperationRun, type PooledScope, type SoakContext } from "./context.js";
 import { Invariants } from "./invariants.js";
 import { nextOperation, newScope, type NewScope, type Operation, type Turn } from "./operations.js";
@@ -127,6 +128,21 @@ export class SoakLoop {
         return undefined;
       case "disposeMidStream":
         await this.disposeMidStream(run, entry, operation.turn, operation.afterChunks);
+        return undefined;
+      case "choices": {
+        const before = await this.invariants.checkIdle(run, entry);
+        // Its snapshot after (choice 0 as the turn's reply) is the baseline of the next checks, as a prompt's.
+        await this.invariants.settle(run, entry, await choices(this.context, this.invariants, run, entry, before, operation));
+        return undefined;
+      }
+      case "embed":
+        // No scope of the loop is involved: its target stays idle, and the next idle check says so.
+        await embed(this.context, this.invariants, run, operation.texts);
+        return undefined;
+      case "toolRoundTrip":
+        // Reads the scope's history only: it must not change (checked by the next idle check).
+        await this.invariants.checkIdle(run, entry);
+        await toolRoundTrip(this.context, this.invariants, run, entry, operation);
         return undefined;
     }
   }

@@ -17,6 +17,10 @@ export interface SoakContext {
   maxPromptLength: number;
   /** When the random operations started (performance.now()), for the times in messages. */
   started: number;
+  /** One slot large enough for a function's documentation (~550 tokens here): tool round trips run there. */
+  toolParent: LlamaParent;
+  /** Every text embedded in this run and its first vector: the same text must always give it again. */
+  embeddings: Map<string, number[]>;
 }
 
 /** Seconds since the operations started, for messages: "at 63.2 s". */

@@ -1,4 +1,4 @@
-import { hugePrompt, normalPrompt, oversizedPrompt, SYSTEM_PROMPTS } from "./prompts.js";
+import { embedTexts, hugePrompt, normalPrompt, oversizedPrompt, randomWords, SYSTEM_PROMPTS } from "./prompts.js";
 import type { Random } from "./random.js";
 
 /**
@@ -44,7 +44,13 @@ export type Operation =
   /** Dispose a scope while it streams a reply. */
   | { kind: "disposeMidStream"; turn: Turn; afterChunks: number }
   /** A new scope for the loop. */
-  | { kind: "newScope"; scope: NewScope };
+  | { kind: "newScope"; scope: NewScope }
+  /** `generateChoices(turn, n)`: at temperature 0, or above it with a seed (choice i samples with seed + i). */
+  | { kind: "choices"; turn: Turn; n: number; temperature: number; seed: number }
+  /** `parent.embed(texts)`, beside the other loops' generations; no scope involved. */
+  | { kind: "embed"; texts: string[] }
+  /** A chat scope's history, continued on the tool parent: a forced call, its result, then copies compared. */
+  | { kind: "toolRoundTrip"; question: string; result: { sky: string; temperature: number } };
 
 export type OperationKind = Operation["kind"];
 
@@ -60,6 +66,9 @@ export const OPERATION_KINDS: readonly OperationKind[] = [
   "dispose",
   "disposeMidStream",
   "newScope",
+  "choices",
+  "embed",
+  "toolRoundTrip",
 ];
 
 /** What the generator needs to know of a loop's scopes. */
@@ -84,6 +93,10 @@ const WEIGHTS = {
   loadState: 4,
   dispose: 3,
   disposeMidStream: 3,
+  // Modest: about one in 30 operations each, a few per loop in npm test's half-minute runs.
+  choices: 3,
+  embed: 3,
+  toolRoundTrip: 2,
 } as const;
 
 /**
@@ -134,6 +147,31 @@ export function nextOperation(random: Random, pool: PoolView, maxPromptLength: n
       return { target, operation: { kind: "dispose" } };
     case "disposeMidStream":
       return { target, operation: { kind: "disposeMidStream", turn: turn(30, 60), afterChunks: random.int(0, 2) } };
+    case "choices":
+      // Not on strict scopes: n branches filling a strict slot would refuse, which the other operations check already.
+      if (kind === "strict") return { target, operation: { kind: "prompt", turn: turn(4, 60), via: "send" } };
+      return {
+        target,
+        operation: {
+          kind: "choices",
+          turn: turn(4, 40),
+          n: random.int(2, 3),
+          temperature: random.chance(0.5) ? 0 : 0.8,
+          seed: random.int(1, 1000),
+        },
+      };
+    case "embed":
+      return { target, operation: { kind: "embed", texts: embedTexts(random) } };
+    case "toolRoundTrip":
+      if (kind !== "chat") return { target, operation: { kind: "prompt", turn: turn(4, 60), via: "send" } };
+      return {
+        target,
+        operation: {
+          kind: "toolRoundTrip",
+          question: random.chance(0.5) ? "What is the weather?" : randomWords(random, random.int(3, 12)),
+          result: { sky: random.pick(["sunny", "rain", "snow"]), temperature: random.int(-10, 30) },
+        },
+      };
   }
 }
 

@@ -52,3 +52,17 @@ export function hugePrompt(random: Random, maxPromptLength: number): string {
   while (text.length <= maxPromptLength) text += " " + randomWords(random, 50);
   return text;
 }
+
+/**
+ * Texts for `embed`, most from a short fixed list so that the same text comes back often (its
+ * vector must be the same every time), the rest a few random words.
+ */
+const EMBED_TEXTS = ["the cat", "a happy dog", "Why?", "lily saw the sun", "mom and dad went to the sea", "red ball"];
+
+/** 1–3 texts for one `embed` call, a repeat within the call now and then (a batch gives what its texts give alone). */
+export function embedTexts(random: Random): string[] {
+  const one = () => (random.chance(0.7) ? random.pick(EMBED_TEXTS) : randomWords(random, random.int(1, 6)));
+  const texts = Array.from({ length: random.int(1, 3) }, one);
+  if (texts.length > 1 && random.chance(0.3)) texts[texts.length - 1] = texts[0]!;
+  return texts;
+}

@@ -45,6 +45,21 @@ export function formatReport(result: SoakResult): string {
       `${ledger.rejectionsChecked} checked; ${ledger.expectedRefusals} expected refusals, ${ledger.unexpectedRefusals} unexpected (in unexpected errors)`,
     ],
     ["oversized prompts taken", count("not refused"), ""],
+    [
+      "choices",
+      count("choices"),
+      `${ledger.choicesChecked} generateChoices calls: n choices, alike at temperature 0, the scope going on with choice 0`,
+    ],
+    [
+      "embeddings",
+      count("embedding"),
+      `${ledger.embedsChecked} embed calls: unit vectors, ${ledger.vectorsCompared} compared with the same text's earlier vector (exact)`,
+    ],
+    [
+      "function calls",
+      count("function call"),
+      `${ledger.toolRoundTrips} tool round trips: a call of the schema, then a fork, a revived state and a scope from its history continuing alike`,
+    ],
     ["hung operations", count("hung operation"), ""],
     ["engine", count("engine"), `kills ${result.kills}, restarts ${result.restarts}`],
     [

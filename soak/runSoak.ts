@@ -17,6 +17,12 @@ import { leftBehind, llamaScopeEntries } from "./tmpFiles.js";
  */
 export const SOAK_PARENT = { slots: 3, contextSize: 256, maxRamBytes: 512 * 1024 } as const;
 export const LOOPS = 5;
+/**
+ * The tool round trips' parent: a function's documentation in this model's chat wrapper is ~550
+ * tokens, more than a soak slot holds, so they run on one slot of 2,048 (one sequence at a time:
+ * its copies' replies cannot differ by batch). The same isolation; the killer kills only the main engine.
+ */
+export const TOOL_PARENT = { slots: 1, contextSize: 2048 } as const;
 
 export interface SoakResult {
   options: SoakOptions;
@@ -45,8 +51,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       ...(options.isolation === "process" ? { restart: { maxRestarts: Math.max(3, options.killEngine), windowMs: 60_000 } } : {}),
     }),
   );
+  const toolParent = new LlamaParent(
+    new LlamaLoad({ ...testLoadOptions({ ...TOOL_PARENT, embeddings: false }), isolation: options.isolation }),
+  );
   const started = performance.now();
   const ready = await parent.init();
+  await toolParent.init();
   parent.on("scopeShifted", () => ledger.shifts++);
   parent.on("scopeFrozen", (_id, { storage }) => {
     ledger.freezes++;
@@ -65,6 +75,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     contextSize: ready.contextSize,
     maxPromptLength: ready.maxPromptLength,
     started: operationsStarted,
+    toolParent,
+    embeddings: new Map(),
   };
   killer?.start(options.killEngine, durationMs);
 
@@ -80,13 +92,22 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   // A loop with a hung operation is left alone: disposing its scopes would only wait on it too.
   await Promise.all(loops.filter((_, i) => finished[i]).map((loop) => loop.finish()));
   const stats = parent.stats();
-  if (finished.every(Boolean)) checkLeftovers(ledger, options.seed, stats);
+  if (finished.every(Boolean)) {
+    checkLeftovers(ledger, options.seed, stats);
+    checkLeftovers(ledger, options.seed, toolParent.stats(), "the tool parent");
+  }
   const resources = monitor.stop();
   checkResources(ledger, options.seed, resources);
 
+  const toolPid = toolParent.engine.pid;
   await parent.dispose();
+  await toolParent.dispose();
   const filesAfter = llamaScopeEntries();
-  const left = leftBehind(filesBefore, filesAfter, new Set([process.pid, ...(killer?.pids ?? [])]));
+  const left = leftBehind(
+    filesBefore,
+    filesAfter,
+    new Set([process.pid, ...(killer?.pids ?? []), ...(toolPid === undefined ? [] : [toolPid])]),
+  );
   if (left.length > 0)
     ledger.violation("files left", `seed ${options.seed}: after dispose() these are left in the temporary directory: ${left.join(", ")}`);
   return {
@@ -103,12 +124,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 }
 
 /** Once every scope is disposed, the parent holds no slot, no frozen byte, no waiting call. */
-function checkLeftovers(ledger: Ledger, seed: number, stats: ParentStats): void {
+function checkLeftovers(ledger: Ledger, seed: number, stats: ParentStats, which = "the parent"): void {
   const { scopes, slots, frozenBytes, queueDepth } = stats;
   if (scopes.total !== 0 || slots.held !== 0 || frozenBytes.ram !== 0 || frozenBytes.disk !== 0 || queueDepth !== 0)
     ledger.violation(
       "leftovers",
-      `seed ${seed}: every scope is disposed, yet the parent reports ${scopes.total} scopes (${scopes.frozen} frozen), ${slots.held} slots held, ` +
+      `seed ${seed}: every scope is disposed, yet ${which} reports ${scopes.total} scopes (${scopes.frozen} frozen), ${slots.held} slots held, ` +
         `${frozenBytes.ram} frozen bytes in memory and ${frozenBytes.disk} on disk, ${queueDepth} calls waiting`,
     );
 }
