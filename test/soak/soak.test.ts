@@ -5,7 +5,8 @@ import { projectRoot } from "../support/testModel.js";
 
 /**
  * The soak (issue 18, `soak/`) for half a minute in each isolation, on the real model: random
- * prompts, aborted streams, forks, saved and revived states, disposals, context shifts and
+ * prompts, aborted streams, forks, saved and revived states, disposals, several choices, embeddings,
+ * tool round trips (on a second parent with a larger slot), context shifts and
  * spills to disk on 3 slots, checked against the library's invariants (see soak/main.ts). With a
  * process, the engine is also killed once. A fixed seed, so a failure here replays with the
  * command the soak prints first. The soak exits 1 on any violation and must exit on its own.
