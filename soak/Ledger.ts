@@ -62,6 +62,8 @@ export class Ledger {
   /** embed calls checked, and vectors compared with an earlier one of the same text. */
   embedsChecked = 0;
   vectorsCompared = 0;
+  /** Of those, vectors computed by an engine killed since (process isolation with --kill-engine). */
+  vectorsAcrossRestarts = 0;
   /** Tool round trips completed and checked (their copies count in copiesChecked). */
   toolRoundTrips = 0;
   shifts = 0;

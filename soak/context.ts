@@ -19,8 +19,8 @@ export interface SoakContext {
   started: number;
   /** One slot large enough for a function's documentation (~550 tokens here): tool round trips run there. */
   toolParent: LlamaParent;
-  /** Every text embedded in this run and its first vector: the same text must always give it again. */
-  embeddings: Map<string, number[]>;
+  /** Every text embedded in this run, its first vector and the engine's kills then: the same text must always give it again. */
+  embeddings: Map<string, { vector: number[]; kills: number }>;
 }
 
 /** Seconds since the operations started, for messages: "at 63.2 s". */

@@ -95,13 +95,16 @@ export async function embed(context: SoakContext, invariants: Invariants, run: O
     if (Math.abs(norm - 1) > UNIT_TOLERANCE && !vector.every((value) => value === 0))
       problems.push(`the vector of ${JSON.stringify(text)} has length ${norm}`);
     const known = context.embeddings.get(text);
-    if (known === undefined) context.embeddings.set(text, vector);
+    const kills = context.killer?.kills ?? 0;
+    if (known === undefined) context.embeddings.set(text, { vector, kills });
     else {
       context.ledger.vectorsCompared++;
-      const at = known.findIndex((value, j) => value !== vector[j]);
-      if (known.length !== vector.length || at >= 0)
+      // Computed by an engine since killed: the promise "the same vectors" across a restart is checked too.
+      if (known.kills !== kills) context.ledger.vectorsAcrossRestarts++;
+      const at = known.vector.findIndex((value, j) => value !== vector[j]);
+      if (known.vector.length !== vector.length || at >= 0)
         problems.push(
-          `${JSON.stringify(text)} gave another vector than before (${vector.length} vs ${known.length} dimensions, first difference at ${at}: ${vector[at]} vs ${known[at]})`,
+          `${JSON.stringify(text)} gave another vector than before (${vector.length} vs ${known.vector.length} dimensions, first difference at ${at}: ${vector[at]} vs ${known.vector[at]})`,
         );
     }
   });

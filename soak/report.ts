@@ -53,7 +53,7 @@ export function formatReport(result: SoakResult): string {
     [
       "embeddings",
       count("embedding"),
-      `${ledger.embedsChecked} embed calls: unit vectors, ${ledger.vectorsCompared} compared with the same text's earlier vector (exact)`,
+      `${ledger.embedsChecked} embed calls: unit vectors, ${ledger.vectorsCompared} compared with the same text's earlier vector (exact), ${ledger.vectorsAcrossRestarts} of them across an engine restart`,
     ],
     [
       "function calls",
