@@ -3,7 +3,7 @@ import { stateDifferences } from "./copies.js";
 import { recent, where, type OperationRun, type PooledScope, type SoakContext } from "./context.js";
 import type { Invariants } from "./invariants.js";
 import type { Operation } from "./operations.js";
-import { clip, historyDifference, snapshotDifference, type Snapshot } from "./snapshots.js";
+import { clip, historyDifference, readSnapshot, snapshotDifference, type Snapshot } from "./snapshots.js";
 import { decodeState } from "../src/state/StateFormat.js";
 
 /**
@@ -120,7 +120,7 @@ const FUNCTIONS: Record<string, ChatFunction> = {
     params: { type: "object", properties: { city: { type: "string", enum: [...CITIES] }, days: { type: "integer" } } },
   },
 };
-/** Room for the call's arguments: the tiny model writes an integer of up to ~15 digits, a token each. */
+/** Room for the call's arguments (a token per character or two on this model; 32 ran out in trials, with a long integer). */
 const CALL_TOKENS = 64;
 const NEXT = { text: "Why?", maxTokens: 16 };
 
@@ -196,7 +196,10 @@ export async function toolRoundTrip(
         ),
       ],
     ];
-    const view = async (of: LlamaScope): Promise<Snapshot> => ({ tokens: await of.tokenCount(), history: await of.getChatHistory() });
+    const view = async (of: LlamaScope, name: string): Promise<Snapshot | undefined> => {
+      const read = await invariants.attempt(run, entry, `tokenCount()/getChatHistory() of the ${name}`, () => readSnapshot(of));
+      return read.ok ? read.value : undefined;
+    };
     // The next turn gives the same functions, as the docs ask (other functions render the conversation anew).
     const next = async (of: LlamaScope, name: string) => {
       const reply = await invariants.attempt(run, entry, `the reply of the ${name} after the round trip`, () =>
@@ -208,7 +211,7 @@ export async function toolRoundTrip(
         state: saved.ok ? saved.value : undefined,
       };
     };
-    const originView = await view(scope);
+    const originView = await view(scope, "origin");
     const expected = await next(scope, "origin");
     for (const [how, copy] of copies) {
       if (copy === undefined) continue;
@@ -218,9 +221,11 @@ export async function toolRoundTrip(
       const fromHistory = how === "scope from getChatHistory()";
       const copyState = fromHistory ? undefined : await invariants.attempt(run, entry, `saveState() of the ${how}`, () => copy.saveState());
       if (state.ok && copyState?.ok) differences.push(...stateDifferences(state.value, copyState.value));
-      const copyView = await view(copy);
-      const change = fromHistory ? historyDifference(originView.history, copyView.history) : snapshotDifference(originView, copyView);
-      if (change !== undefined) differences.push(`origin → ${how}: ${change}`);
+      const copyView = await view(copy, how);
+      if (originView !== undefined && copyView !== undefined) {
+        const change = fromHistory ? historyDifference(originView.history, copyView.history) : snapshotDifference(originView, copyView);
+        if (change !== undefined) differences.push(`origin → ${how}: ${change}`);
+      }
       const after = await next(copy, how);
       if (expected.reply !== undefined && after.reply !== undefined && after.reply !== expected.reply)
         differences.push(
