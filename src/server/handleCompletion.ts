@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GenerationResult, LlamaScope, PromptOptions } from "../index.js";
-import { ApiError } from "./ApiError.js";
 import { conversationKey } from "./conversations/conversationKey.js";
+import { whileClientWaits } from "./clientRequest.js";
 import { respond } from "./replies/respond.js";
 import { choiceCountOf } from "./requests/choiceFields.js";
 import type { ReplyFormat } from "./replies/replyFormats.js";
@@ -60,43 +60,37 @@ export async function handleCompletion(
   const headers = sessionHeaders(sessionId);
   for (const [name, value] of Object.entries(headers)) reply.header(name, value);
 
-  const client = new AbortController();
-  const clientGone = () => {
-    if (!reply.raw.writableFinished) client.abort(new DOMException("The client closed the request.", "AbortError"));
-  };
-  reply.raw.on("close", clientGone);
-  context.inFlight.add(client);
-  const choices = choiceCountOf(spec.body);
-  const plan = {
-    reply,
-    signal: client.signal,
-    stream,
-    format: spec.format,
-    headers,
-    log: context.options.log,
-    choices,
-    endpoint: spec.endpoint,
-  };
-  const answer = async (
-    scope: LlamaScope,
-    prompt: string,
-    session: SessionOutcome,
-    generated?: (result: GenerationResult) => Promise<void>,
-  ) => {
-    const { result, body } = await respond(scope, prompt, spec.options, { ...plan, ...(generated === undefined ? {} : { generated }) });
-    if (result !== undefined) context.metrics.generation(spec.endpoint, session, result);
-    return body ?? reply; // a streamed reply was sent already
-  };
-  /** Runs `work` once the admission queue lets it: one place per running generation. */
-  const admitted = async <T>(work: () => Promise<T>): Promise<T> => {
-    const release = await context.admission.enter(client.signal);
-    try {
-      return await work();
-    } finally {
-      release();
-    }
-  };
-  try {
+  return whileClientWaits(context, reply, async (signal) => {
+    const choices = choiceCountOf(spec.body);
+    const plan = {
+      reply,
+      signal,
+      stream,
+      format: spec.format,
+      headers,
+      log: context.options.log,
+      choices,
+      endpoint: spec.endpoint,
+    };
+    const answer = async (
+      scope: LlamaScope,
+      prompt: string,
+      session: SessionOutcome,
+      generated?: (result: GenerationResult) => Promise<void>,
+    ) => {
+      const { result, body } = await respond(scope, prompt, spec.options, { ...plan, ...(generated === undefined ? {} : { generated }) });
+      if (result !== undefined) context.metrics.generation(spec.endpoint, session, result);
+      return body ?? reply; // a streamed reply was sent already
+    };
+    /** Runs `work` once the admission queue lets it: one place per running generation. */
+    const admitted = async <T>(work: () => Promise<T>): Promise<T> => {
+      const release = await context.admission.enter(signal);
+      try {
+        return await work();
+      } finally {
+        release();
+      }
+    };
     const { conversation } = spec;
     if (sessionId === undefined)
       return await admitted(async () => {
@@ -125,7 +119,7 @@ export async function handleCompletion(
           }
         }
       });
-    return await context.sessions.use(sessionId, client.signal, (session) =>
+    return await context.sessions.use(sessionId, signal, (session) =>
       admitted(async () => {
         const index = conversation === undefined || !context.stateless.enabled ? undefined : offered(context, session);
         const continued = session.scope === undefined ? undefined : await spec.continuation(session.scope);
@@ -135,14 +129,7 @@ export async function handleCompletion(
         return answer(scope, prompt, "started", index);
       }),
     );
-  } catch (error) {
-    // Stopped by the server's shutdown rather than by its client: the client is told so.
-    if (client.signal.aborted && client.signal.reason instanceof ApiError) throw client.signal.reason;
-    throw error;
-  } finally {
-    context.inFlight.delete(client);
-    reply.raw.off("close", clientGone);
-  }
+  });
 }
 
 /**

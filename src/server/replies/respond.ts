@@ -1,31 +1,7 @@
-import type { FastifyReply } from "fastify";
 import type { GenerationResult, LlamaScope, PromptOptions } from "../../index.js";
-import { apiErrorOf } from "../ApiError.js";
-import { EventStream } from "./EventStream.js";
-import type { ReplyFormat } from "./replyFormats.js";
+import type { ReplyPlan } from "./ReplyPlan.js";
 import { respondChoices } from "./respondChoices.js";
-
-/** How one completion request wants its reply. */
-export interface ReplyPlan {
-  reply: FastifyReply;
-  /** Aborts when the client goes away: the generation stops. */
-  signal: AbortSignal;
-  stream: boolean;
-  format: ReplyFormat;
-  /** Extra response headers (the session id). */
-  headers: Record<string, string>;
-  /** Logs a failure after the stream started, when no status code can say it any more. */
-  log: (line: string) => void;
-  /** The request's `n` (see respondChoices). */
-  choices: number;
-  endpoint: "chat" | "completions";
-  /**
-   * Called with the result once the reply is generated, before the response ends (a stream's last
-   * events): what the server keeps of the conversation is in place before the client can send
-   * its next request. Must not reject.
-   */
-  generated?: (result: GenerationResult) => Promise<void>;
-}
+import { sendEvents } from "./sendEvents.js";
 
 /**
  * Prompts `scope` and answers the request: a whole JSON reply, or server-sent events. A stream's
@@ -40,7 +16,7 @@ export async function respond(
   options: PromptOptions,
   plan: ReplyPlan,
 ): Promise<{ result: GenerationResult | undefined; body?: object }> {
-  const { reply, signal, format } = plan;
+  const { signal, format } = plan;
   if (plan.choices > 1 || options.logprobs !== undefined) return respondChoices(scope, prompt, options, plan);
   if (!plan.stream) {
     const result = await scope.generate(prompt, { ...options, signal });
@@ -51,10 +27,7 @@ export async function respond(
   // Whatever happens below, the stream is returned: a reply that fails never leaves its generation running.
   try {
     const first = await stream.next();
-    reply.hijack();
-    const events = new EventStream(reply.raw);
-    try {
-      events.open(plan.headers);
+    const result = await sendEvents(plan, async (events) => {
       for (const chunk of format.opening()) await events.send(chunk);
       for (let item = first; item.done !== true; item = await stream.next()) await events.send(format.chunk(item.value));
       const result = await stream.result;
@@ -63,15 +36,9 @@ export async function respond(
       await events.send(format.closing(result));
       await events.send(format.usage(result));
       await events.send("[DONE]");
-      return { result };
-    } catch (error) {
-      const apiError = apiErrorOf(error);
-      if (apiError.status >= 500) plan.log(`a streamed reply failed: ${(error as Error).stack ?? String(error)}`);
-      await events.send(apiError.body); // OpenAI's clients raise an error event as an APIError
-      return { result: undefined };
-    } finally {
-      events.end();
-    }
+      return result;
+    });
+    return { result };
   } finally {
     void stream.return?.();
   }

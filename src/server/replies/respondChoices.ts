@@ -1,23 +1,8 @@
 import type { ChoicesResult, GenerateOptions, GenerationResult, LlamaScope } from "../../index.js";
-import { apiErrorOf } from "../ApiError.js";
-import { EventStream } from "./EventStream.js";
 import { logprobFormatter } from "./logprobFormats.js";
 import type { ReplyFormat } from "./replyFormats.js";
-import type { FastifyReply } from "fastify";
-
-/** `respond`'s plan (ReplyPlan): what respondChoices reads of it. */
-interface ChoicesPlan {
-  reply: FastifyReply;
-  signal: AbortSignal;
-  stream: boolean;
-  format: ReplyFormat;
-  headers: Record<string, string>;
-  log: (line: string) => void;
-  choices: number;
-  endpoint: "chat" | "completions";
-  /** Called with choice 0's result, the reply the scope goes on with, before the response ends. */
-  generated?: (result: GenerationResult) => Promise<void>;
-}
+import type { ReplyPlan } from "./ReplyPlan.js";
+import { sendEvents } from "./sendEvents.js";
 
 type Choice = Record<string, unknown>;
 type Body = { choices: Choice[] } & Record<string, unknown>;
@@ -33,9 +18,9 @@ export async function respondChoices(
   scope: LlamaScope,
   prompt: string,
   options: GenerateOptions,
-  plan: ChoicesPlan,
+  plan: ReplyPlan,
 ): Promise<{ result: GenerationResult | undefined; body?: object }> {
-  const { reply, signal, format, choices: n } = plan;
+  const { signal, format, choices: n } = plan;
   const logprobsOf = (index: number) => formatters[index] ?? (formatters[index] = logprobFormatter(plan.endpoint));
   const formatters: ReturnType<typeof logprobFormatter>[] = [];
   const withLogprobs = options.logprobs !== undefined;
@@ -53,10 +38,7 @@ export async function respondChoices(
   // Whatever happens below, the stream is returned: a reply that fails never leaves its generation running.
   try {
     const first = await stream.next();
-    reply.hijack();
-    const events = new EventStream(reply.raw);
-    try {
-      events.open(plan.headers);
+    const total = await sendEvents(plan, async (events) => {
       for (let i = 0; i < n; i++) for (const chunk of format.opening()) await events.send(chunkOf(chunk, i, null));
       for (let item = first; item.done !== true; item = await stream.next()) {
         const { index, text, logprobs } = item.value;
@@ -68,15 +50,9 @@ export async function respondChoices(
       const total = totalOf(result);
       await events.send(format.usage(total));
       await events.send("[DONE]");
-      return { result: total };
-    } catch (error) {
-      const apiError = apiErrorOf(error);
-      if (apiError.status >= 500) plan.log(`a streamed reply failed: ${(error as Error).stack ?? String(error)}`);
-      await events.send(apiError.body);
-      return { result: undefined };
-    } finally {
-      events.end();
-    }
+      return total;
+    });
+    return { result: total };
   } finally {
     void stream.return?.();
   }

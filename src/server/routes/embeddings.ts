@@ -4,6 +4,7 @@ import { ContextOverflowError, EmbeddingsUnavailableError } from "../../index.js
 import { ApiError, badRequest } from "../ApiError.js";
 import { objectBody, stringField, type Body } from "../requests/requestFields.js";
 import type { ServerContext } from "../ServerContext.js";
+import { whileClientWaits } from "../clientRequest.js";
 
 /** Inputs one request may embed, as OpenAI's API allows: the work of a request stays bounded. */
 export const MAX_EMBEDDING_INPUTS = 2048;
@@ -23,16 +24,10 @@ export function embeddingsRoute(app: FastifyInstance, context: ServerContext): v
     stringField(body, "user"); // OpenAI's end-user id: checked, not used
     assertDimensions(context, body.dimensions);
 
-    const client = new AbortController();
-    const clientGone = () => {
-      if (!reply.raw.writableFinished) client.abort(new DOMException("The client closed the request.", "AbortError"));
-    };
-    reply.raw.on("close", clientGone);
-    context.inFlight.add(client);
-    try {
-      const release = await context.admission.enter(client.signal);
+    return whileClientWaits(context, reply, async (signal) => {
+      const release = await context.admission.enter(signal);
       try {
-        const { vectors, tokenCounts } = await context.parent.embed(texts, { signal: client.signal }).catch((error: unknown) => {
+        const { vectors, tokenCounts } = await context.parent.embed(texts, { signal }).catch((error: unknown) => {
           throw apiErrorOfEmbed(error);
         });
         const tokens = tokenCounts.reduce((sum, count) => sum + count, 0);
@@ -50,14 +45,7 @@ export function embeddingsRoute(app: FastifyInstance, context: ServerContext): v
       } finally {
         release();
       }
-    } catch (error) {
-      // Stopped by the server's shutdown rather than by its client: the client is told so.
-      if (client.signal.aborted && client.signal.reason instanceof ApiError) throw client.signal.reason;
-      throw error;
-    } finally {
-      context.inFlight.delete(client);
-      reply.raw.off("close", clientGone);
-    }
+    });
   });
 }
 
