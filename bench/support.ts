@@ -82,6 +82,25 @@ export class RawNodeLlamaCpp {
     }
   }
 
+  /**
+   * One greedy completion on a fresh sequence: the tokens it generated and their text. Without
+   * LlamaCompletion's default repeat penalty, so it does the work a scope and llama-server do.
+   */
+  async complete(prompt: string, maxTokens: number): Promise<{ tokens: number; text: string }> {
+    const sequence = this.context.getSequence();
+    try {
+      const before = sequence.tokenMeter.usedOutputTokens;
+      const text = await new LlamaCompletion({ contextSequence: sequence }).generateCompletion(prompt, {
+        maxTokens,
+        temperature: 0,
+        repeatPenalty: false,
+      });
+      return { tokens: sequence.tokenMeter.usedOutputTokens - before, text };
+    } finally {
+      await sequence.dispose();
+    }
+  }
+
   async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();

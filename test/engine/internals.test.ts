@@ -16,6 +16,8 @@ import {
   queuedSequenceIds,
   sequenceIdOf,
 } from "../../src/engine/internals/nodeLlamaCppInternals.js";
+import { traceNativeCalls } from "../../src/engine/internals/nativeCallTrace.js";
+import { addonGreedyLoop } from "../../src/engine/internals/addonGreedyLoop.js";
 import { toSingleStream } from "../../src/state/kvStreams.js";
 import { projectRoot, testModelPath } from "../support/testModel.js";
 
@@ -181,6 +183,59 @@ test("evaluateWithProbabilities: node-llama-cpp's evaluateWithMetadata gives the
     }
   } finally {
     await context.dispose();
+    await model.dispose();
+  }
+});
+
+test("traceNativeCalls: LlamaContext._ctx's decodeBatch and sampleToken, one sample per generated token, put back by stop()", async () => {
+  const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
+  const model = await llama.loadModel({ modelPath: testModelPath() });
+  const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
+  try {
+    const addon = (context as unknown as { _ctx: Record<string, unknown> })._ctx;
+    const methods = [addon.decodeBatch, addon.sampleToken];
+    const trace = traceNativeCalls(context);
+    expect(trace).toBeDefined();
+    const sequence = context.getSequence();
+    const generated: Token[] = [];
+    for await (const token of sequence.evaluate(model.tokenize("Once upon a time", true), { temperature: 0 })) {
+      generated.push(token);
+      if (generated.length === 5) break;
+    }
+    trace!.stop();
+    // The prompt's decode, then one per token taken from the iterator but the last (not evaluated yet).
+    expect(trace!.samples).toHaveLength(5);
+    expect(trace!.decodes).toHaveLength(5);
+    for (const [called, settled] of [...trace!.decodes, ...trace!.samples]) expect(settled).toBeGreaterThanOrEqual(called);
+    expect([addon.decodeBatch, addon.sampleToken]).toEqual(methods);
+    await sequence.dispose();
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+});
+
+test("addonGreedyLoop: LlamaContext._ctx, Llama._bindings.AddonSampler and LlamaModel._model give the tokens evaluate gives at temperature 0", async () => {
+  const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
+  const model = await llama.loadModel({ modelPath: testModelPath() });
+  const bare = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
+  const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
+  try {
+    const loop = addonGreedyLoop(bare);
+    expect(loop).toBeDefined();
+    const prompt = [model.tokens.bos!, ...model.tokenize("Once upon a time")];
+    const sequence = context.getSequence();
+    const expected: Token[] = [];
+    for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+      expected.push(token);
+      if (expected.length === 24) break;
+    }
+    expect(await loop!(prompt, 24)).toEqual(expected);
+    // Each call starts over on an empty sequence.
+    expect(await loop!(prompt, 24)).toEqual(expected);
+  } finally {
+    await context.dispose();
+    await bare.dispose();
     await model.dispose();
   }
 });

@@ -1,7 +1,8 @@
 import type { BatchItem, LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 
 /**
- * The only place llama-scope reads node-llama-cpp internals (3.22.1). Everything here is marked
+ * With nativeCallTrace.ts and addonGreedyLoop.ts beside it (both for the benchmarks), the only
+ * place llama-scope reads node-llama-cpp internals (3.22.1). Everything here is marked
  * `@internal` there and may change in any release: `test/engine/internals.test.ts` checks each
  * read against a real context and fails loudly when an upgrade changes one, and every caller has
  * a safe fallback when a read comes back empty.
