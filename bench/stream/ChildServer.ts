@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import http from "node:http";
 
 /**
  * An HTTP server in a child process (llama-server, or `llama-scope serve`), as users run them:
@@ -66,6 +67,39 @@ export interface CompletionTiming {
   serverTokensPerSecond?: number;
 }
 
+/** Keep-alive connections, as a client of a busy server would hold them. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+/**
+ * A request on a kept-alive connection with Node's own HTTP client, timed from sending it to the
+ * last byte of the reply. (fetch costs ~1 ms more per request on this machine: that would be the
+ * client's cost in every figure, not the server's.)
+ */
+export function timedRequest(url: string, path: string, body?: unknown): Promise<{ ms: number; status: number; text: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const request = http.request(
+      { host: hostname, port, path, method: body === undefined ? "GET" : "POST", agent, headers: { "content-type": "application/json" } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({ ms: performance.now() - start, status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        response.on("error", reject);
+      },
+    );
+    request.on("error", (error: NodeJS.ErrnoException) => {
+      // A kept-alive connection the server had just closed (llama-server closes one after a few
+      // requests): nothing was answered, so the request goes again on a new connection.
+      if (request.reusedSocket && error.code === "ECONNRESET") timedRequest(url, path, body).then(resolve, reject);
+      else reject(error);
+    });
+    request.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
 /**
  * One `/v1/completions` request, greedy, timed from send to the last byte. Streamed, the text is
  * joined from the events and the usage comes from the final event (`stream_options.include_usage`).
@@ -74,15 +108,17 @@ export async function timedCompletion(
   url: string,
   body: { prompt: string; max_tokens: number; stream: boolean } & Record<string, unknown>,
 ): Promise<CompletionTiming> {
-  const start = performance.now();
-  const response = await fetch(`${url}/v1/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: "bench", temperature: 0, ...body, ...(body.stream ? { stream_options: { include_usage: true } } : {}) }),
+  const {
+    ms,
+    status,
+    text: raw,
+  } = await timedRequest(url, "/v1/completions", {
+    model: "bench",
+    temperature: 0,
+    ...body,
+    ...(body.stream ? { stream_options: { include_usage: true } } : {}),
   });
-  const raw = await response.text();
-  const ms = performance.now() - start;
-  if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${raw.slice(0, 500)}`);
+  if (status !== 200) throw new Error(`${url} answered ${status}: ${raw.slice(0, 500)}`);
   if (!body.stream) {
     const reply = JSON.parse(raw) as {
       choices: Array<{ text: string }>;

@@ -1,9 +1,12 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { LlamaLoad, LlamaParent } from "../../src/index.js";
+import { LlamaLoad, LlamaParent, type GenerationResult } from "../../src/index.js";
+import { addonGreedyLoop } from "../../src/engine/internals/addonGreedyLoop.js";
+import { getBackend } from "../../src/engine/model/backend.js";
 import { testLoadOptions } from "../../test/support/testModel.js";
+import { seededRandom } from "../../test/support/randomText.js";
 import { median, pairedRatio, RawNodeLlamaCpp, timed } from "../support.js";
-import { ChildServer, timedCompletion, type CompletionTiming } from "./ChildServer.js";
+import { ChildServer, timedCompletion, timedRequest } from "./ChildServer.js";
 import type { LlamaCppTools } from "./llamaCppTools.js";
 
 export interface StreamOptions {
@@ -12,29 +15,45 @@ export interface StreamOptions {
   /** Tokens per request (the issue's setup: 48). */
   maxTokens: number;
   prompt: string;
+  /** Rounds of each phase; a round runs every way once. */
   rounds: number;
-  /** Requests per measurement in a round; the round's figure is their median. */
-  requests: number;
   contextSize: number;
 }
 
-/** One way of running the request, each round: its median time and tokens. */
+/** One way of running the request. */
 interface Way {
   name: string;
   run(): Promise<{ ms: number; tokens: number; text: string; serverTokensPerSecond?: number }>;
 }
 
+/** What one phase measured: per way, each round's request time and rate. */
+interface Phase {
+  ms: Record<string, number[]>;
+  rates: Record<string, number[]>;
+  tokens: Record<string, number>;
+  texts: Record<string, string>;
+  /** llama-server's `timings.predicted_per_second` of each of its requests. */
+  serverLoop: number[];
+}
+
 export interface StreamResult {
-  /** Per way: tokens/s of each round (tokens ÷ wall time of the whole request), and the median. */
+  /** Per way: tokens/s of each round's request (tokens ÷ wall time of the whole request), and the median. */
   rates: Record<string, { rounds: number[]; median: number }>;
-  /** Per way: the median request time of each round, in ms. */
+  /** Per way: each round's request time, in ms. */
   requestMs: Record<string, number[]>;
-  /** The ratios, each the median of per-round paired ratios. */
+  /** The ratios, each the median of per-round paired ratios (the ones marked derived: products of two). */
   ratios: Record<string, number>;
   /** A request through `serve` minus the same scope call in process (getScope, generate, dispose): the median of per-round differences, ms. */
   serveCostMs: number;
   /** The same, streamed. */
   serveStreamedCostMs: number;
+  /**
+   * The same for a 1-token request, where no generation speed hides or adds anything: the cost of
+   * the request itself (HTTP, JSON, routing, the server's queues and bookkeeping).
+   */
+  serveOneTokenCostMs: number;
+  /** A `GET /health` round trip (no model work): HTTP alone, per server, median ms. */
+  healthMs: Record<string, number>;
   /** llama-server's own decode-loop rate (`timings.predicted_per_second`), median. */
   llamaServerLoopTokensPerSecond: number | undefined;
   tokens: Record<string, number>;
@@ -49,24 +68,76 @@ export interface StreamResult {
 const cliMain = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli", "main.js");
 
 /**
- * One stream, the same greedy request of `maxTokens` tokens six ways, in a rotating order each
- * round: through llama.cpp's llama-server and through `llama-scope serve` over HTTP (whole and
- * streamed), both in child processes with one slot and the same threads; and in this process,
- * raw node-llama-cpp (`LlamaCompletion` on a fresh sequence) and a fresh scope of a `LlamaParent`
- * (what `serve` does per request). Without the tools, the llama-server ways are left out.
+ * One stream: the same greedy request of `maxTokens` tokens, many ways, in two phases.
+ *
+ * 1. In this process: raw node-llama-cpp (`LlamaCompletion` on a fresh sequence), node-llama-cpp's
+ *    addon driven alone (`addonGreedyLoop`, the floor for JavaScript on this addon) and a fresh
+ *    scope of a `LlamaParent` (what `serve` does per request).
+ * 2. With only the scope's parent left in this process, like `serve`'s own: llama.cpp's
+ *    llama-server and `llama-scope serve` over HTTP (whole and streamed), both in child
+ *    processes with one slot and the same threads, and the scope again. Then 1-token requests
+ *    through `serve` against the scope call, and a `GET /health` on each server.
+ *
+ * Phases apart, because a process holding three models measured its own ways 5–10 % slower than
+ * the same code in a process of its own (serve), which would bias every in-process ÷ server
+ * ratio; ratios across phases go through the scope, measured in both. Without llama.cpp's
+ * tools, the llama-server ways are left out.
  */
 export async function measureStream(options: StreamOptions, tools: LlamaCppTools | undefined): Promise<StreamResult> {
-  const { modelPath, threads, maxTokens, prompt, contextSize } = options;
-  const servers: ChildServer[] = [];
-  const ways: Way[] = [];
-  const raw = await RawNodeLlamaCpp.load(modelPath, 1, threads);
+  const { modelPath, threads, maxTokens, prompt, contextSize, rounds } = options;
   const parent = new LlamaParent(new LlamaLoad(testLoadOptions({ modelPath, slots: 1, threads, contextSize })));
   await parent.init();
+  const servers: ChildServer[] = [];
   try {
+    /** What `serve` does for a request without a session: a new scope, the prompt, the scope disposed. */
+    const scopeCall = async (tokens: number): Promise<GenerationResult> => {
+      const scope = parent.getScope();
+      try {
+        return await scope.generate(prompt, { maxTokens: tokens, temperature: 0 });
+      } finally {
+        await scope.dispose();
+      }
+    };
+    const scopeWay: Way = {
+      name: "scope",
+      run: async () => {
+        const [result, ms] = await timed(() => scopeCall(maxTokens));
+        return { ms, tokens: result.tokenCount, text: result.text };
+      },
+    };
+
+    const inProcess = await inProcessPhase(options, scopeWay);
+
+    const llamaServer =
+      tools === undefined
+        ? undefined
+        : await ChildServer.start(
+            "llama-server",
+            tools.server,
+            [
+              ...["-m", modelPath, "-t", String(threads), "-tb", String(threads), "-c", String(contextSize), "-np", "1"],
+              ...["--host", "127.0.0.1", "--port", String(18_000 + (process.pid % 1000)), "--no-webui"],
+            ],
+            18_000 + (process.pid % 1000),
+            "/health",
+          );
+    if (llamaServer !== undefined) servers.push(llamaServer);
+    const port = 19_000 + (process.pid % 1000);
+    const serve = await ChildServer.start(
+      "llama-scope serve",
+      process.execPath,
+      [
+        ...[cliMain, "serve", "--model", modelPath, "--threads", String(threads), "--slots", "1"],
+        ...["--context-size", String(contextSize), "--port", String(port), "--embeddings", "off"],
+      ],
+      port,
+      "/health",
+    );
+    servers.push(serve);
     const http = (name: string, server: ChildServer, stream: boolean, extra: Record<string, unknown> = {}): Way => ({
       name,
       run: async () => {
-        const reply: CompletionTiming = await timedCompletion(server.url, { prompt, max_tokens: maxTokens, stream, ...extra });
+        const reply = await timedCompletion(server.url, { prompt, max_tokens: maxTokens, stream, ...extra });
         return {
           ms: reply.ms,
           tokens: reply.completionTokens,
@@ -75,129 +146,146 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
         };
       },
     });
-    if (tools !== undefined) {
-      const port = 18_000 + (process.pid % 1000);
-      const llamaServer = await ChildServer.start(
-        "llama-server",
-        tools.server,
-        [
-          "-m",
-          modelPath,
-          "-t",
-          String(threads),
-          "-tb",
-          String(threads),
-          "-c",
-          String(contextSize),
-          "-np",
-          "1",
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--no-webui",
-        ],
-        port,
-        "/health",
-      );
-      servers.push(llamaServer);
-      // Both evaluate the whole prompt every time: llama-server would otherwise keep it from the
-      // request before, which a fresh scope of llama-scope's does not.
-      ways.push(
-        http("llama-server", llamaServer, false, { cache_prompt: false }),
-        http("llama-server streamed", llamaServer, true, { cache_prompt: false }),
-      );
-    }
-    const port = 19_000 + (process.pid % 1000);
-    const serve = await ChildServer.start(
-      "llama-scope serve",
-      process.execPath,
+    const served = await runRounds(
       [
-        cliMain,
-        "serve",
-        "--model",
-        modelPath,
-        "--threads",
-        String(threads),
-        "--slots",
-        "1",
-        "--context-size",
-        String(contextSize),
-        "--port",
-        String(port),
-        "--embeddings",
-        "off",
+        // Both evaluate the whole prompt every time: llama-server would otherwise keep it from the
+        // request before, which a fresh scope of llama-scope's does not.
+        ...(llamaServer === undefined
+          ? []
+          : [
+              http("llama-server", llamaServer, false, { cache_prompt: false }),
+              http("llama-server streamed", llamaServer, true, { cache_prompt: false }),
+            ]),
+        http("serve", serve, false),
+        http("serve streamed", serve, true),
+        scopeWay,
       ],
-      port,
-      "/health",
-    );
-    servers.push(serve);
-    ways.push(http("serve", serve, false), http("serve streamed", serve, true));
-    ways.push(
-      {
-        name: "raw node-llama-cpp",
-        run: async () => {
-          const [reply, ms] = await timed(() => raw.complete(prompt, maxTokens));
-          return { ms, tokens: reply.tokens, text: reply.text };
-        },
-      },
-      {
-        name: "scope",
-        run: async () => {
-          const [result, ms] = await timed(async () => {
-            const scope = parent.getScope();
-            try {
-              return await scope.generate(prompt, { maxTokens, temperature: 0 });
-            } finally {
-              await scope.dispose();
-            }
-          });
-          return { ms, tokens: result.tokenCount, text: result.text };
-        },
-      },
+      rounds,
     );
 
-    // Warm-up, untimed: a fresh server's first requests fault the weights in and JIT its paths.
-    for (let i = 0; i < 3; i++) for (const way of ways) await way.run();
-    const ms: Record<string, number[]> = {};
-    const rates: Record<string, number[]> = {};
-    const tokens: Record<string, number> = {};
-    const texts: Record<string, string> = {};
-    const loop: number[] = [];
-    for (let round = 0; round < options.rounds; round++)
-      for (let i = 0; i < ways.length; i++) {
-        const way = ways[(round + i) % ways.length]!;
-        const runs = [];
-        for (let r = 0; r < options.requests; r++) runs.push(await way.run());
-        const roundMs = median(runs.map((run) => run.ms));
-        (ms[way.name] ??= []).push(roundMs);
-        tokens[way.name] = runs[0]!.tokens;
-        texts[way.name] = runs[0]!.text;
-        (rates[way.name] ??= []).push(runs[0]!.tokens / (roundMs / 1000));
-        for (const run of runs) if (run.serverTokensPerSecond !== undefined) loop.push(run.serverTokensPerSecond);
-      }
+    // The request's own cost: 1-token requests, serve and the scope call alternating.
+    const oneToken: number[] = [];
+    const health: Record<string, number[]> = {};
+    const viaServe = async () => (await timedCompletion(serve.url, { prompt, max_tokens: 1, stream: false })).ms;
+    const called = async () => (await timed(() => scopeCall(1)))[1];
+    for (let round = 0; round < rounds * 3; round++) {
+      let [servedMs, calledMs] = [0, 0];
+      if (round % 2 === 0) [servedMs, calledMs] = [await viaServe(), await called()];
+      else [calledMs, servedMs] = [await called(), await viaServe()];
+      oneToken.push(servedMs - calledMs);
+      for (const server of servers) (health[server.name] ??= []).push((await timedRequest(server.url, "/health")).ms);
+    }
 
-    const ratio = (a: string, b: string) => (rates[a] !== undefined && rates[b] !== undefined ? pairedRatio(rates[a], rates[b]) : NaN);
-    const cost = (a: string, b: string) => median(ms[a]!.map((value, i) => value - ms[b]![i]!));
+    const ratio = (phase: Phase, a: string, b: string) =>
+      phase.rates[a] !== undefined && phase.rates[b] !== undefined ? pairedRatio(phase.rates[a], phase.rates[b]) : NaN;
+    const cost = (a: string, b: string) => median(served.ms[a]!.map((value, i) => value - served.ms[b]![i]!));
+    const scopeVsServer = ratio(served, "scope", "llama-server");
+    const rates = {
+      ...inProcess.rates,
+      ...Object.fromEntries(Object.entries(served.rates).map(([name, r]) => [name === "scope" ? "scope (phase 2)" : name, r])),
+    };
+    const ms = {
+      ...inProcess.ms,
+      ...Object.fromEntries(Object.entries(served.ms).map(([name, r]) => [name === "scope" ? "scope (phase 2)" : name, r])),
+    };
+    const texts = { ...inProcess.texts, ...served.texts };
     return {
-      rates: Object.fromEntries(Object.entries(rates).map(([name, rounds]) => [name, { rounds, median: median(rounds) }])),
+      rates: Object.fromEntries(Object.entries(rates).map(([name, values]) => [name, { rounds: values, median: median(values) }])),
       requestMs: ms,
       ratios: {
-        "serve ÷ llama-server": ratio("serve", "llama-server"),
-        "serve streamed ÷ llama-server streamed": ratio("serve streamed", "llama-server streamed"),
-        "raw node-llama-cpp ÷ llama-server": ratio("raw node-llama-cpp", "llama-server"),
-        "scope ÷ raw node-llama-cpp": ratio("scope", "raw node-llama-cpp"),
-        "scope ÷ llama-server": ratio("scope", "llama-server"),
+        "serve ÷ llama-server": ratio(served, "serve", "llama-server"),
+        "serve streamed ÷ llama-server streamed": ratio(served, "serve streamed", "llama-server streamed"),
+        "scope ÷ llama-server (phase 2)": scopeVsServer,
+        "serve ÷ scope (phase 2)": ratio(served, "serve", "scope"),
+        "scope ÷ raw node-llama-cpp": ratio(inProcess, "scope", "raw node-llama-cpp"),
+        "raw node-llama-cpp ÷ addon alone": ratio(inProcess, "raw node-llama-cpp", "addon alone"),
+        "raw node-llama-cpp ÷ llama-server (derived)": ratio(inProcess, "raw node-llama-cpp", "scope") * scopeVsServer,
+        "addon alone ÷ llama-server (derived)": ratio(inProcess, "addon alone", "scope") * scopeVsServer,
       },
       serveCostMs: cost("serve", "scope"),
       serveStreamedCostMs: cost("serve streamed", "scope"),
-      llamaServerLoopTokensPerSecond: loop.length === 0 ? undefined : median(loop),
-      tokens,
+      serveOneTokenCostMs: median(oneToken),
+      healthMs: Object.fromEntries(Object.entries(health).map(([name, values]) => [name, median(values)])),
+      llamaServerLoopTokensPerSecond: served.serverLoop.length === 0 ? undefined : median(served.serverLoop),
+      tokens: { ...inProcess.tokens, ...served.tokens },
       differentText: Object.keys(texts).filter((name) => name !== "raw node-llama-cpp" && texts[name] !== texts.scope),
     };
   } finally {
     for (const server of servers) await server.stop();
     await parent.dispose();
+  }
+}
+
+/** Phase 1: raw node-llama-cpp, the addon alone and the scope, in this process; the models are unloaded after. */
+async function inProcessPhase(options: StreamOptions, scopeWay: Way): Promise<Phase> {
+  const { modelPath, threads, maxTokens, prompt, contextSize } = options;
+  const raw = await RawNodeLlamaCpp.load(modelPath, 1, threads);
+  const bareModel = await (await getBackend({ gpu: false, build: "never", logLevel: "error" })).loadModel({ modelPath });
+  const bare = await bareModel.createContext({ contextSize, sequences: 1, threads });
+  try {
+    const addonLoop = addonGreedyLoop(bare);
+    const start = bareModel.tokens.bos === null ? [] : [bareModel.tokens.bos];
+    return await runRounds(
+      [
+        {
+          name: "raw node-llama-cpp",
+          run: async () => {
+            const [reply, ms] = await timed(() => raw.complete(prompt, maxTokens));
+            return { ms, tokens: reply.tokens, text: reply.text };
+          },
+        },
+        ...(addonLoop === undefined
+          ? []
+          : [
+              {
+                name: "addon alone",
+                run: async () => {
+                  const [tokens, ms] = await timed(() => addonLoop([...start, ...bareModel.tokenize(prompt, false)], maxTokens));
+                  return { ms, tokens: tokens.length, text: bareModel.detokenize(tokens) };
+                },
+              },
+            ]),
+        scopeWay,
+      ],
+      options.rounds,
+    );
+  } finally {
+    await bare.dispose();
+    await bareModel.dispose();
     await raw.dispose();
   }
+}
+
+/**
+ * Every way 3 times untimed (a fresh server's first requests fault the weights in and compile its
+ * paths), then `rounds` rounds of one request per way. One request per way per round: this
+ * machine drifts by ±10 % within a minute, and ways measured seconds apart would compare the
+ * drift; pairs within a round do not. The order is shuffled each round (seeded): a rotation keeps
+ * every way behind the same neighbour, and what ran just before (another process at full speed,
+ * say) would bias it every time.
+ */
+async function runRounds(ways: Way[], rounds: number): Promise<Phase> {
+  for (let i = 0; i < 3; i++) for (const way of ways) await way.run();
+  const phase: Phase = { ms: {}, rates: {}, tokens: {}, texts: {}, serverLoop: [] };
+  const random = seededRandom(21);
+  for (let round = 0; round < rounds; round++)
+    for (const way of shuffled(ways, random)) {
+      const run = await way.run();
+      (phase.ms[way.name] ??= []).push(run.ms);
+      (phase.rates[way.name] ??= []).push(run.tokens / (run.ms / 1000));
+      phase.tokens[way.name] = run.tokens;
+      phase.texts[way.name] = run.text;
+      if (run.serverTokensPerSecond !== undefined) phase.serverLoop.push(run.serverTokensPerSecond);
+    }
+  return phase;
+}
+
+/** A Fisher–Yates shuffle of a copy. */
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
 }
