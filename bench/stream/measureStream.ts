@@ -180,15 +180,15 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
       phase.rates[a] !== undefined && phase.rates[b] !== undefined ? pairedRatio(phase.rates[a], phase.rates[b]) : NaN;
     const cost = (a: string, b: string) => median(served.ms[a]!.map((value, i) => value - served.ms[b]![i]!));
     const scopeVsServer = ratio(served, "scope", "llama-server");
-    const rates = {
-      ...inProcess.rates,
-      ...Object.fromEntries(Object.entries(served.rates).map(([name, r]) => [name === "scope" ? "scope (phase 2)" : name, r])),
-    };
-    const ms = {
-      ...inProcess.ms,
-      ...Object.fromEntries(Object.entries(served.ms).map(([name, r]) => [name === "scope" ? "scope (phase 2)" : name, r])),
-    };
-    const texts = { ...inProcess.texts, ...served.texts };
+    // The scope ran in both phases: its second run is "scope (phase 2)".
+    const merged = <T>(first: Record<string, T>, second: Record<string, T>): Record<string, T> => ({
+      ...first,
+      ...Object.fromEntries(Object.entries(second).map(([name, value]) => [name === "scope" ? "scope (phase 2)" : name, value])),
+    });
+    const rates = merged(inProcess.rates, served.rates);
+    const ms = merged(inProcess.ms, served.ms);
+    // Every reply compared with the scope's of phase 1.
+    const texts = merged(inProcess.texts, served.texts);
     return {
       rates: Object.fromEntries(Object.entries(rates).map(([name, values]) => [name, { rounds: values, median: median(values) }])),
       requestMs: ms,
@@ -207,7 +207,7 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
       serveOneTokenCostMs: median(oneToken),
       healthMs: Object.fromEntries(Object.entries(health).map(([name, values]) => [name, median(values)])),
       llamaServerLoopTokensPerSecond: served.serverLoop.length === 0 ? undefined : median(served.serverLoop),
-      tokens: { ...inProcess.tokens, ...served.tokens },
+      tokens: merged(inProcess.tokens, served.tokens),
       differentText: Object.keys(texts).filter((name) => name !== "raw node-llama-cpp" && texts[name] !== texts.scope),
     };
   } finally {
