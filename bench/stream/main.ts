@@ -47,7 +47,7 @@ if (stream.differentText.length > 0) console.log(`   replies differing from the 
 console.log("\n   ratios (medians of per-round paired ratios)");
 for (const [name, value] of Object.entries(stream.ratios)) console.log(`   ${name.padEnd(40)} ${f(value, 3)}`);
 console.log(
-  `\n   a request through serve costs ${f(stream.serveCostMs, 2)} ms more than the same scope call in process (streamed: ${f(stream.serveStreamedCostMs, 2)} ms; a 1-token request: ${f(stream.serveOneTokenCostMs, 2)} ms)`,
+  `\n   a request through serve costs ${f(stream.serveCostMs, 2)} ms more than the same scope call in process (streamed: ${f(stream.serveStreamedCostMs, 2)} ms; a 1-token request: ${f(stream.serveOneTokenCostMs, 2)} ms on the same parent, ${f(stream.serveProcessOneTokenCostMs, 2)} ms through the serve process)`,
 );
 console.log(
   `   HTTP alone (GET /health, Node's http client, kept-alive connection): ${Object.entries(stream.healthMs)

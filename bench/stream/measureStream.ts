@@ -1,6 +1,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LlamaLoad, LlamaParent, type GenerationResult } from "../../src/index.js";
+import { LlamaServer } from "../../src/server/index.js";
 import { addonGreedyLoop } from "../../src/engine/internals/addonGreedyLoop.js";
 import { getBackend } from "../../src/engine/model/backend.js";
 import { testLoadOptions } from "../../test/support/testModel.js";
@@ -48,10 +49,13 @@ export interface StreamResult {
   /** The same, streamed. */
   serveStreamedCostMs: number;
   /**
-   * The same for a 1-token request, where no generation speed hides or adds anything: the cost of
-   * the request itself (HTTP, JSON, routing, the server's queues and bookkeeping).
+   * A 1-token request through a `LlamaServer` on the same parent, less the same scope call on it:
+   * no generation speed hides or adds anything, and nothing differs but the request itself (HTTP,
+   * JSON, routing, the server's queues and bookkeeping).
    */
   serveOneTokenCostMs: number;
+  /** The same through the `serve` process, less the scope call in this one (two processes, two parents). */
+  serveProcessOneTokenCostMs: number;
   /** A `GET /health` round trip (no model work): HTTP alone, per server, median ms. */
   healthMs: Record<string, number>;
   /** llama-server's own decode-loop rate (`timings.predicted_per_second`), median. */
@@ -76,7 +80,8 @@ const cliMain = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", ".
  * 2. With only the scope's parent left in this process, like `serve`'s own: llama.cpp's
  *    llama-server and `llama-scope serve` over HTTP (whole and streamed), both in child
  *    processes with one slot and the same threads, and the scope again. Then 1-token requests
- *    through `serve` against the scope call, and a `GET /health` on each server.
+ *    through a `LlamaServer` on the scope's own parent against the scope call, and a
+ *    `GET /health` on each server.
  *
  * Phases apart, because a process holding three models measured its own ways 5–10 % slower than
  * the same code in a process of its own (serve), which would bias every in-process ÷ server
@@ -163,17 +168,28 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
       rounds,
     );
 
-    // The request's own cost: 1-token requests, serve and the scope call alternating.
+    // The request's own cost: 1-token requests through a LlamaServer on this very parent, and the
+    // same scope call on it, alternating (and through the serve process, for comparison).
+    const local = new LlamaServer(parent);
+    const { url: localUrl } = await local.listen({ port: 0 });
     const oneToken: number[] = [];
+    const oneTokenServe: number[] = [];
     const health: Record<string, number[]> = {};
-    const viaServe = async () => (await timedCompletion(serve.url, { prompt, max_tokens: 1, stream: false })).ms;
-    const called = async () => (await timed(() => scopeCall(1)))[1];
-    for (let round = 0; round < rounds * 3; round++) {
-      let [servedMs, calledMs] = [0, 0];
-      if (round % 2 === 0) [servedMs, calledMs] = [await viaServe(), await called()];
-      else [calledMs, servedMs] = [await called(), await viaServe()];
-      oneToken.push(servedMs - calledMs);
-      for (const server of servers) (health[server.name] ??= []).push((await timedRequest(server.url, "/health")).ms);
+    try {
+      const viaLocal = async () => (await timedCompletion(localUrl, { prompt, max_tokens: 1, stream: false })).ms;
+      const viaServe = async () => (await timedCompletion(serve.url, { prompt, max_tokens: 1, stream: false })).ms;
+      const called = async () => (await timed(() => scopeCall(1)))[1];
+      for (let i = 0; i < 3; i++) for (const warm of [viaLocal, viaServe, called]) await warm();
+      for (let round = 0; round < rounds * 3; round++) {
+        let [servedMs, calledMs] = [0, 0];
+        if (round % 2 === 0) [servedMs, calledMs] = [await viaLocal(), await called()];
+        else [calledMs, servedMs] = [await called(), await viaLocal()];
+        oneToken.push(servedMs - calledMs);
+        oneTokenServe.push((await viaServe()) - (await called()));
+        for (const server of servers) (health[server.name] ??= []).push((await timedRequest(server.url, "/health")).ms);
+      }
+    } finally {
+      await local.close();
     }
 
     const ratio = (phase: Phase, a: string, b: string) =>
@@ -205,6 +221,7 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
       serveCostMs: cost("serve", "scope"),
       serveStreamedCostMs: cost("serve streamed", "scope"),
       serveOneTokenCostMs: median(oneToken),
+      serveProcessOneTokenCostMs: median(oneTokenServe),
       healthMs: Object.fromEntries(Object.entries(health).map(([name, values]) => [name, median(values)])),
       llamaServerLoopTokensPerSecond: served.serverLoop.length === 0 ? undefined : median(served.serverLoop),
       tokens: merged(inProcess.tokens, served.tokens),

@@ -9,8 +9,8 @@ import { SessionStore } from "../conversations/SessionStore.js";
  * (Node joins repeated headers with ", ", which would make a third id).
  */
 export function sessionIdOf(request: FastifyRequest): string | undefined {
-  const values = request.raw.headersDistinct["x-session-id"];
-  if (values === undefined) return undefined;
+  const values = headerValues(request.raw.rawHeaders, "x-session-id");
+  if (values.length === 0) return undefined;
   if (values.length > 1)
     throw badRequest(
       `The request has ${values.length} X-Session-Id headers: send one, naming the session to continue.`,
@@ -29,4 +29,15 @@ export function sessionIdOf(request: FastifyRequest): string | undefined {
 export function sessionHeaders(sessionId: string | undefined): Record<string, string> {
   if (sessionId === undefined || !/^[\u0020-\u007e]+$/.test(sessionId)) return {};
   return { "x-session-id": sessionId };
+}
+
+/**
+ * Every value a header was sent with, from the raw name/value pairs (names case-insensitive).
+ * Not `headersDistinct`: Fastify's `inject()` (light-my-request) has no such field, and a request
+ * injected in a test must work as one from the network.
+ */
+function headerValues(rawHeaders: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) values.push(rawHeaders[i + 1]!);
+  return values;
 }
