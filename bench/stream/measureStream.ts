@@ -42,7 +42,7 @@ export interface StreamResult {
   rates: Record<string, { rounds: number[]; median: number }>;
   /** Per way: each round's request time, in ms. */
   requestMs: Record<string, number[]>;
-  /** The ratios, each the median of per-round paired ratios (the ones marked derived: products of two). */
+  /** The ratios, each the median of per-round paired ratios. */
   ratios: Record<string, number>;
   /** A request through `serve` minus the same scope call in process (getScope, generate, dispose): the median of per-round differences, ms. */
   serveCostMs: number;
@@ -74,9 +74,9 @@ const cliMain = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", ".
 /**
  * One stream: the same greedy request of `maxTokens` tokens, many ways, in two phases.
  *
- * 1. In this process: raw node-llama-cpp (`LlamaCompletion` on a fresh sequence), node-llama-cpp's
- *    addon driven alone (`addonGreedyLoop`, the floor for JavaScript on this addon) and a fresh
- *    scope of a `LlamaParent` (what `serve` does per request).
+ * 1. In this process: raw node-llama-cpp (`LlamaCompletion` on a fresh sequence) against a fresh
+ *    scope of a `LlamaParent` (what `serve` does per request); then raw against node-llama-cpp's
+ *    addon driven alone (`addonGreedyLoop`, the floor for JavaScript on this addon).
  * 2. With only the scope's parent left in this process, like `serve`'s own: llama.cpp's
  *    llama-server and `llama-scope serve` over HTTP (whole and streamed), both in child
  *    processes with one slot and the same threads, and the scope again. Then 1-token requests
@@ -85,8 +85,7 @@ const cliMain = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", ".
  *
  * Phases apart, because a process holding three models measured its own ways 5–10 % slower than
  * the same code in a process of its own (serve), which would bias every in-process ÷ server
- * ratio; ratios across phases go through the scope, measured in both. Without llama.cpp's
- * tools, the llama-server ways are left out.
+ * ratio. Without llama.cpp's tools, the llama-server ways are left out.
  */
 export async function measureStream(options: StreamOptions, tools: LlamaCppTools | undefined): Promise<StreamResult> {
   const { modelPath, threads, maxTokens, prompt, contextSize, rounds } = options;
@@ -214,9 +213,7 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
         "scope ÷ llama-server (phase 2)": scopeVsServer,
         "serve ÷ scope (phase 2)": ratio(served, "serve", "scope"),
         "scope ÷ raw node-llama-cpp": ratio(inProcess, "scope", "raw node-llama-cpp"),
-        "raw node-llama-cpp ÷ addon alone": ratio(inProcess, "raw node-llama-cpp", "addon alone"),
-        "raw node-llama-cpp ÷ llama-server (derived)": ratio(inProcess, "raw node-llama-cpp", "scope") * scopeVsServer,
-        "addon alone ÷ llama-server (derived)": ratio(inProcess, "addon alone", "scope") * scopeVsServer,
+        "raw node-llama-cpp ÷ addon alone": ratio(inProcess, "raw node-llama-cpp (1b)", "addon alone"),
       },
       serveCostMs: cost("serve", "scope"),
       serveStreamedCostMs: cost("serve streamed", "scope"),
@@ -225,7 +222,7 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
       healthMs: Object.fromEntries(Object.entries(health).map(([name, values]) => [name, median(values)])),
       llamaServerLoopTokensPerSecond: served.serverLoop.length === 0 ? undefined : median(served.serverLoop),
       tokens: merged(inProcess.tokens, served.tokens),
-      differentText: Object.keys(texts).filter((name) => name !== "raw node-llama-cpp" && texts[name] !== texts.scope),
+      differentText: Object.keys(texts).filter((name) => !name.startsWith("raw node-llama-cpp") && texts[name] !== texts.scope),
     };
   } finally {
     for (const server of servers) await server.stop();
@@ -233,42 +230,49 @@ export async function measureStream(options: StreamOptions, tools: LlamaCppTools
   }
 }
 
-/** Phase 1: raw node-llama-cpp, the addon alone and the scope, in this process; the models are unloaded after. */
+/**
+ * Phase 1, in this process: raw node-llama-cpp against the scope; then, with the addon's own
+ * context loaded beside raw's, raw against the addon alone ("raw node-llama-cpp (1b)"). Apart,
+ * so that the scope is compared with raw with no third model in the process, as `serve` runs.
+ */
 async function inProcessPhase(options: StreamOptions, scopeWay: Way): Promise<Phase> {
   const { modelPath, threads, maxTokens, prompt, contextSize } = options;
   const raw = await RawNodeLlamaCpp.load(modelPath, 1, threads);
-  const bareModel = await (await getBackend({ gpu: false, build: "never", logLevel: "error" })).loadModel({ modelPath });
-  const bare = await bareModel.createContext({ contextSize, sequences: 1, threads });
+  const rawWay = (name: string): Way => ({
+    name,
+    run: async () => {
+      const [reply, ms] = await timed(() => raw.complete(prompt, maxTokens));
+      return { ms, tokens: reply.tokens, text: reply.text };
+    },
+  });
   try {
-    const addonLoop = addonGreedyLoop(bare);
-    const start = bareModel.tokens.bos === null ? [] : [bareModel.tokens.bos];
-    return await runRounds(
-      [
-        {
-          name: "raw node-llama-cpp",
-          run: async () => {
-            const [reply, ms] = await timed(() => raw.complete(prompt, maxTokens));
-            return { ms, tokens: reply.tokens, text: reply.text };
-          },
+    const withScope = await runRounds([rawWay("raw node-llama-cpp"), scopeWay], options.rounds);
+    const bareModel = await (await getBackend({ gpu: false, build: "never", logLevel: "error" })).loadModel({ modelPath });
+    const bare = await bareModel.createContext({ contextSize, sequences: 1, threads });
+    try {
+      const addonLoop = addonGreedyLoop(bare);
+      if (addonLoop === undefined) return withScope;
+      const start = bareModel.tokens.bos === null ? [] : [bareModel.tokens.bos];
+      const alone: Way = {
+        name: "addon alone",
+        run: async () => {
+          const [tokens, ms] = await timed(() => addonLoop([...start, ...bareModel.tokenize(prompt, false)], maxTokens));
+          return { ms, tokens: tokens.length, text: bareModel.detokenize(tokens) };
         },
-        ...(addonLoop === undefined
-          ? []
-          : [
-              {
-                name: "addon alone",
-                run: async () => {
-                  const [tokens, ms] = await timed(() => addonLoop([...start, ...bareModel.tokenize(prompt, false)], maxTokens));
-                  return { ms, tokens: tokens.length, text: bareModel.detokenize(tokens) };
-                },
-              },
-            ]),
-        scopeWay,
-      ],
-      options.rounds,
-    );
+      };
+      const withAddon = await runRounds([rawWay("raw node-llama-cpp (1b)"), alone], options.rounds);
+      return {
+        ms: { ...withScope.ms, ...withAddon.ms },
+        rates: { ...withScope.rates, ...withAddon.rates },
+        tokens: { ...withScope.tokens, ...withAddon.tokens },
+        texts: { ...withScope.texts, ...withAddon.texts },
+        serverLoop: [],
+      };
+    } finally {
+      await bare.dispose();
+      await bareModel.dispose();
+    }
   } finally {
-    await bare.dispose();
-    await bareModel.dispose();
     await raw.dispose();
   }
 }
