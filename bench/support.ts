@@ -9,6 +9,20 @@ export const median = (values: number[]): number => [...values].sort((a, b) => a
  */
 export const pairedRatio = (a: number[], b: number[]): number => median(a.map((value, i) => value / b[i]!));
 
+/**
+ * A Fisher–Yates shuffle of a copy. Benchmarks shuffle the order of their ways each round (with a
+ * seeded `random`): a rotation keeps every way behind the same neighbour, and what ran just before
+ * (GC after another engine's run, a process at full speed) would bias that way in every round.
+ */
+export function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
+
 export async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   const start = performance.now();
   const result = await work();

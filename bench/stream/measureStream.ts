@@ -6,7 +6,7 @@ import { addonGreedyLoop } from "../../src/engine/internals/addonGreedyLoop.js";
 import { getBackend } from "../../src/engine/model/backend.js";
 import { testLoadOptions } from "../../test/support/testModel.js";
 import { seededRandom } from "../../test/support/randomText.js";
-import { median, pairedRatio, RawNodeLlamaCpp, timed } from "../support.js";
+import { median, pairedRatio, RawNodeLlamaCpp, shuffled, timed } from "../support.js";
 import { ChildServer, timedCompletion, timedRequest } from "./ChildServer.js";
 import type { LlamaCppTools } from "./llamaCppTools.js";
 
@@ -299,14 +299,4 @@ async function runRounds(ways: Way[], rounds: number): Promise<Phase> {
       if (run.serverTokensPerSecond !== undefined) phase.serverLoop.push(run.serverTokensPerSecond);
     }
   return phase;
-}
-
-/** A Fisher–Yates shuffle of a copy. */
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
 }
