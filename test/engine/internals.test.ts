@@ -7,7 +7,14 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { expect, test } from "@jest/globals";
-import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import type {
+  BatchItem,
+  CustomBatchingPrioritizationStrategy,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  Token,
+} from "node-llama-cpp";
 import { getBackend } from "../../src/engine/model/backend.js";
 import { parallelShares, sequenceOrderStrategy } from "../../src/engine/batching/batchOrder.js";
 import {
@@ -187,16 +194,27 @@ test("evaluateWithProbabilities: node-llama-cpp's evaluateWithMetadata gives the
   }
 });
 
-test("traceNativeCalls: LlamaContext._ctx's decodeBatch and sampleToken, one sample per generated token, put back by stop()", async () => {
+/** The test model with `count` one-sequence contexts of 256 tokens, disposed after `run`. */
+async function withContexts(count: number, run: (model: LlamaModel, contexts: LlamaContext[]) => Promise<void>): Promise<void> {
   const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
   const model = await llama.loadModel({ modelPath: testModelPath() });
-  const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
+  const contexts: LlamaContext[] = [];
   try {
+    for (let i = 0; i < count; i++) contexts.push(await model.createContext({ contextSize: 256, sequences: 1, threads: 1 }));
+    await run(model, contexts);
+  } finally {
+    for (const context of contexts) await context.dispose();
+    await model.dispose();
+  }
+}
+
+test("traceNativeCalls: LlamaContext._ctx's decodeBatch and sampleToken, one sample per generated token, put back by stop()", async () => {
+  await withContexts(1, async (model, [context]) => {
     const addon = (context as unknown as { _ctx: Record<string, unknown> })._ctx;
     const methods = [addon.decodeBatch, addon.sampleToken];
-    const trace = traceNativeCalls(context);
+    const trace = traceNativeCalls(context!);
     expect(trace).toBeDefined();
-    const sequence = context.getSequence();
+    const sequence = context!.getSequence();
     const generated: Token[] = [];
     for await (const token of sequence.evaluate(model.tokenize("Once upon a time", true), { temperature: 0 })) {
       generated.push(token);
@@ -209,22 +227,15 @@ test("traceNativeCalls: LlamaContext._ctx's decodeBatch and sampleToken, one sam
     for (const [called, settled] of [...trace!.decodes, ...trace!.samples]) expect(settled).toBeGreaterThanOrEqual(called);
     expect([addon.decodeBatch, addon.sampleToken]).toEqual(methods);
     await sequence.dispose();
-  } finally {
-    await context.dispose();
-    await model.dispose();
-  }
+  });
 });
 
 test("addonGreedyLoop: LlamaContext._ctx, Llama._bindings.AddonSampler and LlamaModel._model give the tokens evaluate gives at temperature 0", async () => {
-  const llama = await getBackend({ gpu: false, build: "never", logLevel: "error" });
-  const model = await llama.loadModel({ modelPath: testModelPath() });
-  const bare = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
-  const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
-  try {
-    const loop = addonGreedyLoop(bare);
+  await withContexts(2, async (model, [bare, context]) => {
+    const loop = addonGreedyLoop(bare!);
     expect(loop).toBeDefined();
     const prompt = [model.tokens.bos!, ...model.tokenize("Once upon a time")];
-    const sequence = context.getSequence();
+    const sequence = context!.getSequence();
     const expected: Token[] = [];
     for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
       expected.push(token);
@@ -233,9 +244,5 @@ test("addonGreedyLoop: LlamaContext._ctx, Llama._bindings.AddonSampler and Llama
     expect(await loop!(prompt, 24)).toEqual(expected);
     // Each call starts over on an empty sequence.
     expect(await loop!(prompt, 24)).toEqual(expected);
-  } finally {
-    await context.dispose();
-    await bare.dispose();
-    await model.dispose();
-  }
+  });
 });
