@@ -1,6 +1,7 @@
 import { Llama, LlamaLoad, LlamaParent } from "../src/index.js";
 import { testLoadOptions } from "../test/support/testModel.js";
-import { median, pairedRatio, PROMPTS, RawNodeLlamaCpp, timed } from "./support.js";
+import { seededRandom } from "../test/support/randomText.js";
+import { median, pairedRatio, PROMPTS, RawNodeLlamaCpp, shuffled, timed, warmUp } from "./support.js";
 
 export interface OverheadResult {
   threads: number;
@@ -12,7 +13,11 @@ export interface OverheadResult {
   workerRatio: number;
 }
 
-/** One scope through the worker ÷ raw LlamaCompletion on one sequence; rounds alternate, medians compared. */
+/**
+ * One scope through the worker ÷ raw LlamaCompletion on one sequence, and ÷ the direct engine in
+ * this thread. Every way is warmed up first (see `WARM_UP_TOKENS`), then each round runs every way
+ * once in a seeded shuffled order; ratios are medians of per-round pairs.
+ */
 export async function measureOverhead(modelPath: string, threads: number, rounds: number, maxTokens: number): Promise<OverheadResult> {
   const raw = await RawNodeLlamaCpp.load(modelPath, 1, threads);
   const engine = await Llama.load(testLoadOptions({ modelPath, slots: 1, threads }));
@@ -21,28 +26,33 @@ export async function measureOverhead(modelPath: string, threads: number, rounds
   const rawRates: number[] = [];
   const engineRates: number[] = [];
   const scopeRates: number[] = [];
-  const measureRaw = async () => {
+  /** Each way generates one reply and returns its rate. */
+  const rawWay = async () => {
     const [tokens, ms] = await timed(() => raw.generate([PROMPTS[0]!], maxTokens));
-    rawRates.push(tokens / (ms / 1000));
+    return { tokens, rate: tokens / (ms / 1000) };
   };
-  const measureScope = async () => {
+  const scopeWay = async () => {
     const scope = parent.getScope();
     const [result, ms] = await timed(() => scope.generate(PROMPTS[0]!, { maxTokens }));
-    scopeRates.push(result.tokenCount / (ms / 1000));
     await scope.dispose();
+    return { tokens: result.tokenCount, rate: result.tokenCount / (ms / 1000) };
   };
-  const measureEngine = async () => {
+  const engineWay = async () => {
     engine.createSlot("bench");
     engine.setSlot("bench");
     engine.setPrompt(PROMPTS[0]!);
     const [result, ms] = await timed(() => engine.generate({ maxTokens }));
-    engineRates.push(result.tokenCount / (ms / 1000));
     await engine.freeSlot("bench");
+    return { tokens: result.tokenCount, rate: result.tokenCount / (ms / 1000) };
   };
-  const measurements = [measureRaw, measureEngine, measureScope];
-  // Rotate which goes first each round, so warm-up and drift favour none.
-  for (let round = 0; round < rounds; round++)
-    for (let i = 0; i < measurements.length; i++) await measurements[(round + i) % measurements.length]!();
+  const ways = [
+    { run: rawWay, rates: rawRates },
+    { run: engineWay, rates: engineRates },
+    { run: scopeWay, rates: scopeRates },
+  ];
+  for (const way of ways) await warmUp(async () => (await way.run()).tokens);
+  const random = seededRandom(1);
+  for (let round = 0; round < rounds; round++) for (const way of shuffled(ways, random)) way.rates.push((await way.run()).rate);
   await parent.dispose();
   await engine.dispose();
   await raw.dispose();

@@ -23,6 +23,26 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   return copy;
 }
 
+/**
+ * Tokens a way generates untimed before it is measured. V8 compiles each thread's per-token path
+ * apart (the scope's worker is an isolate of its own), and a fresh thread is still speeding up after
+ * ~2,000 tokens: on stories260K its first 256-token replies run at ~60 % of its later rate, raw
+ * node-llama-cpp's and a scope's alike. Ways that share a thread (raw and the direct engine share
+ * the main one) warm it together, and faster than a way alone warms its own: measured cold, the
+ * rounds compare warm-up instead of the path (figure 1 read 0.89–0.93 that way, 0.99–1.03 warm).
+ */
+export const WARM_UP_TOKENS = 2_048;
+
+/** Runs `way` (which returns the tokens it generated) untimed until it has generated `WARM_UP_TOKENS`, and at least `minRuns` times. */
+export async function warmUp(way: () => Promise<number>, minRuns = 1): Promise<void> {
+  let tokens = 0;
+  for (let runs = 0; runs < minRuns || tokens < WARM_UP_TOKENS; runs++) {
+    const generated = await way();
+    if (generated <= 0) throw new Error("A benchmark's way generated no tokens while warming up: it would measure nothing.");
+    tokens += generated;
+  }
+}
+
 export async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   const start = performance.now();
   const result = await work();

@@ -6,7 +6,7 @@ import { addonGreedyLoop } from "../../src/engine/internals/addonGreedyLoop.js";
 import { getBackend } from "../../src/engine/model/backend.js";
 import { testLoadOptions } from "../../test/support/testModel.js";
 import { seededRandom } from "../../test/support/randomText.js";
-import { median, pairedRatio, RawNodeLlamaCpp, shuffled, timed } from "../support.js";
+import { median, pairedRatio, RawNodeLlamaCpp, shuffled, timed, warmUp } from "../support.js";
 import { ChildServer, timedCompletion, timedRequest } from "./ChildServer.js";
 import type { LlamaCppTools } from "./llamaCppTools.js";
 
@@ -278,15 +278,15 @@ async function inProcessPhase(options: StreamOptions, scopeWay: Way): Promise<Ph
 }
 
 /**
- * Every way 3 times untimed (a fresh server's first requests fault the weights in and compile its
- * paths), then `rounds` rounds of one request per way. One request per way per round: this
+ * Every way untimed first, at least 3 times (a fresh server's first requests fault the weights in)
+ * and for `WARM_UP_TOKENS` (each thread compiles its per-token path over its first ~2,000), then `rounds` rounds of one request per way. One request per way per round: this
  * machine drifts by ±10 % within a minute, and ways measured seconds apart would compare the
  * drift; pairs within a round do not. The order is shuffled each round (seeded): a rotation keeps
  * every way behind the same neighbour, and what ran just before (another process at full speed,
  * say) would bias it every time.
  */
 async function runRounds(ways: Way[], rounds: number): Promise<Phase> {
-  for (let i = 0; i < 3; i++) for (const way of ways) await way.run();
+  for (const way of ways) await warmUp(async () => (await way.run()).tokens, 3);
   const phase: Phase = { ms: {}, rates: {}, tokens: {}, texts: {}, serverLoop: [] };
   const random = seededRandom(21);
   for (let round = 0; round < rounds; round++)
