@@ -15,10 +15,16 @@ export interface OverheadResult {
 
 /**
  * One scope through the worker ÷ raw LlamaCompletion on one sequence, and ÷ the direct engine in
- * this thread. Every way is warmed up first (see `WARM_UP_TOKENS`), then each round runs every way
- * once in a seeded shuffled order; ratios are medians of per-round pairs.
+ * this thread. Every way is warmed up first unless `warm` is false (see `WARM_UP_TOKENS`), then each
+ * round runs every way once in a seeded shuffled order; ratios are medians of per-round pairs.
  */
-export async function measureOverhead(modelPath: string, threads: number, rounds: number, maxTokens: number): Promise<OverheadResult> {
+export async function measureOverhead(
+  modelPath: string,
+  threads: number,
+  rounds: number,
+  maxTokens: number,
+  { warm = true }: { warm?: boolean } = {},
+): Promise<OverheadResult> {
   const raw = await RawNodeLlamaCpp.load(modelPath, 1, threads);
   const engine = await Llama.load(testLoadOptions({ modelPath, slots: 1, threads }));
   const parent = new LlamaParent(new LlamaLoad(testLoadOptions({ modelPath, slots: 1, threads })));
@@ -50,7 +56,7 @@ export async function measureOverhead(modelPath: string, threads: number, rounds
     { run: engineWay, rates: engineRates },
     { run: scopeWay, rates: scopeRates },
   ];
-  for (const way of ways) await warmUp(async () => (await way.run()).tokens);
+  if (warm) for (const way of ways) await warmUp(async () => (await way.run()).tokens);
   const random = seededRandom(1);
   for (let round = 0; round < rounds; round++) for (const way of shuffled(ways, random)) way.rates.push((await way.run()).rate);
   await parent.dispose();

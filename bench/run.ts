@@ -125,7 +125,9 @@ printPrefix(prefix);
 console.log("\n10. Threads (the default is chosen from the machine: half the cores, at least 1)");
 printOverhead(overhead[0]!);
 for (const count of [1, 2].filter((count) => count !== threads)) {
-  const result = await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS);
+  // Not warmed up: the sweep shows an order of magnitude (2 threads run ~25× slower here), and
+  // 2,048 tokens per way at that rate would take minutes.
+  const result = await measureOverhead(modelPath, count, ROUNDS, MAX_TOKENS, { warm: false });
   overhead.push(result);
   printOverhead(result);
 }
