@@ -58,7 +58,7 @@ const HEADER_LENGTH_OFFSET = 12;
 const AUTHENTICATED = 1;
 const CHECKSUM_BYTES = 32;
 /** llama.cpp's sequence state file starts with the magic 'ggsq', a version, and its token list. */
-const LLAMA_SEQ_MAGIC = 0x67677371;
+export const LLAMA_SEQ_MAGIC = 0x67677371;
 
 /**
  * The state as bytes. With `key` (the engine's `stateKey`), the trailer is an HMAC-SHA256 of

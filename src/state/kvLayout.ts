@@ -34,7 +34,7 @@ export interface StateLimits {
 }
 
 /** Bytes of one cell's metadata in a one-sequence state: position, sequence-id count, sequence id. */
-const CELL_META_BYTES = 12;
+export const CELL_META_BYTES = 12;
 
 /**
  * Reads the layout from a state of one cell that this context saved (in single-stream form).
@@ -165,6 +165,7 @@ class Reader {
   }
 }
 
-function malformed(what: string): StateFormatError {
+/** The error for a state whose KV section does not have the shape it must have. */
+export function malformed(what: string): StateFormatError {
   return new StateFormatError(`This state is malformed (${what}): load only states saved by llama-scope with this model.`);
 }

@@ -1,0 +1,222 @@
+import { StateFormatError } from "../shared/errors/index.js";
+import type { Token } from "../shared/Token.js";
+import { CELL_META_BYTES, malformed, type KvLayout } from "./kvLayout.js";
+import { LLAMA_SEQ_MAGIC } from "./StateFormat.js";
+
+/**
+ * A conversation's KV cache cut into runs of consecutive positions, so a store can keep each run
+ * once under a key of its content (issue 22: a turn writes only the chunks it added, and a shared
+ * prefix is stored once for every conversation that starts with it).
+ *
+ * The input is a state's KV section in single-stream form (see `kvLayout.ts` for llama.cpp's
+ * layout), checked against `layout` (`checkKvSection`). A chunk's bytes, little-endian:
+ * - cell count `n` u32;
+ * - per cell, in position order: position i32, sequence-id count u32 (1), sequence id i32 (0);
+ * - per key layer: `n × row bytes` of keys;
+ * - per value layer: `n × row bytes` of values, or (`v_trans`) per value row `n × element bytes`.
+ *
+ * Layer types and sizes are not repeated in a chunk: they are the layout's, and a chunk only joins
+ * others under the same layout. Cells are in position order whatever order llama.cpp wrote them
+ * in, so the same tokens at the same positions always give the same bytes.
+ */
+export interface KvChunk {
+  /** First position the chunk holds. */
+  start: number;
+  /** One past its last position. */
+  end: number;
+  bytes: Uint8Array;
+}
+
+/** Cuts a single-stream KV section into chunks of `chunkTokens` positions (the last may be shorter). */
+export function splitKv(kv: Uint8Array, layout: KvLayout, chunkTokens: number): KvChunk[] {
+  if (!Number.isSafeInteger(chunkTokens) || chunkTokens < 1)
+    throw new RangeError(`chunkTokens must be a positive integer, not ${chunkTokens}.`);
+  const section = readSection(kv, layout);
+  const { cells } = section;
+  // Cell index by position: llama.cpp writes cells in cache order, chunks hold them by position.
+  const cellAt = new Int32Array(cells).fill(-1);
+  for (let i = 0; i < cells; i++) {
+    const position = section.view.getInt32(section.metaOffset + i * CELL_META_BYTES, true);
+    if (position < 0 || position >= cells || cellAt[position] !== -1)
+      throw malformed(`a KV cell has position ${position}, out of range or repeated`);
+    cellAt[position] = i;
+  }
+  const chunks: KvChunk[] = [];
+  for (let start = 0; start < cells; start += chunkTokens) {
+    const end = Math.min(cells, start + chunkTokens);
+    const order = Array.from(cellAt.subarray(start, end));
+    chunks.push({ start, end, bytes: chunkBytes(kv, section, layout, order) });
+  }
+  return chunks;
+}
+
+/**
+ * Rebuilds llama.cpp's sequence state (single-stream form) from chunks of consecutive positions,
+ * in order, for a conversation whose KV cache holds `tokens`. The result is checked like any
+ * state's KV section before it is loaded (`checkKvSection`).
+ * @throws {StateFormatError} when a chunk's length does not fit the layout or the chunks do not
+ * hold one cell per token.
+ */
+export function joinKv(tokens: readonly Token[], chunks: readonly Uint8Array[], layout: KvLayout): Uint8Array {
+  const counts = chunks.map((chunk) => {
+    if (chunk.byteLength < 4) throw malformed("a KV chunk is shorter than its cell count");
+    const n = view(chunk).getUint32(0, true);
+    if (chunk.byteLength !== chunkLength(n, layout)) throw malformed("a KV chunk's length does not match its cell count and this layout");
+    return n;
+  });
+  const cells = counts.reduce((sum, n) => sum + n, 0);
+  if (cells !== tokens.length) throw malformed(`the KV chunks hold ${cells} cells for ${tokens.length} tokens`);
+  const out = new Uint8Array(sectionLength(tokens.length, cells, layout));
+  const writer = new Writer(out);
+  writer.u32(LLAMA_SEQ_MAGIC);
+  writer.u32(layout.seqVersion);
+  writer.u32(tokens.length);
+  for (const token of tokens) writer.u32(token);
+  writer.u32(1); // one stream
+  writer.u32(cells);
+  if (cells === 0) return out;
+  /** Where each chunk's next part starts: the parts are read in the order they are written. */
+  const offsets = chunks.map(() => 4);
+  const copyPart = (bytesPerCell: number) =>
+    chunks.forEach((chunk, i) => {
+      const start = offsets[i]!;
+      const length = counts[i]! * bytesPerCell;
+      writer.bytes(chunk.subarray(start, start + length));
+      offsets[i] = start + length;
+    });
+  copyPart(CELL_META_BYTES);
+  writer.u32(layout.vTrans);
+  writer.u32(layout.layers);
+  for (const key of layout.keys) {
+    writer.i32(key.type);
+    writer.u64(key.rowBytes);
+    copyPart(key.rowBytes);
+  }
+  for (const value of layout.values) {
+    writer.i32(value.type);
+    if ("rowBytes" in value) {
+      writer.u64(value.rowBytes);
+      copyPart(value.rowBytes);
+    } else {
+      writer.u32(value.elementBytes);
+      writer.u32(value.rows);
+      for (let row = 0; row < value.rows; row++) copyPart(value.elementBytes);
+    }
+  }
+  return out;
+}
+
+/** Where the parts of a checked KV section start. */
+interface Section {
+  view: DataView;
+  cells: number;
+  metaOffset: number;
+  /** Per key layer, then per value layer: the offset of its data (after its type and sizes). */
+  keyData: number[];
+  valueData: number[];
+}
+
+function readSection(kv: Uint8Array, layout: KvLayout): Section {
+  const v = view(kv);
+  try {
+    if (v.getUint32(0, true) !== LLAMA_SEQ_MAGIC) throw malformed("its KV section is not a llama.cpp sequence state");
+    let offset = 12 + 4 * v.getUint32(8, true);
+    if (v.getUint32(offset, true) !== 1) throw malformed("its KV section is not in single-stream form");
+    const cells = v.getUint32(offset + 4, true);
+    const metaOffset = offset + 8;
+    const keyData: number[] = [];
+    const valueData: number[] = [];
+    if (cells > 0) {
+      offset = metaOffset + cells * CELL_META_BYTES + 8; // after v_trans and the layer count
+      for (const key of layout.keys) {
+        keyData.push(offset + 12);
+        offset += 12 + cells * key.rowBytes;
+      }
+      for (const value of layout.values) {
+        valueData.push(offset + 12);
+        offset += 12 + ("rowBytes" in value ? cells * value.rowBytes : value.rows * cells * value.elementBytes);
+      }
+    } else offset = metaOffset;
+    if (offset !== kv.byteLength) throw malformed("its KV section does not match this layout");
+    return { view: v, cells, metaOffset, keyData, valueData };
+  } catch (error) {
+    if (error instanceof StateFormatError) throw error;
+    throw malformed("its KV section ends early");
+  }
+}
+
+/** One chunk's bytes: the cells `order` (cell indexes, in position order) of every part. */
+function chunkBytes(kv: Uint8Array, section: Section, layout: KvLayout, order: readonly number[]): Uint8Array {
+  const n = order.length;
+  const out = new Uint8Array(chunkLength(n, layout));
+  const writer = new Writer(out);
+  writer.u32(n);
+  const rows = (base: number, bytesPerCell: number) => {
+    for (const cell of order) writer.bytes(kv.subarray(base + cell * bytesPerCell, base + (cell + 1) * bytesPerCell));
+  };
+  for (const cell of order) {
+    // The saving sequence's id is left out (0): llama.cpp loads a state into its own sequence.
+    writer.i32(section.view.getInt32(section.metaOffset + cell * CELL_META_BYTES, true));
+    writer.u32(1);
+    writer.i32(0);
+  }
+  layout.keys.forEach((key, layer) => rows(section.keyData[layer]!, key.rowBytes));
+  layout.values.forEach((value, layer) => {
+    if ("rowBytes" in value) return rows(section.valueData[layer]!, value.rowBytes);
+    // Transposed values: each row holds one element per cell, for all the section's cells.
+    for (let row = 0; row < value.rows; row++)
+      rows(section.valueData[layer]! + row * section.cells * value.elementBytes, value.elementBytes);
+  });
+  return out;
+}
+
+function chunkLength(n: number, layout: KvLayout): number {
+  return 4 + n * cellBytes(layout);
+}
+
+/** Bytes one cell takes in a chunk: its metadata and its row of every layer. */
+function cellBytes(layout: KvLayout): number {
+  let bytes = CELL_META_BYTES;
+  for (const key of layout.keys) bytes += key.rowBytes;
+  for (const value of layout.values) bytes += "rowBytes" in value ? value.rowBytes : value.rows * value.elementBytes;
+  return bytes;
+}
+
+function sectionLength(tokens: number, cells: number, layout: KvLayout): number {
+  const header = 12 + 4 * tokens + 8;
+  if (cells === 0) return header;
+  return header + 8 + 12 * (layout.keys.length + layout.values.length) + cells * cellBytes(layout);
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+class Writer {
+  private offset = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly out: Uint8Array) {
+    this.view = view(out);
+  }
+
+  u32(value: number): void {
+    this.view.setUint32(this.offset, value, true);
+    this.offset += 4;
+  }
+
+  i32(value: number): void {
+    this.view.setInt32(this.offset, value, true);
+    this.offset += 4;
+  }
+
+  u64(value: number): void {
+    this.view.setBigUint64(this.offset, BigInt(value), true);
+    this.offset += 8;
+  }
+
+  bytes(part: Uint8Array): void {
+    this.out.set(part, this.offset);
+    this.offset += part.byteLength;
+  }
+}
