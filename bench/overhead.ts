@@ -32,7 +32,7 @@ export async function measureOverhead(
   const rawRates: number[] = [];
   const engineRates: number[] = [];
   const scopeRates: number[] = [];
-  /** Each way generates one reply and returns its rate. */
+  /** Each way generates one reply and returns how many tokens it generated, and at what rate. */
   const rawWay = async () => {
     const [tokens, ms] = await timed(() => raw.generate([PROMPTS[0]!], maxTokens));
     return { tokens, rate: tokens / (ms / 1000) };

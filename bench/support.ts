@@ -29,11 +29,14 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
  * ~2,000 tokens: on stories260K its first 256-token replies run at ~60 % of its later rate, raw
  * node-llama-cpp's and a scope's alike. Ways that share a thread (raw and the direct engine share
  * the main one) warm it together, and faster than a way alone warms its own: measured cold, the
- * rounds compare warm-up instead of the path (figure 1 read 0.89–0.93 that way, 0.99–1.03 warm).
+ * rounds compare warm-up instead of the path (figure 1 read 0.89–0.93 that way, 0.98–1.03 warm).
  */
 export const WARM_UP_TOKENS = 2_048;
 
-/** Runs `way` (which returns the tokens it generated) untimed until it has generated `WARM_UP_TOKENS`, and at least `minRuns` times. */
+/**
+ * Runs `way` (which returns the tokens it generated) untimed until it has generated
+ * `WARM_UP_TOKENS`, and at least `minRuns` times.
+ */
 export async function warmUp(way: () => Promise<number>, minRuns = 1): Promise<void> {
   let tokens = 0;
   for (let runs = 0; runs < minRuns || tokens < WARM_UP_TOKENS; runs++) {

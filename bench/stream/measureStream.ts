@@ -279,9 +279,10 @@ async function inProcessPhase(options: StreamOptions, scopeWay: Way): Promise<Ph
 
 /**
  * Every way untimed first, at least 3 times (a fresh server's first requests fault the weights in)
- * and for `WARM_UP_TOKENS` (each thread compiles its per-token path over its first ~2,000), then `rounds` rounds of one request per way. One request per way per round: this
- * machine drifts by ±10 % within a minute, and ways measured seconds apart would compare the
- * drift; pairs within a round do not. The order is shuffled each round (seeded): a rotation keeps
+ * and for `WARM_UP_TOKENS` (each thread compiles its per-token path over its first ~2,000), then
+ * `rounds` rounds of one request per way. One request per way per round: this machine drifts by
+ * ±10 % within a minute, and ways measured seconds apart would compare the drift; pairs within a
+ * round do not. The order is shuffled each round (seeded): a rotation keeps
  * every way behind the same neighbour, and what ran just before (another process at full speed,
  * say) would bias it every time.
  */
