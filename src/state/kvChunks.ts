@@ -1,6 +1,6 @@
 import { StateFormatError } from "../shared/errors/index.js";
 import type { Token } from "../shared/Token.js";
-import { CELL_META_BYTES, malformed, type KvLayout } from "./kvLayout.js";
+import { CELL_META_BYTES, checkKvSection, malformed, type KvLayout } from "./kvLayout.js";
 import { LLAMA_SEQ_MAGIC } from "./StateFormat.js";
 
 /**
@@ -9,7 +9,7 @@ import { LLAMA_SEQ_MAGIC } from "./StateFormat.js";
  * prefix is stored once for every conversation that starts with it).
  *
  * The input is a state's KV section in single-stream form (see `kvLayout.ts` for llama.cpp's
- * layout), checked against `layout` (`checkKvSection`). A chunk's bytes, little-endian:
+ * layout); `splitKv` checks it against `layout` first (`checkKvSection`). A chunk's bytes, little-endian:
  * - cell count `n` u32;
  * - per cell, in position order: position i32, sequence-id count u32 (1), sequence id i32 (0);
  * - per key layer: `n × row bytes` of keys;
@@ -33,6 +33,7 @@ export function splitKv(kv: Uint8Array, layout: KvLayout, chunkTokens: number): 
     throw new RangeError(`chunkTokens must be a positive integer, not ${chunkTokens}.`);
   const section = readSection(kv, layout);
   const { cells } = section;
+  checkKvSection(kv, layout, cells); // every layer's type and size as the layout says, before reading rows by it
   // Cell index by position: llama.cpp writes cells in cache order, chunks hold them by position.
   const cellAt = new Int32Array(cells).fill(-1);
   for (let i = 0; i < cells; i++) {

@@ -165,6 +165,9 @@ describe("splitKv / joinKv", () => {
     expect(refused(chunks, state.tokens.slice(1))).toThrow(StateFormatError);
     expect(() => splitKv(state.kv.subarray(0, state.kv.byteLength - 3), layout, CHUNK)).toThrow(StateFormatError);
     expect(() => splitKv(state.kv, layout, 0)).toThrow(RangeError);
+    // A section whose layers are not the layout's is refused before its rows are read by it.
+    const otherType = { ...layout, keys: layout.keys.map((key, i) => (i === 0 ? { ...key, type: key.type + 1 } : key)) };
+    expect(() => splitKv(state.kv, otherType, CHUNK)).toThrow(/another type/);
   });
 });
 
