@@ -10,18 +10,24 @@ import tseslint from "typescript-eslint";
 //   engine (src/shared, src/state, src/loading).
 // - src/server and src/cli use the library only through its public index (`src/index.ts`), and
 //   the CLI uses the server only through `src/server/index.ts`.
+// - src/store (a conversation's record and chunks) sits beside src/state: it imports only that and src/shared.
 const ENGINE = {
   regex: "^(\\.\\./)+engine/",
   allowTypeImports: true,
   message: "src/parent, src/server and src/cli import from src/engine only with `import type` (see eslint.config.js).",
 };
 const LIBRARY_INTERNALS = {
-  regex: "^(\\.\\./)+(parent|scope|worker|protocol|state|loading)/",
+  regex: "^(\\.\\./)+(parent|scope|worker|protocol|state|store|loading)/",
   message: "src/server and src/cli use the library through its public index, src/index.ts (see eslint.config.js).",
 };
 const SERVER_INTERNALS = {
   regex: "^\\.\\./server/(?!index\\.js$)",
   message: "src/cli uses the server through src/server/index.ts (see eslint.config.js).",
+};
+const UPPER_LAYERS = {
+  regex: "^(\\.\\./)+(engine|parent|scope|worker|protocol|server|cli)/",
+  message:
+    "src/store sits beside src/state, below the engine and the parent: it imports only src/state and src/shared (see eslint.config.js).",
 };
 const restricted = (...patterns) => ["error", { patterns }];
 
@@ -59,6 +65,10 @@ export default tseslint.config(
       "@typescript-eslint/no-unsafe-member-access": "off",
       "@typescript-eslint/no-unsafe-return": "off",
     },
+  },
+  {
+    files: ["src/store/**/*.ts"],
+    rules: { "@typescript-eslint/no-restricted-imports": restricted(UPPER_LAYERS) },
   },
   {
     files: ["src/parent/**/*.ts"],

@@ -1,0 +1,11 @@
+/**
+ * Where a conversation store keeps KV chunks: bytes under content keys (`chunkKeys`). A key names
+ * its content, so a chunk is written once and never changes; a tier may drop chunks (a byte
+ * budget, a TTL), and a reader that misses one re-evaluates from the tokens instead.
+ */
+export interface ChunkStore {
+  /** The chunks under `keys`, in order; undefined for each one the store does not hold. */
+  get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>;
+  /** Stores the chunks it does not hold yet; resolves with the bytes it wrote. */
+  put(chunks: ReadonlyMap<string, Uint8Array>): Promise<number>;
+}

@@ -1,0 +1,129 @@
+import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import type { Token } from "../shared/Token.js";
+import { chunkKeys } from "../state/chunkKeys.js";
+import { joinKv, splitKv } from "../state/kvChunks.js";
+import type { KvLayout } from "../state/kvLayout.js";
+import type { SlotState, StateIdentity, StateMeta } from "../state/StateFormat.js";
+import type { ChunkStore } from "./ChunkStore.js";
+
+/**
+ * What a store keeps of one conversation beside its chunks: the keys of its KV chunks and what
+ * the chunks do not hold (its tokens, those not evaluated yet, the tokens shifts erased, meta).
+ * Small: about 4 bytes a token and 64 a chunk.
+ */
+export interface ConversationRecord {
+  version: 1;
+  /** The model and cache layout the chunks were made with. */
+  identity: StateIdentity;
+  chunkTokens: number;
+  /** Empty for a conversation that context shift never cut; its own id once one did (see `chunkKeys`). */
+  lineage: string;
+  chunks: string[];
+  tokens: Token[];
+  pending: Token[];
+  erasedTokens: number;
+  meta?: StateMeta;
+}
+
+export interface StoreOptions {
+  /** Positions per chunk. */
+  chunkTokens: number;
+  /** The engine's `stateKey`: chunks are sealed with an HMAC under it, and only open with it. */
+  stateKey?: Uint8Array | undefined;
+  /** A shifted conversation's lineage, kept across its turns; made up when it has none yet. */
+  lineage?: string | undefined;
+}
+
+/** Bytes of a chunk's seal: HMAC-SHA256 under the state key, or SHA-256 without one. */
+const SEAL_BYTES = 32;
+
+/**
+ * Puts a conversation's state into `store` as chunks (only those the store lacks are written) and
+ * returns its record, to be kept wherever the conversation's name leads (a session's key).
+ */
+export async function storeConversation(
+  state: SlotState,
+  layout: KvLayout,
+  store: ChunkStore,
+  options: StoreOptions,
+): Promise<{ record: ConversationRecord; bytesWritten: number }> {
+  const { chunkTokens, stateKey } = options;
+  const lineage = options.lineage ?? (state.erasedTokens > 0 ? randomUUID() : "");
+  const identity = identityOf(state.header);
+  const keys = chunkKeys(JSON.stringify(identity), state.tokens, chunkTokens, lineage);
+  const chunks = splitKv(state.kv, layout, chunkTokens);
+  const sealed = new Map(keys.map((key, i) => [key, seal(key, chunks[i]!.bytes, stateKey)]));
+  const bytesWritten = await store.put(sealed);
+  const record: ConversationRecord = {
+    version: 1,
+    identity,
+    chunkTokens,
+    lineage,
+    chunks: keys,
+    tokens: [...state.tokens],
+    pending: [...state.pending],
+    erasedTokens: state.erasedTokens,
+  };
+  if (state.header.meta !== undefined) record.meta = state.header.meta;
+  return { record, bytesWritten };
+}
+
+/**
+ * The state a record describes, its chunks read from `store`; undefined when this engine cannot
+ * use it: the record is another model's or layout's (its keys are not what this engine makes of
+ * its tokens), or a chunk is missing or fails its seal. The caller then re-evaluates the
+ * conversation from its tokens.
+ */
+export async function loadConversation(
+  record: ConversationRecord,
+  own: StateIdentity,
+  layout: KvLayout,
+  store: ChunkStore,
+  stateKey?: Uint8Array,
+): Promise<SlotState | undefined> {
+  const identity = identityOf(own);
+  const expected = chunkKeys(JSON.stringify(identity), record.tokens, record.chunkTokens, record.lineage);
+  if (expected.length !== record.chunks.length || expected.some((key, i) => key !== record.chunks[i])) return undefined;
+  const sealed = await store.get(record.chunks);
+  const chunks: Uint8Array[] = [];
+  for (const [i, bytes] of sealed.entries()) {
+    const opened = bytes === undefined ? undefined : open(record.chunks[i]!, bytes, stateKey);
+    if (opened === undefined) return undefined;
+    chunks.push(opened);
+  }
+  let kv: Uint8Array;
+  try {
+    kv = joinKv(record.tokens, chunks, layout);
+  } catch {
+    return undefined; // sealed, yet not this layout's: made by a writer with the same key but another build
+  }
+  const header = record.meta === undefined ? identity : { ...identity, meta: record.meta };
+  return { header, tokens: record.tokens, pending: record.pending, erasedTokens: record.erasedTokens, kv };
+}
+
+/** The identity alone, in a fixed key order (a header may carry `meta` beside it). */
+function identityOf({ model, layout }: StateIdentity): StateIdentity {
+  return {
+    model: { fingerprint: model.fingerprint, name: model.name },
+    layout: { kvCacheKeyType: layout.kvCacheKeyType, kvCacheValueType: layout.kvCacheValueType, flashAttention: layout.flashAttention },
+  };
+}
+
+function seal(key: string, bytes: Uint8Array, stateKey: Uint8Array | undefined): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength + SEAL_BYTES);
+  out.set(bytes);
+  out.set(tag(key, bytes, stateKey), bytes.byteLength);
+  return out;
+}
+
+/** The chunk without its seal; undefined when the seal does not match (changed, or another key's). */
+function open(key: string, sealed: Uint8Array, stateKey: Uint8Array | undefined): Uint8Array | undefined {
+  if (sealed.byteLength < SEAL_BYTES) return undefined;
+  const bytes = sealed.subarray(0, sealed.byteLength - SEAL_BYTES);
+  return timingSafeEqual(tag(key, bytes, stateKey), sealed.subarray(bytes.byteLength)) ? bytes : undefined;
+}
+
+/** The seal covers the key too: a chunk moved under another key does not open. */
+function tag(key: string, bytes: Uint8Array, stateKey: Uint8Array | undefined): Buffer {
+  return (stateKey === undefined ? createHash("sha256") : createHmac("sha256", stateKey)).update(key).update(bytes).digest();
+}

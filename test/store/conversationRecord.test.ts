@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { Llama } from "../../src/index.js";
+import type { Token } from "../../src/shared/Token.js";
+import { decodeState, encodeState, type SlotState } from "../../src/state/StateFormat.js";
+import { MemoryChunkStore } from "../../src/store/MemoryChunkStore.js";
+import { loadConversation, storeConversation, type ConversationRecord } from "../../src/store/conversationRecord.js";
+import { CONVERSATIONS, runAlone, runTurn, type Conversation } from "../support/conversations.js";
+import { otherModelPath, testLoadOptions } from "../support/testModel.js";
+
+const [alice] = CONVERSATIONS as [Conversation, ...Conversation[]];
+const SHARED = "Once upon a time, there was a little girl named Lily. She loved to play";
+const CHUNK = 8;
+const SEAL = 32;
+
+let reference: string[];
+/** Two engines of the same model stand for two replicas; the chunks travel through a store. */
+let writer: Llama;
+let reader: Llama;
+
+beforeAll(async () => {
+  const solo = await Llama.load(testLoadOptions({ slots: 1 }));
+  reference = await runAlone(solo, alice);
+  await solo.dispose();
+  writer = await Llama.load(testLoadOptions({ slots: 2 }));
+  reader = await Llama.load(testLoadOptions({ slots: 2 }));
+});
+afterAll(async () => {
+  await writer.dispose();
+  await reader.dispose();
+});
+
+async function stateOf(llama: Llama): Promise<SlotState> {
+  return decodeState(await llama.saveState());
+}
+
+/** The record as it comes back from a store that keeps it as JSON. */
+function viaJson(record: ConversationRecord): ConversationRecord {
+  return JSON.parse(JSON.stringify(record)) as ConversationRecord;
+}
+
+async function prompted(llama: Llama, id: string, prompt: string): Promise<SlotState> {
+  llama.createSlot(id);
+  llama.setSlot(id);
+  llama.setPrompt(prompt);
+  await llama.generate({ maxTokens: 8, temperature: 0 });
+  const state = await stateOf(llama);
+  await llama.freeSlot(id);
+  return state;
+}
+
+describe("storeConversation / loadConversation", () => {
+  test("a conversation stored as chunks by one engine loads on another and continues exactly, turn after turn", async () => {
+    const store = new MemoryChunkStore(1 << 30);
+    expect(await runTurn(writer, alice, 0)).toBe(reference[0]);
+    const first = await stateOf(writer);
+    const stored = await storeConversation(first, writer.stateLimits.kv!, store, { chunkTokens: CHUNK });
+    const chunks = Math.ceil(first.tokens.length / CHUNK);
+    expect(stored.record.chunks).toHaveLength(chunks);
+    // The section's rows and cells, less its headers (the token list, stream and cell counts,
+    // v_trans and the layer count, each layer's type and size), plus each chunk's count and seal.
+    const layout = writer.stateLimits.kv!;
+    const headers = 12 + 4 * first.tokens.length + 8 + 8 + 12 * (layout.keys.length + layout.values.length);
+    expect(stored.bytesWritten).toBe(first.kv.byteLength - headers + chunks * (4 + SEAL));
+
+    const loaded = await loadConversation(viaJson(stored.record), reader.stateIdentity, reader.stateLimits.kv!, store);
+    expect(loaded).toBeDefined();
+    reader.createSlot(alice.id);
+    reader.setSlot(alice.id);
+    await reader.loadState(encodeState(loaded!));
+    expect(await runTurn(reader, alice, 1)).toBe(reference[1]);
+
+    // The next turn, stored from the reader, writes only the chunks from the last partial one on.
+    const second = await stateOf(reader);
+    const next = await storeConversation(second, reader.stateLimits.kv!, store, { chunkTokens: CHUNK });
+    const kept = Math.floor(first.tokens.length / CHUNK);
+    expect(next.record.chunks.slice(0, kept)).toEqual(stored.record.chunks.slice(0, kept));
+    expect(store.size).toBe(chunks + next.record.chunks.length - kept);
+    const again = await loadConversation(viaJson(next.record), writer.stateIdentity, writer.stateLimits.kv!, store);
+    await writer.freeSlot(alice.id);
+    writer.createSlot(alice.id);
+    writer.setSlot(alice.id);
+    await writer.loadState(encodeState(again!));
+    expect(await runTurn(writer, alice, 2)).toBe(reference[2]);
+    await writer.freeSlot(alice.id);
+    await reader.freeSlot(alice.id);
+  });
+
+  test("a second conversation with the same prompt writes only what it does not share", async () => {
+    const store = new MemoryChunkStore(1 << 30);
+    const layout = writer.stateLimits.kv!;
+    const home = await prompted(writer, "home", `${SHARED} with her ball in the park.`);
+    const dog = await prompted(writer, "dog", `${SHARED} outside, and one day she saw a dog.`);
+    let shared = 0;
+    while (home.tokens[shared] === dog.tokens[shared]) shared++;
+    const whole = Math.floor(shared / CHUNK);
+    expect(whole).toBeGreaterThanOrEqual(2);
+    await storeConversation(home, layout, store, { chunkTokens: CHUNK });
+    const alone = await storeConversation(dog, layout, new MemoryChunkStore(1 << 30), { chunkTokens: CHUNK });
+    const beside = await storeConversation(dog, layout, store, { chunkTokens: CHUNK });
+    const sharedBytes = (await store.get(beside.record.chunks.slice(0, whole))).reduce((sum, chunk) => sum + chunk!.byteLength, 0);
+    expect(sharedBytes).toBeGreaterThan(0);
+    expect(beside.bytesWritten).toBe(alone.bytesWritten - sharedBytes);
+    expect(await storeConversation(dog, layout, store, { chunkTokens: CHUNK })).toMatchObject({ bytesWritten: 0 });
+  });
+
+  test("refused (undefined): a changed or missing chunk, another state key, another model, a shifted lineage not its own", async () => {
+    const layout = writer.stateLimits.kv!;
+    const state = await prompted(writer, "x", SHARED);
+    const key = new TextEncoder().encode("the app's state key");
+    const store = new MemoryChunkStore(1 << 30);
+    const { record } = await storeConversation(state, layout, store, { chunkTokens: CHUNK, stateKey: key });
+    const load = (r: ConversationRecord, s = store, k: { stateKey: Uint8Array | undefined } = { stateKey: key }) =>
+      loadConversation(r, reader.stateIdentity, layout, s, k.stateKey);
+    expect(await load(record)).toBeDefined();
+    expect(await load(record, store, { stateKey: new TextEncoder().encode("another key") })).toBeUndefined();
+    expect(await load(record, store, { stateKey: undefined })).toBeUndefined();
+    expect(await load(record, new MemoryChunkStore(1 << 30))).toBeUndefined();
+
+    // One bit changed in one stored chunk.
+    const [firstChunk] = await store.get([record.chunks[0]!]);
+    const changed = new MemoryChunkStore(1 << 30);
+    const all = await store.get(record.chunks);
+    const flipped = Uint8Array.from(firstChunk!);
+    flipped[100]! ^= 1;
+    await changed.put(new Map(record.chunks.map((k, i) => [k, i === 0 ? flipped : all[i]!])));
+    expect(await load(record, changed)).toBeUndefined();
+
+    // A record whose tokens are not its chunks' (its keys are not what they make).
+    expect(await load({ ...record, tokens: [...record.tokens.slice(0, -1), 7 as Token] })).toBeUndefined();
+    // A shifted conversation gets a lineage of its own: its keys match no unshifted prefix.
+    const shifted = await storeConversation({ ...state, erasedTokens: 51 }, layout, store, { chunkTokens: CHUNK, stateKey: key });
+    expect(shifted.record.lineage).not.toBe("");
+    expect(shifted.record.chunks.some((k) => record.chunks.includes(k))).toBe(false);
+
+    const other = await Llama.load(testLoadOptions({ slots: 1, modelPath: otherModelPath() }));
+    try {
+      expect(await loadConversation(record, other.stateIdentity, other.stateLimits.kv!, store, key)).toBeUndefined();
+    } finally {
+      await other.dispose();
+    }
+  });
+});
+
+describe("MemoryChunkStore", () => {
+  test("keeps at most maxBytes, dropping the least recently used chunks first", async () => {
+    const store = new MemoryChunkStore(300);
+    const chunk = (fill: number) => new Uint8Array(100).fill(fill);
+    expect(
+      await store.put(
+        new Map([
+          ["a", chunk(1)],
+          ["b", chunk(2)],
+          ["c", chunk(3)],
+        ]),
+      ),
+    ).toBe(300);
+    await store.get(["a"]); // a is used again: b is now the oldest
+    expect(await store.put(new Map([["d", chunk(4)]]))).toBe(100);
+    expect((await store.get(["a", "b", "c", "d"])).map((bytes) => bytes?.[0])).toEqual([1, undefined, 3, 4]);
+    expect(store.bytes).toBe(300);
+    expect(await store.put(new Map([["big", new Uint8Array(301)]]))).toBe(0);
+    expect(() => new MemoryChunkStore(-1)).toThrow(RangeError);
+  });
+});
