@@ -1,0 +1,62 @@
+import type { ChunkStore } from "./ChunkStore.js";
+
+/**
+ * What {@link RedisChunkStore} uses of a Redis client: node-redis's `mGet` and `set`, with blob
+ * strings read as Buffers (`client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })`). The
+ * store takes a client rather than making one, so this room needs no `redis` package of its own:
+ * the caller owns the connection, its options and its lifetime.
+ */
+export interface RedisChunkClient {
+  mGet(keys: string[]): Promise<readonly unknown[]>;
+  set(key: string, value: Buffer, options: { expiration: { type: "PX"; value: number }; condition: "NX" }): Promise<unknown>;
+  pExpire(key: string, ms: number): Promise<unknown>;
+}
+
+export interface RedisChunkStoreOptions {
+  /** Prepended to every key, so one Redis can hold several deployments' chunks apart. */
+  prefix?: string;
+  /**
+   * How long a chunk stays after it was last stored, in ms: storing it again (a later turn of its
+   * conversation, or another conversation that shares it) renews the time. Redis's own `maxmemory`
+   * with an LRU policy is the byte budget.
+   */
+  ttlMs: number;
+}
+
+/** The shared tier: chunks in Redis under `prefix + key`, each written once (`SET NX PX`), renewed when stored again. */
+export class RedisChunkStore implements ChunkStore {
+  private readonly prefix: string;
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly client: RedisChunkClient,
+    options: RedisChunkStoreOptions,
+  ) {
+    if (!Number.isSafeInteger(options.ttlMs) || options.ttlMs < 1)
+      throw new RangeError(`ttlMs must be a positive integer, not ${options.ttlMs}.`);
+    this.prefix = options.prefix ?? "llama-scope:chunk:";
+    this.ttlMs = options.ttlMs;
+  }
+
+  async get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    if (keys.length === 0) return [];
+    const values = await this.client.mGet(keys.map((key) => this.prefix + key));
+    return values.map((value) => (value instanceof Uint8Array ? value : undefined));
+  }
+
+  async put(chunks: ReadonlyMap<string, Uint8Array>): Promise<number> {
+    // Issued together: the client pipelines them in one round trip.
+    const written = await Promise.all(
+      [...chunks].map(async ([key, bytes]) => {
+        const reply = await this.client.set(this.prefix + key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+          expiration: { type: "PX", value: this.ttlMs },
+          condition: "NX",
+        });
+        if (reply === "OK") return bytes.byteLength;
+        await this.client.pExpire(this.prefix + key, this.ttlMs); // held already: still in use
+        return 0;
+      }),
+    );
+    return written.reduce((sum, bytes) => sum + bytes, 0);
+  }
+}
