@@ -34,14 +34,10 @@ export function splitKv(kv: Uint8Array, layout: KvLayout, chunkTokens: number): 
   const section = readSection(kv, layout);
   const { cells } = section;
   checkKvSection(kv, layout, cells); // every layer's type and size as the layout says, before reading rows by it
-  // Cell index by position: llama.cpp writes cells in cache order, chunks hold them by position.
-  const cellAt = new Int32Array(cells).fill(-1);
-  for (let i = 0; i < cells; i++) {
-    const position = section.view.getInt32(section.metaOffset + i * CELL_META_BYTES, true);
-    if (position < 0 || position >= cells || cellAt[position] !== -1)
-      throw malformed(`a KV cell has position ${position}, out of range or repeated`);
-    cellAt[position] = i;
-  }
+  // Cell index by position (each position in range once, as checked): llama.cpp writes cells in
+  // cache order, chunks hold them by position.
+  const cellAt = new Int32Array(cells);
+  for (let i = 0; i < cells; i++) cellAt[section.view.getInt32(section.metaOffset + i * CELL_META_BYTES, true)] = i;
   const chunks: KvChunk[] = [];
   for (let start = 0; start < cells; start += chunkTokens) {
     const end = Math.min(cells, start + chunkTokens);

@@ -5,7 +5,7 @@ import { joinKv, splitKv } from "../../src/state/kvChunks.js";
 import { checkKvSection, type KvLayout } from "../../src/state/kvLayout.js";
 import { decodeState, encodeState, type SlotState } from "../../src/state/StateFormat.js";
 import type { Token } from "../../src/shared/Token.js";
-import { CONVERSATIONS, runAlone, runTurn, type Conversation } from "../support/conversations.js";
+import { CONVERSATIONS, runTurn, soloReplies, type Conversation } from "../support/conversations.js";
 import { testLoadOptions } from "../support/testModel.js";
 
 const [alice] = CONVERSATIONS as [Conversation, ...Conversation[]];
@@ -20,9 +20,7 @@ let layout: KvLayout;
 let identity: string;
 
 beforeAll(async () => {
-  const solo = await Llama.load(testLoadOptions({ slots: 1 }));
-  reference = await runAlone(solo, alice);
-  await solo.dispose();
+  reference = (await soloReplies([alice])).get(alice.id)!;
   llama = await Llama.load(testLoadOptions({ slots: 3 }));
   layout = llama.stateLimits.kv!;
   identity = JSON.stringify(llama.stateIdentity);

@@ -4,7 +4,7 @@ import { Llama } from "../../src/index.js";
 import { decodeState, encodeState } from "../../src/state/StateFormat.js";
 import { loadConversation, storeConversation } from "../../src/store/conversationRecord.js";
 import { RedisChunkStore, type RedisChunkClient } from "../../src/store/RedisChunkStore.js";
-import { CONVERSATIONS, runAlone, runTurn, type Conversation } from "../support/conversations.js";
+import { CONVERSATIONS, runTurn, soloReplies, type Conversation } from "../support/conversations.js";
 import { startRedisServer, type RedisServer } from "../support/redisServer.js";
 import { testLoadOptions } from "../support/testModel.js";
 
@@ -49,9 +49,7 @@ test("chunks are written once under their prefix with a TTL, renewed when stored
 });
 
 test("a conversation stored in Redis by one engine continues exactly on another", async () => {
-  const solo = await Llama.load(testLoadOptions({ slots: 1 }));
-  const reference = await runAlone(solo, alice);
-  await solo.dispose();
+  const reference = (await soloReplies([alice])).get(alice.id)!;
   const writer = await Llama.load(testLoadOptions({ slots: 1 }));
   const reader = await Llama.load(testLoadOptions({ slots: 1 }));
   try {

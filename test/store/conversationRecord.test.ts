@@ -4,7 +4,7 @@ import type { Token } from "../../src/shared/Token.js";
 import { decodeState, encodeState, type SlotState } from "../../src/state/StateFormat.js";
 import { MemoryChunkStore } from "../../src/store/MemoryChunkStore.js";
 import { loadConversation, storeConversation, type ConversationRecord } from "../../src/store/conversationRecord.js";
-import { CONVERSATIONS, runAlone, runTurn, type Conversation } from "../support/conversations.js";
+import { CONVERSATIONS, runTurn, soloReplies, type Conversation } from "../support/conversations.js";
 import { otherModelPath, testLoadOptions } from "../support/testModel.js";
 
 const [alice] = CONVERSATIONS as [Conversation, ...Conversation[]];
@@ -18,9 +18,7 @@ let writer: Llama;
 let reader: Llama;
 
 beforeAll(async () => {
-  const solo = await Llama.load(testLoadOptions({ slots: 1 }));
-  reference = await runAlone(solo, alice);
-  await solo.dispose();
+  reference = (await soloReplies([alice])).get(alice.id)!;
   writer = await Llama.load(testLoadOptions({ slots: 2 }));
   reader = await Llama.load(testLoadOptions({ slots: 2 }));
 });
