@@ -116,7 +116,6 @@ describe("generateChoices", () => {
   });
 
   test("streamed: each choice's pieces join into its reply, with its log-probabilities", async () => {
-    const whole = await withScope({}, (scope) => scope.generateChoices(PROMPT, 3, { ...SAMPLED, logprobs: 2 }));
     const texts = ["", "", ""];
     const logprobs: number[][] = [[], [], []];
     const stream = await withScope({}, async (scope) => {
@@ -127,10 +126,14 @@ describe("generateChoices", () => {
       }
       return choices.result;
     });
-    expect(texts).toEqual(whole.choices.map((choice) => choice.text));
-    // Batches of other sizes round llama.cpp's sums differently: the tokens agree, not every last bit.
-    expect(stream.choices.map((choice) => choice.tokenCount)).toEqual(whole.choices.map((choice) => choice.tokenCount));
-    expect(logprobs).toEqual(whole.choices.map((choice) => choice.logprobs!.map((entry) => entry.token)));
+    // The reference is this stream's own result, which the engine reports apart from the pieces:
+    // a second run at temperature 1 may be batched otherwise when the machine is busy (a late
+    // branch misses a lock-step round), and other batches may sample another token.
+    expect(stream.choices.length).toBe(3);
+    expect(texts).toEqual(stream.choices.map((choice) => choice.text));
+    expect(logprobs).toEqual(stream.choices.map((choice) => choice.logprobs!.map((entry) => entry.token)));
+    expect(logprobs.map((tokens) => tokens.length)).toEqual(stream.choices.map((choice) => choice.tokenCount));
+    expect(new Set(texts).size).toBeGreaterThan(1); // seeds 7, 8, 9: the choices differ
   });
 
   test("n outside 1..128 is refused by name, before the prompt reaches the scope", async () => {
