@@ -68,11 +68,21 @@ export async function storeConversation(
   return { record, bytesWritten };
 }
 
+/** What {@link loadConversation} rebuilt of a record. */
+export interface LoadedConversation {
+  /** The state: the KV of the chunks found, the rest of the record's tokens as pending (evaluated at the next prompt). */
+  state: SlotState;
+  /** Tokens whose KV came from the store. */
+  loadedTokens: number;
+  /** Chunks missing from the store or refused by their seal (the first one ends what is loaded). */
+  refusedChunks: number;
+}
+
 /**
  * The state a record describes, its chunks read from `store`; undefined when this engine cannot
- * use it: the record is another model's or layout's (its keys are not what this engine makes of
- * its tokens), or a chunk is missing or fails its seal. The caller then re-evaluates the
- * conversation from its tokens.
+ * use it at all: the record is another model's or layout's (its keys are not what this engine
+ * makes of its tokens). A chunk that is missing or fails its seal ends the loaded prefix there:
+ * the tokens after it become pending, and the engine evaluates them again at the next prompt.
  */
 export async function loadConversation(
   record: ConversationRecord,
@@ -80,7 +90,7 @@ export async function loadConversation(
   layout: KvLayout,
   store: ChunkStore,
   stateKey?: Uint8Array,
-): Promise<SlotState | undefined> {
+): Promise<LoadedConversation | undefined> {
   const identity = identityOf(own);
   const expected = chunkKeys(JSON.stringify(identity), record.tokens, record.chunkTokens, record.lineage);
   if (expected.length !== record.chunks.length || expected.some((key, i) => key !== record.chunks[i])) return undefined;
@@ -88,17 +98,27 @@ export async function loadConversation(
   const chunks: Uint8Array[] = [];
   for (const [i, bytes] of sealed.entries()) {
     const opened = bytes === undefined ? undefined : open(record.chunks[i]!, bytes, stateKey);
-    if (opened === undefined) return undefined;
+    if (opened === undefined) break;
     chunks.push(opened);
   }
-  let kv: Uint8Array;
-  try {
-    kv = joinKv(record.tokens, chunks, layout);
-  } catch {
-    return undefined; // sealed, yet not this layout's: made by a writer with the same key but another build
-  }
   const header = record.meta === undefined ? identity : { ...identity, meta: record.meta };
-  return { header, tokens: record.tokens, pending: record.pending, erasedTokens: record.erasedTokens, kv };
+  const prefix = (count: number): LoadedConversation => {
+    const loadedTokens = Math.min(record.tokens.length, count * record.chunkTokens);
+    const tokens = record.tokens.slice(0, loadedTokens);
+    const state = {
+      header,
+      tokens,
+      pending: [...record.tokens.slice(loadedTokens), ...record.pending],
+      erasedTokens: record.erasedTokens,
+      kv: joinKv(tokens, chunks.slice(0, count), layout),
+    };
+    return { state, loadedTokens, refusedChunks: record.chunks.length - count };
+  };
+  try {
+    return prefix(chunks.length);
+  } catch {
+    return prefix(0); // sealed, yet not this layout's: made by a writer with the same key but another build
+  }
 }
 
 /** The identity alone, in a fixed key order (a header may carry `meta` beside it). */

@@ -60,10 +60,11 @@ test("a conversation stored in Redis by one engine continues exactly on another"
     });
     expect(bytesWritten).toBeGreaterThan(0);
     expect(await client.keys("t2:*")).toHaveLength(record.chunks.length);
-    const state = await loadConversation(JSON.parse(JSON.stringify(record)), reader.stateIdentity, reader.stateLimits.kv!, store);
+    const loaded = await loadConversation(JSON.parse(JSON.stringify(record)), reader.stateIdentity, reader.stateLimits.kv!, store);
     reader.createSlot(alice.id);
     reader.setSlot(alice.id);
-    await reader.loadState(encodeState(state!));
+    expect(loaded!.refusedChunks).toBe(0);
+    await reader.loadState(encodeState(loaded!.state));
     expect(await runTurn(reader, alice, 1)).toBe(reference[1]);
   } finally {
     await writer.dispose();

@@ -64,7 +64,8 @@ describe("storeConversation / loadConversation", () => {
     expect(loaded).toBeDefined();
     reader.createSlot(alice.id);
     reader.setSlot(alice.id);
-    await reader.loadState(encodeState(loaded!));
+    expect(loaded!.loadedTokens).toBe(first.tokens.length);
+    await reader.loadState(encodeState(loaded!.state));
     expect(await runTurn(reader, alice, 1)).toBe(reference[1]);
 
     // The next turn, stored from the reader, writes only the chunks from the last partial one on.
@@ -77,7 +78,7 @@ describe("storeConversation / loadConversation", () => {
     await writer.freeSlot(alice.id);
     writer.createSlot(alice.id);
     writer.setSlot(alice.id);
-    await writer.loadState(encodeState(again!));
+    await writer.loadState(encodeState(again!.state));
     expect(await runTurn(writer, alice, 2)).toBe(reference[2]);
     await writer.freeSlot(alice.id);
     await reader.freeSlot(alice.id);
@@ -101,27 +102,35 @@ describe("storeConversation / loadConversation", () => {
     expect(await storeConversation(dog, layout, store, { chunkTokens: CHUNK })).toMatchObject({ bytesWritten: 0 });
   });
 
-  test("refused (undefined): a changed or missing chunk, another state key, another model, a shifted lineage not its own", async () => {
+  test("refused: another model's record (undefined); a changed or missing chunk, or another key, ends the loaded prefix there", async () => {
     const layout = writer.stateLimits.kv!;
     const state = await prompted(writer, "x", SHARED);
     const key = new TextEncoder().encode("the app's state key");
     const store = new MemoryChunkStore(1 << 30);
     const { record } = await storeConversation(state, layout, store, { chunkTokens: CHUNK, stateKey: key });
+    const chunks = record.chunks.length;
+    expect(chunks).toBeGreaterThanOrEqual(3);
     const load = (r: ConversationRecord, s = store, k: { stateKey: Uint8Array | undefined } = { stateKey: key }) =>
       loadConversation(r, reader.stateIdentity, layout, s, k.stateKey);
-    expect(await load(record)).toBeDefined();
-    expect(await load(record, store, { stateKey: new TextEncoder().encode("another key") })).toBeUndefined();
-    expect(await load(record, store, { stateKey: undefined })).toBeUndefined();
-    expect(await load(record, new MemoryChunkStore(1 << 30))).toBeUndefined();
+    const nothing = { loadedTokens: 0, refusedChunks: chunks };
+    expect(await load(record)).toMatchObject({ loadedTokens: state.tokens.length, refusedChunks: 0 });
+    expect(await load(record, store, { stateKey: new TextEncoder().encode("another key") })).toMatchObject(nothing);
+    expect(await load(record, store, { stateKey: undefined })).toMatchObject(nothing);
+    expect(await load(record, new MemoryChunkStore(1 << 30))).toMatchObject(nothing);
+    // Whatever was refused, the state holds every token: those past the prefix as pending.
+    const empty = (await load(record, new MemoryChunkStore(1 << 30)))!.state;
+    expect([...empty.tokens, ...empty.pending]).toEqual([...state.tokens, ...state.pending]);
 
-    // One bit changed in one stored chunk.
-    const [firstChunk] = await store.get([record.chunks[0]!]);
-    const changed = new MemoryChunkStore(1 << 30);
+    // One bit changed in the second chunk: the first one loads.
     const all = await store.get(record.chunks);
-    const flipped = Uint8Array.from(firstChunk!);
+    const flipped = Uint8Array.from(all[1]!);
     flipped[100]! ^= 1;
-    await changed.put(new Map(record.chunks.map((k, i) => [k, i === 0 ? flipped : all[i]!])));
-    expect(await load(record, changed)).toBeUndefined();
+    const changed = new MemoryChunkStore(1 << 30);
+    await changed.put(new Map(record.chunks.map((k, i) => [k, i === 1 ? flipped : all[i]!])));
+    const partial = await load(record, changed);
+    expect(partial).toMatchObject({ loadedTokens: CHUNK, refusedChunks: chunks - 1 });
+    expect(partial!.state.tokens).toEqual(state.tokens.slice(0, CHUNK));
+    expect(partial!.state.pending).toEqual([...state.tokens.slice(CHUNK), ...state.pending]);
 
     // A record whose tokens are not its chunks' (its keys are not what they make).
     expect(await load({ ...record, tokens: [...record.tokens.slice(0, -1), 7 as Token] })).toBeUndefined();
@@ -137,26 +146,23 @@ describe("storeConversation / loadConversation", () => {
       await other.dispose();
     }
   });
-});
 
-describe("MemoryChunkStore", () => {
-  test("keeps at most maxBytes, dropping the least recently used chunks first", async () => {
-    const store = new MemoryChunkStore(300);
-    const chunk = (fill: number) => new Uint8Array(100).fill(fill);
-    expect(
-      await store.put(
-        new Map([
-          ["a", chunk(1)],
-          ["b", chunk(2)],
-          ["c", chunk(3)],
-        ]),
-      ),
-    ).toBe(300);
-    await store.get(["a"]); // a is used again: b is now the oldest
-    expect(await store.put(new Map([["d", chunk(4)]]))).toBe(100);
-    expect((await store.get(["a", "b", "c", "d"])).map((bytes) => bytes?.[0])).toEqual([1, undefined, 3, 4]);
-    expect(store.bytes).toBe(300);
-    expect(await store.put(new Map([["big", new Uint8Array(301)]]))).toBe(0);
-    expect(() => new MemoryChunkStore(-1)).toThrow(RangeError);
+  test("a conversation whose chunks are missing past its first ones continues exactly: the rest is evaluated again", async () => {
+    const store = new MemoryChunkStore(1 << 30);
+    const layout = writer.stateLimits.kv!;
+    expect(await runTurn(writer, alice, 0)).toBe(reference[0]);
+    const { record } = await storeConversation(await stateOf(writer), layout, store, { chunkTokens: CHUNK });
+    await writer.freeSlot(alice.id);
+    const kept = new MemoryChunkStore(1 << 30);
+    const firstTwo = record.chunks.slice(0, 2);
+    const bytes = await store.get(firstTwo);
+    await kept.put(new Map(firstTwo.map((k, i) => [k, bytes[i]!])));
+    const loaded = await loadConversation(viaJson(record), reader.stateIdentity, layout, kept);
+    expect(loaded).toMatchObject({ loadedTokens: 2 * CHUNK, refusedChunks: record.chunks.length - 2 });
+    reader.createSlot(alice.id);
+    reader.setSlot(alice.id);
+    await reader.loadState(encodeState(loaded!.state));
+    expect(await runTurn(reader, alice, 1)).toBe(reference[1]);
+    await reader.freeSlot(alice.id);
   });
 });
