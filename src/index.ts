@@ -17,6 +17,14 @@ export type { SwapOptions } from "./parent/SwapOptions.js";
 export type { PrefixCacheOptions } from "./parent/PrefixCacheOptions.js";
 export type { SwapReport } from "./parent/slots/SlotScheduler.js";
 export type { FrozenStorage } from "./parent/frozen/FrozenStore.js";
+export {
+  ConversationStore,
+  type ConversationStoreStatus,
+  type OpenedConversation,
+  type SavedConversation,
+} from "./parent/conversations/ConversationStore.js";
+export type { ConversationLease } from "./parent/conversations/ConversationLease.js";
+export type { ConversationStoreOptions } from "./parent/conversations/ConversationStoreOptions.js";
 export { LlamaScope } from "./scope/LlamaScope.js";
 export type { ScopeOptions } from "./scope/ScopeOptions.js";
 export type { PromptStream } from "./scope/PromptStream.js";

@@ -1,4 +1,5 @@
-import { MissingDependencyError } from "./MissingDependencyError.js";
+import { MissingDependencyError } from "../shared/errors/index.js";
+import { isMissingPackage } from "../shared/missingPackage.js";
 
 /** What `serve` needs of `llama-scope/server`. */
 export type ServerModule = typeof import("../server/index.js");
@@ -21,10 +22,4 @@ export async function loadServer(importServer: () => Promise<ServerModule> = () 
       );
     throw error;
   }
-}
-
-/** Node's error for an import of a package that is not installed. */
-function isMissingPackage(error: unknown, name: string): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return code === "ERR_MODULE_NOT_FOUND" && typeof message === "string" && message.includes(`'${name}'`);
 }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../shared/packageRoot.js";
 import { CliUsageError } from "./CliUsageError.js";
-import { MissingDependencyError } from "./MissingDependencyError.js";
+import { MissingDependencyError } from "../shared/errors/index.js";
 import { serve } from "./serve.js";
 
 const USAGE = `Usage: llama-scope <command> [options]

@@ -6,6 +6,11 @@ import { assertKnownKeys } from "../shared/validate.js";
 import { InvalidArgumentError } from "../shared/errors/index.js";
 import type { PrefixCachePolicy } from "../protocol/index.js";
 import type { Isolation } from "./supervisor/Isolation.js";
+import {
+  resolveConversationStore,
+  type ConversationStoreOptions,
+  type ConversationStorePolicy,
+} from "./conversations/ConversationStoreOptions.js";
 import { resolvePrefixCachePolicy, type PrefixCacheOptions } from "./PrefixCacheOptions.js";
 import { resolveIsolation, resolveRestartPolicy, type RestartOptions, type RestartPolicy } from "./RestartOptions.js";
 import { resolveSwapPolicy, type SwapOptions, type SwapPolicy } from "./SwapOptions.js";
@@ -36,10 +41,17 @@ export interface ParentLoadOptions extends LlamaLoadOptions {
    * turns it off.
    */
   prefixCache?: PrefixCacheOptions | false;
+  /**
+   * A conversation store shared with other processes that load the same model (replicas): in
+   * Redis, `{ redis: "redis://host:6379" }` (see {@link ConversationStoreOptions} and
+   * docs/scaling.md). `parent.conversations` saves scopes there by name and opens them anywhere.
+   * Needs the `redis` package beside llama-scope.
+   */
+  store?: ConversationStoreOptions;
 }
 
 /** Options the parent keeps; every other one is copied to the engine. */
-const PARENT_OPTION_NAMES = ["swap", "isolation", "restart", "prefixCache"];
+const PARENT_OPTION_NAMES = ["swap", "isolation", "restart", "prefixCache", "store"];
 
 /** What to pass instead of a callback or signal that users of node-llama-cpp's `loadModel` may try here. */
 const INSTEAD: Record<string, string> = {
@@ -81,18 +93,21 @@ export class LlamaLoad {
   readonly prefixCache: PrefixCachePolicy;
   /** Slots the worker will allocate. */
   readonly slots: number;
+  /** The conversation store's settings; undefined without one. */
+  readonly store: ConversationStorePolicy | undefined;
 
   constructor(options: ParentLoadOptions) {
     if (options !== null && typeof options === "object") {
       assertCloneable(options);
       assertKnownKeys(options, [...LOAD_OPTION_NAMES, ...PARENT_OPTION_NAMES], "LlamaLoad option", "LlamaLoad options");
     }
-    const { swap, isolation, restart, prefixCache, ...engine } = options ?? ({} as ParentLoadOptions);
+    const { swap, isolation, restart, prefixCache, store, ...engine } = options ?? ({} as ParentLoadOptions);
     this.isolation = resolveIsolation(isolation);
     this.restart = resolveRestartPolicy(restart, this.isolation);
     this.slots = resolveLoadOptions(engine).slots;
     this.swap = resolveSwapPolicy(swap);
     this.prefixCache = resolvePrefixCachePolicy(prefixCache);
+    this.store = store === undefined ? undefined : resolveConversationStore(store);
     if (this.swap !== false && this.swap.dir !== undefined && statSync(this.swap.dir, { throwIfNoEntry: false })?.isDirectory() !== true)
       throw new InvalidArgumentError(
         `swap.dir "${this.swap.dir}" is not a directory. Create it, or leave dir out to use the OS temporary directory.`,

@@ -29,8 +29,11 @@ import type { Isolation } from "./supervisor/Isolation.js";
 import type { RestartReport } from "./supervisor/RestartReport.js";
 import { ThreadEngine } from "./supervisor/ThreadEngine.js";
 import { FrozenStore } from "./frozen/FrozenStore.js";
+import { ConversationStore } from "./conversations/ConversationStore.js";
+import { connectRedis, type RedisConnection } from "./conversations/redisConnection.js";
 import { resolveInitOptions, type InitOptions } from "./InitOptions.js";
 import { LlamaLoad, type ParentLoadOptions } from "./LlamaLoad.js";
+import type { ConversationStorePolicy } from "./conversations/ConversationStoreOptions.js";
 import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
 import { ScopeMemories } from "./ScopeMemories.js";
 import { ScratchDirectory } from "./ScratchDirectory.js";
@@ -144,6 +147,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private lostCalls = 0;
   private readonly prefixCache: PrefixCacheStats = { hits: 0, misses: 0, copies: 0, evictions: 0, bytes: 0, entries: 0 };
   private readonly store: FrozenStore;
+  private conversationStore: ConversationStore | undefined;
   private readonly scheduler: SlotScheduler;
   /** Each live scope's config and history, kept when restarts are on. */
   private readonly memories: ScopeMemories;
@@ -262,6 +266,14 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     }
     this.initialization ??= this.start(signal);
     return this.initialization;
+  }
+
+  /**
+   * The conversation store shared with other processes (`LlamaLoad({ store })`), once `init()`
+   * has resolved; undefined without one. See docs/scaling.md.
+   */
+  get conversations(): ConversationStore | undefined {
+    return this.conversationStore;
   }
 
   /** What the engine loaded, once `init()` has resolved. */
@@ -386,7 +398,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       const disposed = new DisposedError("The LlamaParent was disposed while this call was in flight.");
       this.scheduler.failAll(disposed);
       await this.supervisor.stop(disposed);
-      await Promise.all([this.store.dispose(), this.scratch.remove()]);
+      await Promise.all([this.store.dispose(), this.scratch.remove(), this.conversationStore?.close()]);
       this.emit("disposed");
     })();
     return this.disposal;
@@ -426,13 +438,30 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     // Made before anything is awaited, so a dispose() during init always finds it to remove.
     this.scratch.make(scratchParent);
     const progress = (update: LoadProgress) => notifyProgress((value) => this.emit("loadProgress", value), update);
+    const { store } = this.load;
+    // Connected beside the download, so a missing redis package fails before the model loads.
+    const connecting =
+      store === undefined ? undefined : connectRedis(store.redis, (error) => this.conversationStore?.connectionFailed(error));
+    let connection: RedisConnection | undefined;
     const [modelFile] = await Promise.all([
       fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }),
       sweep,
-    ]);
+      connecting?.then((opened) => (connection = opened)),
+    ]).catch(async (error: unknown) => {
+      (await connecting?.catch(() => undefined))?.close();
+      throw error;
+    });
+    if (signal.aborted) connection?.close();
     signal.throwIfAborted(); // disposed meanwhile: no engine may start
     this.modelFile = modelFile;
-    const info = await this.supervisor.start(progress);
+    let info: ModelReady;
+    try {
+      info = await this.supervisor.start(progress);
+    } catch (error) {
+      connection?.close();
+      throw error;
+    }
+    if (store !== undefined && connection !== undefined) this.conversationStore = this.openConversations(store, connection, info);
     this.emit("ready", info);
     return info;
   }
@@ -503,6 +532,22 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       removeStaleDirectories(scratchParent, "scratch"),
       removeStaleDirectories((swap === false ? undefined : swap.dir) ?? os.tmpdir(), "swap"),
     ]);
+  }
+
+  private openConversations(policy: ConversationStorePolicy, connection: RedisConnection, info: ModelReady): ConversationStore {
+    const layout = info.stateLimits.kv;
+    if (layout === undefined) {
+      connection.close();
+      throw new InvalidArgumentError(
+        `This model's KV cache has a layout llama-scope cannot cut into chunks (${info.modelName}), so it cannot use a conversation store. Load without store.`,
+      );
+    }
+    const stateKey = stateKeyBytes(this.load.options.stateKey);
+    return new ConversationStore(
+      { identity: info.stateIdentity, layout, stateKey, scopeFrom: (state) => this.getScope({ state }) },
+      connection,
+      policy,
+    );
   }
 
   /**

@@ -8,4 +8,6 @@ export interface ChunkStore {
   get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>;
   /** Stores the chunks it does not hold yet; resolves with the bytes it wrote. */
   put(chunks: ReadonlyMap<string, Uint8Array>): Promise<number>;
+  /** Keeps chunks it holds as if stored again (renews their TTL, or their place in an LRU), without their bytes. */
+  renew(keys: readonly string[]): Promise<void>;
 }

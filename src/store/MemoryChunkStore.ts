@@ -26,6 +26,11 @@ export class MemoryChunkStore implements ChunkStore {
     return Promise.resolve(keys.map((key) => this.chunks.get(key)));
   }
 
+  renew(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.chunks.get(key); // the most recent now
+    return Promise.resolve();
+  }
+
   put(chunks: ReadonlyMap<string, Uint8Array>): Promise<number> {
     let written = 0;
     for (const [key, bytes] of chunks) {

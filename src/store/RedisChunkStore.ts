@@ -44,6 +44,10 @@ export class RedisChunkStore implements ChunkStore {
     return values.map((value) => (value instanceof Uint8Array ? value : undefined));
   }
 
+  async renew(keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((key) => this.client.pExpire(this.prefix + key, this.ttlMs)));
+  }
+
   async put(chunks: ReadonlyMap<string, Uint8Array>): Promise<number> {
     // Issued together: the client pipelines them in one round trip.
     const written = await Promise.all(

@@ -3,7 +3,7 @@ import type { Token } from "../shared/Token.js";
 import { chunkKeys } from "../state/chunkKeys.js";
 import { joinKv, splitKv } from "../state/kvChunks.js";
 import type { KvLayout } from "../state/kvLayout.js";
-import type { SlotState, StateIdentity, StateMeta } from "../state/StateFormat.js";
+import { isJsonObject, type SlotState, type StateIdentity, type StateMeta } from "../state/StateFormat.js";
 import type { ChunkStore } from "./ChunkStore.js";
 
 /**
@@ -32,6 +32,11 @@ export interface StoreOptions {
   stateKey?: Uint8Array | undefined;
   /** A shifted conversation's lineage, kept across its turns; made up when it has none yet. */
   lineage?: string | undefined;
+  /**
+   * Chunks the store is known to hold already (an earlier record's): they are renewed, not sent
+   * again. A turn then sends only the chunks it added.
+   */
+  known?: ReadonlySet<string> | undefined;
 }
 
 /** Bytes of a chunk's seal: HMAC-SHA256 under the state key, or SHA-256 without one. */
@@ -52,8 +57,12 @@ export async function storeConversation(
   const identity = identityOf(state.header);
   const keys = chunkKeys(JSON.stringify(identity), state.tokens, chunkTokens, lineage);
   const chunks = splitKv(state.kv, layout, chunkTokens);
-  const sealed = new Map(keys.map((key, i) => [key, seal(key, chunks[i]!.bytes, stateKey)]));
-  const bytesWritten = await store.put(sealed);
+  const known = options.known ?? new Set<string>();
+  const sealed = new Map<string, Uint8Array>();
+  keys.forEach((key, i) => {
+    if (!known.has(key)) sealed.set(key, seal(key, chunks[i]!.bytes, stateKey));
+  });
+  const [bytesWritten] = await Promise.all([store.put(sealed), store.renew(keys.filter((key) => known.has(key)))]);
   const record: ConversationRecord = {
     version: 1,
     identity,
@@ -119,6 +128,53 @@ export async function loadConversation(
   } catch {
     return prefix(0); // sealed, yet not this layout's: made by a writer with the same key but another build
   }
+}
+
+/** Tokens are llama.cpp token ids: what `chunkKeys` writes as u32. */
+const isTokenList = (value: unknown): value is Token[] =>
+  Array.isArray(value) && value.every((token) => Number.isInteger(token) && token >= 0 && token <= 0xffffffff);
+const isText = (value: unknown, max: number): value is string => typeof value === "string" && value.length <= max;
+
+/**
+ * A record read back from JSON (a store anyone with access may have written to), or undefined
+ * when it is not one: its shape is checked here so that nothing after it trips on a bad field.
+ * What its tokens and chunks are worth is checked later, by their keys and seals.
+ */
+export function parseConversationRecord(json: string): ConversationRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const r = value as Partial<ConversationRecord> | null;
+  if (typeof r !== "object" || r === null || r.version !== 1) return undefined;
+  const { identity } = r;
+  const identityOk =
+    typeof identity === "object" &&
+    identity !== null &&
+    isText(identity.model?.fingerprint, 256) &&
+    isText(identity.model?.name, 4096) &&
+    isText(identity.layout?.kvCacheKeyType, 64) &&
+    isText(identity.layout?.kvCacheValueType, 64) &&
+    isText(identity.layout?.flashAttention, 64);
+  const chunkTokens = r.chunkTokens;
+  if (
+    !identityOk ||
+    !Number.isSafeInteger(chunkTokens) ||
+    chunkTokens! < 1 ||
+    !isText(r.lineage, 64) ||
+    !isTokenList(r.tokens) ||
+    !isTokenList(r.pending) ||
+    !Number.isSafeInteger(r.erasedTokens) ||
+    r.erasedTokens! < 0 ||
+    !Array.isArray(r.chunks) ||
+    r.chunks.length !== Math.ceil(r.tokens.length / chunkTokens!) ||
+    !r.chunks.every((key) => typeof key === "string" && /^[0-9a-f]{64}$/.test(key)) ||
+    (r.meta !== undefined && !isJsonObject(r.meta))
+  )
+    return undefined;
+  return r as ConversationRecord;
 }
 
 /** The identity alone, in a fixed key order (a header may carry `meta` beside it). */

@@ -15,6 +15,10 @@ export interface RedisServer {
   dir: string;
   /** Stops the server (SIGTERM: it finishes its append-only file) and starts it again on the same port and directory. */
   restart(): Promise<void>;
+  /** Stops the server, keeping its port and directory for `resume()`: Redis is down meanwhile. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on its port and directory. */
+  resume(): Promise<void>;
   /** Stops the server and removes its directory. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -61,6 +65,10 @@ export async function startRedisServer(options: { appendonly?: boolean } = {}): 
     dir,
     restart: async () => {
       await terminate(child);
+      child = await launch();
+    },
+    halt: () => terminate(child),
+    resume: async () => {
       child = await launch();
     },
     stop: () =>

@@ -123,3 +123,41 @@ export class FunctionResultsError extends LlamaScopeError {
   /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
   readonly code = "LLAMA_SCOPE_ERR_FUNCTION_RESULTS";
 }
+
+/**
+ * A package that only some uses of llama-scope need is not installed: `fastify` for
+ * `llama-scope serve`, `redis` for a conversation store (`LlamaLoad({ store: { redis } })`).
+ * The message names the command that installs it.
+ */
+export class MissingDependencyError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_MISSING_DEPENDENCY";
+}
+
+/**
+ * The conversation store (Redis) did not answer in time, or is down: nothing was saved or read.
+ * The scope itself is unchanged and goes on; try again once the store is back
+ * (`parent.conversations.status` says when it last failed).
+ */
+export class StoreUnavailableError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_STORE_UNAVAILABLE";
+}
+
+/**
+ * `conversations.save(name, scope)` found a newer version of the conversation than the one the
+ * scope continues (another replica saved a turn meanwhile): nothing was written. Open it again to
+ * continue the stored one, or save with `ifVersion: storedVersion` to replace it.
+ */
+export class StoreConflictError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_STORE_CONFLICT";
+  /** The version stored now. */
+  storedVersion = 0;
+}
+
+/** Another holder has the conversation's lease (a turn runs elsewhere): try again after it, or wait longer (`waitMs`). */
+export class ConversationBusyError extends LlamaScopeError {
+  /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
+  readonly code = "LLAMA_SCOPE_ERR_CONVERSATION_BUSY";
+}
