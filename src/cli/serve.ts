@@ -28,6 +28,7 @@ export async function serve(args: string[]): Promise<number> {
   if (options.maxRamBytes !== undefined) load.swap = { maxRamBytes: options.maxRamBytes };
   if (!options.embeddings) load.embeddings = false;
   if (options.embeddingModel !== undefined) load.embeddings = { modelPath: options.embeddingModel };
+  if (options.redis !== undefined) load.store = { redis: options.redis };
   let parent: LlamaParent;
   let server: LlamaServer;
   try {
@@ -40,6 +41,7 @@ export async function serve(args: string[]): Promise<number> {
       maxMessages: options.maxMessages,
       maxSavedSessions: options.maxSavedSessions,
       maxStateBytes: options.maxStateBytes,
+      durability: options.durability,
       log,
       ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
       ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),

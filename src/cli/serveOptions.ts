@@ -24,6 +24,9 @@ export interface ServeOptions {
   embeddings: boolean;
   /** A second model for `/v1/embeddings`; undefined: the served model computes them. */
   embeddingModel: string | undefined;
+  /** The conversation store replicas share sessions through; undefined: sessions stay in this process. */
+  redis: string | undefined;
+  durability: "turn" | "async";
 }
 
 interface Flag {
@@ -125,6 +128,18 @@ export const SERVE_FLAGS: readonly Flag[] = [
     value: "<path | hf:… | https://…>",
     help: "a second model, an embedding model, for /v1/embeddings (default: the served model)",
   },
+  {
+    name: "redis",
+    env: "LLAMA_SCOPE_REDIS",
+    value: "<redis://host:port>",
+    help: "share sessions with other replicas through this Redis: any replica continues any session (needs the redis package; default: none)",
+  },
+  {
+    name: "durability",
+    env: "LLAMA_SCOPE_DURABILITY",
+    value: "<turn|async>",
+    help: "with --redis: write a session's turn before its response ends (turn), or just after it (async) (default turn)",
+  },
 ];
 
 export const SERVE_HELP = [
@@ -182,6 +197,12 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
   const embeddingModel = read("embedding-model");
   if (embeddingModel !== undefined && embeddings === "off")
     throw new CliUsageError("--embedding-model names a model for embeddings, which --embeddings off turns off: give one or the other.");
+  const durability = read("durability") ?? "turn";
+  if (durability !== "turn" && durability !== "async")
+    throw new CliUsageError(`--durability must be "turn" or "async", not "${durability}".`);
+  const redis = read("redis");
+  if (redis !== undefined && !/^rediss?:\/\//.test(redis))
+    throw new CliUsageError(`--redis must be a Redis URL such as redis://127.0.0.1:6379, not "${redis}".`);
   const maxRam = read("max-ram");
   const maxStateSize = read("max-state-size");
   return {
@@ -205,6 +226,8 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     maxStateBytes: maxStateSize === undefined ? 4 * 1024 ** 3 : byteSize(maxStateSize, "max-state-size", 1),
     embeddings: embeddings === "on",
     embeddingModel,
+    redis,
+    durability,
   };
 }
 

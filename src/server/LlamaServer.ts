@@ -18,6 +18,7 @@ import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } 
 import { HistorySightings } from "./conversations/HistorySightings.js";
 import { ScopeShifts } from "./conversations/ScopeShifts.js";
 import { SessionStore } from "./conversations/SessionStore.js";
+import { SharedSessions } from "./conversations/SharedSessions.js";
 import { StateDirectory } from "./conversations/StateDirectory.js";
 import { StatelessScopes } from "./conversations/StatelessScopes.js";
 
@@ -66,7 +67,11 @@ export class LlamaServer {
     const { stateDir, maxSavedSessions, maxStateBytes, maxSessions, maxSessionQueue, maxStatelessScopes, log } = this.options;
     const directory =
       stateDir === undefined ? undefined : new StateDirectory(stateDir, { maxFiles: maxSavedSessions, maxBytes: maxStateBytes }, log);
-    this.sessions = new SessionStore(parent, directory, log, { maxSessions, maxSessionQueue });
+    const shared =
+      parent.load.store === undefined
+        ? undefined
+        : new SharedSessions(() => parent.conversations, this.options.durability, this.options.sessionLeaseWaitMs, log);
+    this.sessions = new SessionStore(parent, directory, log, { maxSessions, maxSessionQueue }, shared);
     parent.on("error", this.engineFailed);
     const unavailable = () => this.unavailable();
     const shifts = new ScopeShifts(parent);
@@ -120,8 +125,9 @@ export class LlamaServer {
       }
       const usable = !this.parent.disposed && !this.failed;
       await this.context.stateless.dispose(); // they are no session: nothing to save
-      const persisted =
-        persist && usable && this.options.stateDir !== undefined ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
+      // With a conversation store, sessions holding turns it has not got are written there too.
+      const keep = this.options.stateDir !== undefined || this.sessions.shared !== undefined;
+      const persisted = persist && usable && keep ? await this.sessions.persist() : (await this.sessions.dispose(), 0);
       await this.app.close();
       this.context.metrics.detach();
       this.context.shifts.detach();

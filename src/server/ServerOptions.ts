@@ -1,3 +1,4 @@
+import type { Durability } from "./conversations/SharedSessions.js";
 import { InvalidArgumentError } from "../index.js";
 
 /** Options of a {@link LlamaServer}. */
@@ -49,6 +50,17 @@ export interface ServerOptions {
   closeGraceMs?: number;
   /** Where the server writes what an operator should know (failures, sessions set aside). Default: stderr. */
   log?: (line: string) => void;
+  /**
+   * With a conversation store (`LlamaLoad({ store })`): when a session's turn is written there.
+   * `"turn"` (default): before its response ends, so a replica killed at any moment loses no
+   * turn whose response completed. `"async"`: just after it. See docs/scaling.md.
+   */
+  durability?: Durability;
+  /**
+   * With a conversation store: how long a session's request waits while another replica runs a
+   * turn of the session, before it gets a 409. Default 30,000 ms.
+   */
+  sessionLeaseWaitMs?: number;
 }
 
 /** {@link ServerOptions} checked, with defaults. */
@@ -66,6 +78,8 @@ export interface ResolvedServerOptions {
   bodyLimit: number;
   closeGraceMs: number;
   log: (line: string) => void;
+  durability: Durability;
+  sessionLeaseWaitMs: number;
 }
 
 export const DEFAULT_MAX_QUEUE = 64;
@@ -77,6 +91,7 @@ export const DEFAULT_MAX_SAVED_SESSIONS = 1000;
 export const DEFAULT_MAX_STATE_BYTES = 4 * 1024 ** 3;
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 const DEFAULT_CLOSE_GRACE_MS = 10_000;
+const DEFAULT_SESSION_LEASE_WAIT_MS = 30_000;
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   const {
@@ -93,6 +108,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     bodyLimit = DEFAULT_BODY_LIMIT,
     closeGraceMs = DEFAULT_CLOSE_GRACE_MS,
     log,
+    durability = "turn",
+    sessionLeaseWaitMs = DEFAULT_SESSION_LEASE_WAIT_MS,
   } = options;
   if (apiKey !== undefined && (typeof apiKey !== "string" || apiKey.length === 0))
     throw new InvalidArgumentError("apiKey must be a non-empty string, or left out to accept every client.");
@@ -118,6 +135,12 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     throw new InvalidArgumentError(`bodyLimit must be a whole number of bytes, at least 1024, not ${String(bodyLimit)}.`);
   if (typeof closeGraceMs !== "number" || !(closeGraceMs >= 0))
     throw new InvalidArgumentError(`closeGraceMs must be a number of milliseconds (0 or more), not ${String(closeGraceMs)}.`);
+  if (durability !== "turn" && durability !== "async")
+    throw new InvalidArgumentError(`durability must be "turn" or "async", not ${JSON.stringify(durability)}.`);
+  if (!Number.isSafeInteger(sessionLeaseWaitMs) || sessionLeaseWaitMs < 0)
+    throw new InvalidArgumentError(
+      `sessionLeaseWaitMs must be a whole number of milliseconds (0 or more), not ${String(sessionLeaseWaitMs)}.`,
+    );
   return {
     apiKey,
     stateDir,
@@ -132,5 +155,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     bodyLimit,
     closeGraceMs,
     log: log ?? ((line) => process.stderr.write(`llama-scope: ${line}\n`)),
+    durability,
+    sessionLeaseWaitMs,
   };
 }

@@ -122,11 +122,16 @@ export async function handleCompletion(
     return await context.sessions.use(sessionId, signal, (session) =>
       admitted(async () => {
         const index = conversation === undefined || !context.stateless.enabled ? undefined : offered(context, session);
+        // With a conversation store, the turn is written before the response's last byte.
+        const generated = async (result: GenerationResult) => {
+          await index?.(result);
+          await session.commit();
+        };
         const continued = session.scope === undefined ? undefined : await spec.continuation(session.scope);
-        if (continued !== undefined) return answer(session.scope!, continued, "continued", index);
+        if (continued !== undefined) return answer(session.scope!, continued, "continued", generated);
         const { scope, prompt } = spec.fresh();
         await session.replace(scope);
-        return answer(scope, prompt, "started", index);
+        return answer(scope, prompt, "started", generated);
       }),
     );
   });

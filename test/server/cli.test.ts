@@ -2,49 +2,21 @@
 // `llama-scope serve` as a user runs it: a real child process running the CLI, configured by
 // flags and LLAMA_SCOPE_* variables. SIGTERM saves every session to the state directory; the
 // next start revives a session at its next request, and it continues exactly where it stopped.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { GenerationResult, LlamaParent } from "../../src/index.js";
 import { startParent } from "../support/parents.js";
+import { CLI, startCli } from "../support/cliProcess.js";
 import { metric, openaiClient, readMetrics, waitFor } from "../support/servers.js";
-import { projectRoot, testModelPath } from "../support/testModel.js";
+import { testModelPath } from "../support/testModel.js";
 
-const CLI = path.join(projectRoot(), "dist", "cli", "main.js");
 const CONTEXT_SIZE = 1024;
 const SYSTEM = "You are a storyteller. Keep it short.";
 const TURNS = ["Tell me about a cat.", "What did the cat eat?", "Where did it sleep?"];
 const GREEDY = { max_tokens: 16, temperature: 0 };
-
-interface Cli {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Starts the CLI; resolves once it listens and its model is loaded. */
-async function startCli(args: string[], env: Record<string, string> = {}): Promise<Cli> {
-  const child = spawn(process.execPath, [CLI, "serve", ...args], {
-    env: { ...process.env, NODE_OPTIONS: "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (data: Buffer) => (output += data.toString()));
-  child.stderr.on("data", (data: Buffer) => (output += data.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await waitFor(
-    () => /listening on (http:\/\/\S+)/.test(output) || child.exitCode !== null,
-    30_000,
-    `the CLI to listen; it said:\n${output}`,
-  );
-  const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
-  if (url === undefined) throw new Error(`The CLI exited: ${output}`);
-  await waitFor(async () => (await fetch(`${url}/health`)).status === 200, 30_000, "the model to load");
-  return { child, url, output: () => output, exited };
-}
 
 /** Runs the CLI to its end (for --help and usage errors). */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -90,6 +62,8 @@ describe("llama-scope serve", () => {
       ["--max-state-size", "LLAMA_SCOPE_MAX_STATE_SIZE"],
       ["--embeddings", "LLAMA_SCOPE_EMBEDDINGS"],
       ["--embedding-model", "LLAMA_SCOPE_EMBEDDING_MODEL"],
+      ["--redis", "LLAMA_SCOPE_REDIS"],
+      ["--durability", "LLAMA_SCOPE_DURABILITY"],
     ] as const)
       expect(help.stdout).toMatch(new RegExp(`--${flag.slice(2)} [\\s\\S]*?\\[${variable}\\]`));
     const bad = await runCli(["serve", "--model", testModelPath(), "--slots", "many"]);
@@ -101,6 +75,9 @@ describe("llama-scope serve", () => {
     const noEmbeddings = await runCli(["serve", "--model", testModelPath(), "--embeddings", "maybe"]);
     expect(noEmbeddings.code).toBe(2);
     expect(noEmbeddings.stderr).toContain('--embeddings must be "on" or "off"');
+    const noRedis = await runCli(["serve", "--model", testModelPath(), "--redis", "localhost:6379"]);
+    expect(noRedis.code).toBe(2);
+    expect(noRedis.stderr).toContain("--redis must be a Redis URL");
     const unknown = await runCli(["serve", "--modle", "x"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("--help");

@@ -19,13 +19,16 @@ export interface ConversationStoreOptions {
   chunkTokens?: number;
   /** How long a Redis call may take before it counts as failed, in ms. Default 5,000. */
   timeoutMs?: number;
-  /** How long a lease lasts unless renewed (it is renewed while held), in ms. Default 15,000. */
+  /**
+   * How long a lease lasts unless renewed (it is renewed every third of it while held), in ms: how
+   * long a conversation stays locked after its holder died. Default 10,000.
+   */
   leaseMs?: number;
 }
 
 export type ConversationStorePolicy = Required<ConversationStoreOptions>;
 
-const DEFAULTS = { prefix: "llama-scope:", ttlMs: 86_400_000, chunkTokens: 32, timeoutMs: 5_000, leaseMs: 15_000 };
+const DEFAULTS = { prefix: "llama-scope:", ttlMs: 86_400_000, chunkTokens: 32, timeoutMs: 5_000, leaseMs: 10_000 };
 
 /** Checks `store` options, filling in the defaults. */
 export function resolveConversationStore(options: unknown): ConversationStorePolicy {

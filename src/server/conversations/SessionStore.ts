@@ -3,13 +3,18 @@ import { StateFormatError, StateMismatchError, type LlamaParent, type LlamaScope
 import { AdmissionQueue } from "../AdmissionQueue.js";
 import { ApiError, badRequest } from "../ApiError.js";
 import type { StateDirectory } from "./StateDirectory.js";
+import type { SharedSessions, SharedSessionState } from "./SharedSessions.js";
 
 /** The longest session id taken (an `X-Session-Id` header). */
 export const MAX_SESSION_ID_LENGTH = 256;
 
 /** One session: the scope its requests continue, and its own queue, where its requests wait to run one at a time. */
-class Session {
+class Session implements SharedSessionState {
   scope: LlamaScope | undefined;
+  /** The stored version its scope continues, with a conversation store (see {@link SharedSessions}). */
+  version: number | undefined;
+  /** Its scope holds turns the conversation store has not got yet. */
+  dirty = false;
   /** Settles when the session's requests so far have (for `persist()`). */
   tail: Promise<unknown> = Promise.resolve();
   /** Whether its file in the state directory has been looked for. */
@@ -60,6 +65,12 @@ export interface SessionTurn {
    * session is idle. Undefined: none to offer (the scope was shifted).
    */
   holds(key: string | undefined): void;
+  /**
+   * Writes the session to the conversation store, if there is one and it wants each turn written
+   * before its response ends (`durability: "turn"`); else the turn is written after the response.
+   * Call it once the reply is complete and before its last byte is sent. Never rejects.
+   */
+  commit(): Promise<void>;
 }
 
 /** Limits of a {@link SessionStore}. */
@@ -89,11 +100,16 @@ export class SessionStore {
   /** Sessions by the key of the conversation their scope holds (see {@link SessionTurn.holds}). */
   private readonly byContent = new Map<string, Session>();
 
+  /** While sessions hold turns the conversation store has not got: writes them once it is back. */
+  private catchUpTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly parent: LlamaParent,
     private readonly stateDir: StateDirectory | undefined,
     private readonly log: (line: string) => void,
     private readonly limits: SessionLimits = { maxSessions: Infinity, maxSessionQueue: Infinity },
+    /** Sessions shared with other replicas through `parent.conversations`; undefined without a store. */
+    readonly shared?: SharedSessions,
   ) {}
 
   /** Indexes the state directory (and keeps it within its bounds). */
@@ -138,9 +154,23 @@ export class SessionStore {
     void this.evictOverLimit();
     const run = (async () => {
       const release = await session.turns.enter(signal);
+      let lease: Awaited<ReturnType<SharedSessions["begin"]>>;
+      /** Whether the turn got its lease (or ran without the store), and whether it was written already. */
+      let began = false;
+      let committed = false;
       try {
         await session.ended;
         await this.lookForFile(session);
+        const before = session.scope;
+        lease = await this.shared?.begin(session, signal);
+        began = true;
+        // A scope loaded from the conversation store, like one revived from a file, is no fork source.
+        if (session.scope !== before) session.ownScope = false;
+        const commit = async () => {
+          if (committed || this.shared === undefined) return;
+          committed = true;
+          await this.shared.save(session);
+        };
         return await use({
           id,
           get scope() {
@@ -158,8 +188,14 @@ export class SessionStore {
             session.contentKey = key;
             this.byContent.set(key, session);
           },
+          commit: () => (this.shared?.durability === "turn" ? commit() : Promise.resolve()),
         });
       } finally {
+        // A turn not written before its response (durability "async", or a request that failed
+        // after its scope changed) is written now, while the session's lease is still held.
+        if (this.shared !== undefined && began && !committed && session.scope !== undefined) await this.shared.save(session);
+        await this.shared?.end(lease);
+        if (session.dirty) this.catchUpLater();
         release();
       }
     })();
@@ -224,6 +260,8 @@ export class SessionStore {
   private async writeAndDispose(session: Session): Promise<boolean> {
     const scope = session.scope;
     if (scope === undefined || scope.disposed) return false;
+    // Turns the conversation store has not got: one more try, under the session's lease.
+    if (session.dirty && this.shared !== undefined) await this.saveUnderLease(session);
     try {
       if (this.stateDir === undefined) return false;
       await this.stateDir.write(session.id, await scope.saveState());
@@ -237,8 +275,50 @@ export class SessionStore {
     }
   }
 
+  /**
+   * Writes sessions holding turns the conversation store has not got, each under its lease,
+   * once the store is connected again; checks again every second while any is left.
+   */
+  private catchUpLater(): void {
+    if (this.catchUpTimer !== undefined || this.shared === undefined) return;
+    this.catchUpTimer = setTimeout(() => {
+      this.catchUpTimer = undefined;
+      void this.catchUp();
+    }, 1_000);
+    this.catchUpTimer.unref(); // never keeps the process alive
+  }
+
+  private async catchUp(): Promise<void> {
+    const dirty = [...this.sessions.values()].filter((session) => session.dirty);
+    if (dirty.length === 0 || this.shared === undefined) return;
+    if (this.shared.store.status.connected)
+      for (const session of dirty) {
+        // Only an idle session: a busy one is written at the end of its turn.
+        if (session.pending > 0) continue;
+        const release = await session.turns.enter(new AbortController().signal);
+        try {
+          if (session.dirty) await this.saveUnderLease(session);
+        } finally {
+          release();
+        }
+      }
+    if ([...this.sessions.values()].some((session) => session.dirty)) this.catchUpLater();
+  }
+
+  /** Saves a session that holds unsaved turns, with its lease, bringing it up to the stored version first. */
+  private async saveUnderLease(session: Session): Promise<void> {
+    const shared = this.shared!;
+    const lease = await shared.begin(session, new AbortController().signal).catch(() => undefined);
+    try {
+      if (lease !== undefined && session.dirty) await shared.save(session);
+    } finally {
+      await shared.end(lease);
+    }
+  }
+
   /** Disposes every session's scope without writing anything. */
   async dispose(): Promise<void> {
+    clearTimeout(this.catchUpTimer);
     const scopes = [...this.sessions.values()].map((session) => session.scope);
     this.sessions.clear();
     this.byContent.clear();

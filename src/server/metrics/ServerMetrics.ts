@@ -1,4 +1,5 @@
 import type { LlamaParent, ShiftReport, SwapReport } from "../../index.js";
+import { addSharedMetrics, type SharedMetrics } from "./sharedMetrics.js";
 import { PrometheusText, type Sample } from "./PrometheusText.js";
 import type { StatelessReuse } from "../conversations/StatelessScopes.js";
 
@@ -76,10 +77,12 @@ export class ServerMetrics {
     revived: number;
     evicted: number;
     statelessScopes: number;
+    /** With a conversation store: how it and the sessions shared through it are doing. */
+    shared?: SharedMetrics;
   }): string {
     const stats = this.parent.stats();
     const ready = this.parent.modelInfo !== undefined && !this.parent.disposed;
-    return new PrometheusText()
+    const page = new PrometheusText()
       .add("llama_scope_up", "gauge", "1 when the model is loaded and the server answers completions.", ready ? 1 : 0)
       .add("llama_scope_slots", "gauge", "Slots: total, held by a scope, held by a scope that is generating.", [
         [{ state: "total" }, stats.slots.total],
@@ -168,8 +171,9 @@ export class ServerMetrics {
         "counter",
         "HTTP responses by route and status code.",
         samples(this.requests, ["route", "status"]),
-      )
-      .toString();
+      );
+    if (server.shared !== undefined) addSharedMetrics(page, server.shared);
+    return page.toString();
   }
 }
 

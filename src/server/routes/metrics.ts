@@ -12,6 +12,9 @@ export function metricsRoute(app: FastifyInstance, context: ServerContext): void
       revived: context.sessions.revived,
       evicted: context.sessions.evicted,
       statelessScopes: context.stateless.size,
+      ...(context.sessions.shared === undefined
+        ? {}
+        : { shared: { status: context.parent.conversations?.status, counts: context.sessions.shared.counts } }),
     });
     return reply.type("text/plain; version=0.0.4; charset=utf-8").send(page);
   });
