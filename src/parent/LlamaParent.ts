@@ -13,7 +13,7 @@ import { fetchModel, isModelUri } from "../loading/modelSource.js";
 import { removeStaleDirectories } from "../shared/ownedDirectories.js";
 import { assertPromptLength } from "../shared/promptLength.js";
 import { assertStateFits } from "../state/stateFit.js";
-import { decodeState, readStateMeta } from "../state/StateFormat.js";
+import { decodeState, readStateMeta, type SlotState } from "../state/StateFormat.js";
 import { AbortError, DisposedError, InvalidArgumentError, NotInitializedError, WorkerCrashedError } from "../shared/errors/index.js";
 import { savedChatOf } from "../shared/chatItems.js";
 import type { EmbedOptions, Embeddings } from "../shared/Embeddings.js";
@@ -315,10 +315,27 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.assertUsable();
     if (this.initialization === undefined) throw new NotInitializedError("Call await parent.init() before getScope().");
     const state = options?.state;
-    const config = resolveScopeOptions(options, state === undefined ? undefined : this.checkedState(state));
+    const decoded = state === undefined ? undefined : this.checkedState(state);
+    // Copied: the caller may reuse its bytes.
+    return this.openScope(resolveScopeOptions(options, decoded === undefined ? undefined : savedModeOf(decoded)), state?.slice(), decoded);
+  }
+
+  /**
+   * A scope from a state this process made and checked itself (its conversation store's): taken
+   * as it is, without the copy and the second decode `getScope({ state })` makes of a caller's
+   * bytes. A long conversation's state is tens of MB, and each pass over it costs tens of ms.
+   */
+  private scopeFromOwnState(state: Uint8Array, decoded: SlotState): LlamaScope {
+    this.assertUsable();
+    const info = this.supervisor.info!;
+    assertStateFits(decoded, info.stateIdentity, info.stateLimits);
+    return this.openScope(resolveScopeOptions({ state }, savedModeOf(decoded)), state, decoded);
+  }
+
+  private openScope(config: ScopeConfig, state: Uint8Array | undefined, decoded: SlotState | undefined): LlamaScope {
     const scope = new createScope(this.host, config);
-    this.memories.opened(scope.id, config, state);
-    this.scheduler.add(scope.id, state?.slice());
+    this.memories.opened(scope.id, config, decoded);
+    this.scheduler.add(scope.id, state);
     // Sent before any call of the scope can be: the worker learns how to run it first.
     this.call((api) => api.openScope(scope.id, config)).catch(() => {});
     this.emit("scopeCreated", scope.id);
@@ -544,7 +561,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     }
     const stateKey = stateKeyBytes(this.load.options.stateKey);
     return new ConversationStore(
-      { identity: info.stateIdentity, layout, stateKey, scopeFrom: (state) => this.getScope({ state }) },
+      { identity: info.stateIdentity, layout, stateKey, scopeFrom: (state, decoded) => this.scopeFromOwnState(state, decoded) },
       connection,
       policy,
     );
@@ -554,19 +571,24 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    * A revived state is checked here, before any slot or worker is involved; says the mode of the
    * scope that saved it and, for a chat scope, its history.
    */
-  private checkedState(state: Uint8Array): { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } {
+  private checkedState(state: Uint8Array): SlotState {
     if (this.supervisor.info === undefined)
       throw new NotInitializedError(
         "Wait for await parent.init() before getScope({ state }): the state is checked against the loaded model.",
       );
     const decoded = decodeState(state, stateKeyBytes(this.load.options.stateKey));
     assertStateFits(decoded, this.supervisor.info.stateIdentity, this.supervisor.info.stateLimits);
-    const chatHistory = savedChatOf(decoded.header.meta);
-    return chatHistory === undefined ? { mode: "completion" } : { mode: "chat", chatHistory };
+    return decoded;
   }
 
   private assertUsable(): void {
     if (this.disposal !== undefined) throw new DisposedError("This LlamaParent was disposed. Create a new one.");
     if (this.crash !== undefined) throw this.crash;
   }
+}
+
+/** The mode of the scope that saved a state and, for a chat scope, its history. */
+function savedModeOf(decoded: SlotState): { mode: ScopeMode; chatHistory?: ChatHistoryItem[] } {
+  const chatHistory = savedChatOf(decoded.header.meta);
+  return chatHistory === undefined ? { mode: "completion" } : { mode: "chat", chatHistory };
 }

@@ -1,6 +1,6 @@
 import type { ChatHistoryItem } from "../shared/ChatHistoryItem.js";
 import { stateKeyBytes } from "../loading/LlamaLoadOptions.js";
-import { decodeState } from "../state/StateFormat.js";
+import { decodeState, type SlotState } from "../state/StateFormat.js";
 import { savedChatOf } from "../shared/chatItems.js";
 import type { ScopeConfig } from "../protocol/index.js";
 
@@ -26,12 +26,15 @@ export class ScopeMemories {
     private readonly stateKey: string | Uint8Array | undefined,
   ) {}
 
-  /** A scope opened with `config`, or (with `state`) a state loaded into it: its tokens and chat history come from the state. */
-  opened(scopeId: string, config: ScopeConfig | undefined, state?: Uint8Array): void {
+  /**
+   * A scope opened with `config`, or (with `state`) a state loaded into it: its tokens and chat
+   * history come from the state (its bytes, or the state decoded already).
+   */
+  opened(scopeId: string, config: ScopeConfig | undefined, state?: Uint8Array | SlotState): void {
     if (!this.enabled || config === undefined) return;
     const memory: ScopeMemory = { config, tokens: this.memories.get(scopeId)?.tokens ?? [] };
     if (state !== undefined) {
-      const decoded = decodeState(state, stateKeyBytes(this.stateKey));
+      const decoded = state instanceof Uint8Array ? decodeState(state, stateKeyBytes(this.stateKey)) : state;
       memory.tokens = [...decoded.tokens, ...decoded.pending];
       const chatHistory = savedChatOf(decoded.header.meta);
       if (config.mode === "chat") memory.config = { ...config, chatHistory: chatHistory ?? [] };

@@ -65,27 +65,43 @@ export const LLAMA_SEQ_MAGIC = 0x67677371;
  * everything before it, so only a holder of the key can make a state that loads.
  */
 export function encodeState(state: SlotState, key?: Uint8Array): Uint8Array {
+  return encodeStateWith(state, state.kv.byteLength, (target) => target.set(state.kv), key).bytes;
+}
+
+/**
+ * {@link encodeState} for a state whose KV section is written straight into the result by
+ * `writeKv` (`kvBytes` long), as `joinKv` does: a long conversation's KV is tens of MB, and
+ * assembling it apart first would cost one more copy. Returns the bytes and the KV section in them.
+ */
+export function encodeStateWith(
+  state: Omit<SlotState, "kv">,
+  kvBytes: number,
+  writeKv: (target: Uint8Array) => void,
+  key?: Uint8Array,
+): { bytes: Uint8Array; kv: Uint8Array } {
   const header: StateHeader = {
     ...state.header,
     tokenCount: state.tokens.length,
     pendingCount: state.pending.length,
     erasedTokens: state.erasedTokens,
-    kvBytes: state.kv.byteLength,
+    kvBytes,
   };
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
   const tokensBytes = 4 * (state.tokens.length + state.pending.length);
-  const total = PREFIX_BYTES + headerBytes.length + tokensBytes + state.kv.byteLength + CHECKSUM_BYTES;
-  const out = Buffer.alloc(total);
+  const total = PREFIX_BYTES + headerBytes.length + tokensBytes + kvBytes + CHECKSUM_BYTES;
+  // Not zeroed first: every byte is written below.
+  const out = Buffer.allocUnsafeSlow(total);
   let offset = out.write(STATE_MAGIC, 0, "latin1");
   offset = out.writeUInt16LE(STATE_FORMAT_VERSION, offset);
   offset = out.writeUInt16LE(key === undefined ? 0 : AUTHENTICATED, offset);
   offset = out.writeUInt32LE(headerBytes.length, offset);
   offset += headerBytes.copy(out, offset);
   for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token, offset);
-  out.set(state.kv, offset);
-  offset += state.kv.byteLength;
+  const kv = new Uint8Array(out.buffer, out.byteOffset + offset, kvBytes);
+  writeKv(kv);
+  offset += kvBytes;
   trailer(out.subarray(0, offset), key).copy(out, offset);
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return { bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength), kv };
 }
 
 /**
@@ -121,7 +137,8 @@ export function decodeState(bytes: Uint8Array, key?: Uint8Array): SlotState {
   };
   const tokens = readTokens(header.tokenCount);
   const pending = readTokens(header.pendingCount);
-  const kv = new Uint8Array(body.subarray(offset));
+  // A view, not a copy: a large state is tens of MB, and a fresh copy of it costs ~2.5 ms a MB.
+  const kv = new Uint8Array(body.buffer, body.byteOffset + offset, body.length - offset);
   checkLlamaSequenceState(kv, tokens);
   const { model, layout, meta } = header;
   return {

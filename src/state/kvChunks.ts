@@ -55,6 +55,22 @@ export function splitKv(kv: Uint8Array, layout: KvLayout, chunkTokens: number): 
  * hold one cell per token.
  */
 export function joinKv(tokens: readonly Token[], chunks: readonly Uint8Array[], layout: KvLayout): Uint8Array {
+  const joined = kvJoin(tokens, chunks, layout);
+  const out = new Uint8Array(joined.byteLength);
+  joined.writeTo(out);
+  return out;
+}
+
+/**
+ * {@link joinKv} in two steps: the chunks are checked first (it throws as `joinKv` does), then the
+ * section is written into a target the caller made `byteLength` long (the KV section of an
+ * encoded state: see `encodeStateWith`), without a copy of its own.
+ */
+export function kvJoin(
+  tokens: readonly Token[],
+  chunks: readonly Uint8Array[],
+  layout: KvLayout,
+): { byteLength: number; writeTo(out: Uint8Array): void } {
   const counts = chunks.map((chunk) => {
     if (chunk.byteLength < 4) throw malformed("a KV chunk is shorter than its cell count");
     const n = view(chunk).getUint32(0, true);
@@ -63,44 +79,47 @@ export function joinKv(tokens: readonly Token[], chunks: readonly Uint8Array[], 
   });
   const cells = counts.reduce((sum, n) => sum + n, 0);
   if (cells !== tokens.length) throw malformed(`the KV chunks hold ${cells} cells for ${tokens.length} tokens`);
-  const out = new Uint8Array(sectionLength(tokens.length, cells, layout));
-  const writer = new Writer(out);
-  writer.u32(LLAMA_SEQ_MAGIC);
-  writer.u32(layout.seqVersion);
-  writer.u32(tokens.length);
-  for (const token of tokens) writer.u32(token);
-  writer.u32(1); // one stream
-  writer.u32(cells);
-  if (cells === 0) return out;
-  /** Where each chunk's next part starts: the parts are read in the order they are written. */
-  const offsets = chunks.map(() => 4);
-  const copyPart = (bytesPerCell: number) =>
-    chunks.forEach((chunk, i) => {
-      const start = offsets[i]!;
-      const length = counts[i]! * bytesPerCell;
-      writer.bytes(chunk.subarray(start, start + length));
-      offsets[i] = start + length;
-    });
-  copyPart(CELL_META_BYTES);
-  writer.u32(layout.vTrans);
-  writer.u32(layout.layers);
-  for (const key of layout.keys) {
-    writer.i32(key.type);
-    writer.u64(key.rowBytes);
-    copyPart(key.rowBytes);
-  }
-  for (const value of layout.values) {
-    writer.i32(value.type);
-    if ("rowBytes" in value) {
-      writer.u64(value.rowBytes);
-      copyPart(value.rowBytes);
-    } else {
-      writer.u32(value.elementBytes);
-      writer.u32(value.rows);
-      for (let row = 0; row < value.rows; row++) copyPart(value.elementBytes);
+  const byteLength = sectionLength(tokens.length, cells, layout);
+  const writeTo = (out: Uint8Array) => {
+    if (out.byteLength !== byteLength) throw new RangeError(`The KV section takes ${byteLength} bytes, not ${out.byteLength}.`);
+    const writer = new Writer(out);
+    writer.u32(LLAMA_SEQ_MAGIC);
+    writer.u32(layout.seqVersion);
+    writer.u32(tokens.length);
+    for (const token of tokens) writer.u32(token);
+    writer.u32(1); // one stream
+    writer.u32(cells);
+    if (cells === 0) return;
+    /** Where each chunk's next part starts: the parts are read in the order they are written. */
+    const offsets = chunks.map(() => 4);
+    const copyPart = (bytesPerCell: number) =>
+      chunks.forEach((chunk, i) => {
+        const start = offsets[i]!;
+        const length = counts[i]! * bytesPerCell;
+        writer.bytes(chunk.subarray(start, start + length));
+        offsets[i] = start + length;
+      });
+    copyPart(CELL_META_BYTES);
+    writer.u32(layout.vTrans);
+    writer.u32(layout.layers);
+    for (const key of layout.keys) {
+      writer.i32(key.type);
+      writer.u64(key.rowBytes);
+      copyPart(key.rowBytes);
     }
-  }
-  return out;
+    for (const value of layout.values) {
+      writer.i32(value.type);
+      if ("rowBytes" in value) {
+        writer.u64(value.rowBytes);
+        copyPart(value.rowBytes);
+      } else {
+        writer.u32(value.elementBytes);
+        writer.u32(value.rows);
+        for (let row = 0; row < value.rows; row++) copyPart(value.elementBytes);
+      }
+    }
+  };
+  return { byteLength, writeTo };
 }
 
 /** Where the parts of a checked KV section start. */

@@ -28,13 +28,17 @@ export function toSingleStream(kv: Uint8Array): Uint8Array {
   return concat(kv.subarray(0, sectionStart), u32(1), payload);
 }
 
-/** Expands a one-stream sequence state to a context with `streams` KV streams. */
-export function toStreams(kv: Uint8Array, streams: number): Uint8Array {
+/**
+ * Expands a one-stream sequence state to a context with `streams` KV streams, as the parts to
+ * write one after another (views of `kv`, and the few bytes that differ): a state file is written
+ * from them without a copy of the whole KV section.
+ */
+export function toStreamParts(kv: Uint8Array, streams: number): Uint8Array[] {
   const words = new DataView(kv.buffer, kv.byteOffset, kv.byteLength);
   const sectionStart = 4 * (HEADER_WORDS + words.getUint32(8, true));
   if (words.getUint32(sectionStart, true) !== 1)
     throw new StateFormatError("This state's KV section is not in single-stream form: save it again with saveState().");
-  return concat(kv.subarray(0, sectionStart), u32(streams), kv.subarray(sectionStart + 4), new Uint8Array(4 * (streams - 1)));
+  return [kv.subarray(0, sectionStart), u32(streams), kv.subarray(sectionStart + 4), new Uint8Array(4 * (streams - 1))];
 }
 
 function u32(value: number): Uint8Array {

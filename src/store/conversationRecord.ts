@@ -1,9 +1,9 @@
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Token } from "../shared/Token.js";
 import { chunkKeys } from "../state/chunkKeys.js";
-import { joinKv, splitKv } from "../state/kvChunks.js";
+import { kvJoin, splitKv } from "../state/kvChunks.js";
 import type { KvLayout } from "../state/kvLayout.js";
-import { isJsonObject, type SlotState, type StateIdentity, type StateMeta } from "../state/StateFormat.js";
+import { encodeStateWith, isJsonObject, type SlotState, type StateIdentity, type StateMeta } from "../state/StateFormat.js";
 import type { ChunkStore } from "./ChunkStore.js";
 
 /**
@@ -81,6 +81,8 @@ export async function storeConversation(
 export interface LoadedConversation {
   /** The state: the KV of the chunks found, the rest of the record's tokens as pending (evaluated at the next prompt). */
   state: SlotState;
+  /** The state encoded (`encodeState`, with the same state key); `state.kv` is a view into it. */
+  bytes: Uint8Array;
   /** Tokens whose KV came from the store. */
   loadedTokens: number;
   /** Chunks missing from the store or refused by their seal (the first one ends what is loaded). */
@@ -92,6 +94,7 @@ export interface LoadedConversation {
  * use it at all: the record is another model's or layout's (its keys are not what this engine
  * makes of its tokens). A chunk that is missing or fails its seal ends the loaded prefix there:
  * the tokens after it become pending, and the engine evaluates them again at the next prompt.
+ * The chunks are joined straight into the encoded state: no copy of the KV is made apart.
  */
 export async function loadConversation(
   record: ConversationRecord,
@@ -114,14 +117,10 @@ export async function loadConversation(
   const prefix = (count: number): LoadedConversation => {
     const loadedTokens = Math.min(record.tokens.length, count * record.chunkTokens);
     const tokens = record.tokens.slice(0, loadedTokens);
-    const state = {
-      header,
-      tokens,
-      pending: [...record.tokens.slice(loadedTokens), ...record.pending],
-      erasedTokens: record.erasedTokens,
-      kv: joinKv(tokens, chunks.slice(0, count), layout),
-    };
-    return { state, loadedTokens, refusedChunks: record.chunks.length - count };
+    const joined = kvJoin(tokens, chunks.slice(0, count), layout);
+    const parts = { header, tokens, pending: [...record.tokens.slice(loadedTokens), ...record.pending], erasedTokens: record.erasedTokens };
+    const { bytes, kv } = encodeStateWith(parts, joined.byteLength, (target) => joined.writeTo(target), stateKey);
+    return { state: { ...parts, kv }, bytes, loadedTokens, refusedChunks: record.chunks.length - count };
   };
   try {
     return prefix(chunks.length);

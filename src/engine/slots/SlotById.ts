@@ -11,7 +11,7 @@ import type { Slot } from "./Slot.js";
 import { SlotStates } from "./SlotStates.js";
 import { assertStateFits } from "../../state/stateFit.js";
 import type { StateLimits } from "../../state/kvLayout.js";
-import { toSingleStream, toStreams } from "../../state/kvStreams.js";
+import { toSingleStream, toStreamParts } from "../../state/kvStreams.js";
 import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "../../state/StateFormat.js";
 import { copySequenceKv } from "../internals/nodeLlamaCppInternals.js";
 import { TextStream } from "../../shared/TextStream.js";
@@ -183,7 +183,7 @@ export class SlotById implements SlotHandle {
     const slot = this.engine.slot(this.id);
     const decoded = decodeState(state, this.engine.stateKey);
     assertStateFits(decoded, this.engine.stateIdentity, this.engine.stateLimits);
-    const kv = toStreams(decoded.kv, this.engine.totalSequences);
+    const kv = toStreamParts(decoded.kv, this.engine.totalSequences);
     return slot.schedule(async () => {
       await this.engine.states.restore(slot, kv, decoded.pending);
       slot.erasedTokens = decoded.erasedTokens;

@@ -34,8 +34,8 @@ export class SlotStates {
     return this.save(slot.sequence).then((kv) => ({ kv, pending: slot.pendingTokens }));
   }
 
-  /** Replaces the slot's KV cache with a state file's (already checked: see `assertStateFits`). */
-  async loadKv(slot: Slot, kv: Uint8Array): Promise<void> {
+  /** Replaces the slot's KV cache with a state file's (already checked: see `assertStateFits`), whole or in parts. */
+  async loadKv(slot: Slot, kv: Uint8Array | readonly Uint8Array[]): Promise<void> {
     await this.beforeAccess(slot.sequence);
     // llama.cpp replaces a sequence's cells with a state's only when the state has some: a state
     // of no cells (an empty slot's) would leave the old ones, unseen by node-llama-cpp's tokens.
@@ -47,7 +47,7 @@ export class SlotStates {
    * Replaces the slot's conversation; if llama.cpp refuses the state, the previous conversation is
    * put back (llama.cpp clears the sequence when a load fails) and `StateMismatchError` thrown.
    */
-  async restore(slot: Slot, kv: Uint8Array, pending: readonly Token[]): Promise<void> {
+  async restore(slot: Slot, kv: Uint8Array | readonly Uint8Array[], pending: readonly Token[]): Promise<void> {
     const backup = slot.tokens.length > 0 ? await this.snapshot(slot) : undefined;
     try {
       await this.loadKv(slot, kv);

@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, open, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { makeOwnedDirectory, removeStaleDirectories } from "../../shared/ownedDirectories.js";
@@ -33,10 +33,24 @@ export class StateFiles {
     });
   }
 
-  /** Writes `bytes` to a new file and runs `load` on its path (llama.cpp reads it). */
-  provide(bytes: Uint8Array, load: (filePath: string) => Promise<unknown>): Promise<void> {
+  /** Writes `bytes` (or its parts, one after another) to a new file and runs `load` on its path (llama.cpp reads it). */
+  provide(bytes: Uint8Array | readonly Uint8Array[], load: (filePath: string) => Promise<unknown>): Promise<void> {
     return this.withFile(async (filePath) => {
-      await writeFile(filePath, bytes, { flag: "wx", mode: 0o600 });
+      if (bytes instanceof Uint8Array) await writeFile(filePath, bytes, { flag: "wx", mode: 0o600 });
+      else {
+        const file = await open(filePath, "wx", 0o600);
+        try {
+          // writev may write less than asked: the rest goes on from where it stopped.
+          const rest = bytes.filter((part) => part.byteLength > 0);
+          while (rest.length > 0) {
+            let { bytesWritten } = await file.writev(rest);
+            while (rest.length > 0 && bytesWritten >= rest[0]!.byteLength) bytesWritten -= rest.shift()!.byteLength;
+            if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
+          }
+        } finally {
+          await file.close();
+        }
+      }
       await load(filePath);
     });
   }

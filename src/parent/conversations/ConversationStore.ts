@@ -10,7 +10,7 @@ import {
 } from "../../shared/errors/index.js";
 import { LruMap } from "../../shared/LruMap.js";
 import type { KvLayout } from "../../state/kvLayout.js";
-import { decodeState, encodeState, type StateIdentity } from "../../state/StateFormat.js";
+import { decodeState, type SlotState, type StateIdentity } from "../../state/StateFormat.js";
 import { loadConversation, storeConversation, type ConversationRecord } from "../../store/conversationRecord.js";
 import { RedisChunkStore } from "../../store/RedisChunkStore.js";
 import { RedisRecords } from "../../store/RedisRecords.js";
@@ -23,8 +23,8 @@ export interface ConversationHost {
   readonly identity: StateIdentity;
   readonly layout: KvLayout;
   readonly stateKey: Uint8Array | undefined;
-  /** `parent.getScope({ state })`. */
-  scopeFrom(state: Uint8Array): LlamaScope;
+  /** `parent.getScope({ state })`, for a state this store made and checked (`decoded` is its content). */
+  scopeFrom(state: Uint8Array, decoded: SlotState): LlamaScope;
 }
 
 /** What `save` did. */
@@ -187,7 +187,7 @@ export class ConversationStore {
         `Conversation ${JSON.stringify(name)} was saved with another model or other KV cache settings (${record.identity.model.name}); ` +
           "it cannot continue here. Open it where that model is loaded, or start a new conversation.",
       );
-    const scope = this.host.scopeFrom(encodeState(loaded.state, this.host.stateKey));
+    const scope = this.host.scopeFrom(loaded.bytes, loaded.state);
     const evaluatedTokens = loaded.state.pending.length - record.pending.length;
     this.counts.opens++;
     this.counts.evaluatedTokens += evaluatedTokens;
