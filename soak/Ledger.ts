@@ -66,6 +66,8 @@ export class Ledger {
   vectorsAcrossRestarts = 0;
   /** Tool round trips completed and checked (their copies count in copiesChecked). */
   toolRoundTrips = 0;
+  /** Scopes saved to the conversation store (Redis) and opened from it as copies. */
+  storeRoundTrips = 0;
   shifts = 0;
   private readonly printed = new Map<string, number>();
   freezes = 0;

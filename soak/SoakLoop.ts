@@ -28,6 +28,8 @@ export class SoakLoop {
   private readonly invariants: Invariants;
   private made = 0;
   private index = 0;
+  /** Conversations this loop saved to the store: each under a name of its own. */
+  private stored = 0;
 
   constructor(
     private readonly context: SoakContext,
@@ -116,8 +118,9 @@ export class SoakLoop {
         await this.oversized(run, entry, operation.text, operation.where);
         return undefined;
       case "fork":
+        return this.copy(run, entry, "fork", operation.during, operation.probe);
       case "revive":
-        return this.copy(run, entry, operation.kind, operation.during, operation.probe);
+        return this.copy(run, entry, operation.via === "store" ? "store" : "revive", operation.during, operation.probe);
       case "loadState":
         await this.loadState(run, entry, this.pool[operation.source]!);
         return undefined;
@@ -298,7 +301,7 @@ export class SoakLoop {
   private async copy(
     run: OperationRun,
     entry: PooledScope,
-    kind: "fork" | "revive",
+    kind: "fork" | "revive" | "store",
     during: Turn | undefined,
     probe: Turn,
   ): Promise<Replay | undefined> {
@@ -317,9 +320,14 @@ export class SoakLoop {
               overflow: mayNotFit(during),
             },
           );
-    const how = `${kind === "fork" ? "fork" : "revived state"} ${during === undefined ? "taken while idle" : "taken while a prompt ran"}`;
+    const what = { fork: "fork", revive: "revived state", store: "conversation from the store" }[kind];
+    const how = `${what} ${during === undefined ? "taken while idle" : "taken while a prompt ran"}`;
     const made =
-      kind === "fork" ? await this.invariants.attempt(run, entry, "fork()", () => entry.scope.fork()) : await this.revive(run, entry);
+      kind === "fork"
+        ? await this.invariants.attempt(run, entry, "fork()", () => entry.scope.fork())
+        : kind === "store"
+          ? await this.throughStore(run, entry)
+          : await this.revive(run, entry);
     const prompted = await prompt;
     if (prompted !== undefined) await this.invariants.refused(run, entry, before, prompted, "the prompt during the copy");
     await this.invariants.settle(
@@ -334,6 +342,20 @@ export class SoakLoop {
     await this.invariants.settle(run, entry, `compared with ${copy.name} (${describeTurn(probe)})`);
     await this.invariants.settle(run, copy, `compared with ${entry.name} (${describeTurn(probe)})`);
     return replay;
+  }
+
+  /** The scope saved to the conversation store (Redis) under a name of its own, then opened from it as a new scope. */
+  private async throughStore(run: OperationRun, entry: PooledScope) {
+    const conversations = this.context.parent.conversations!;
+    const name = `${entry.name}-${++this.stored}`;
+    const saved = await this.invariants.attempt(run, entry, `conversations.save("${name}")`, () => conversations.save(name, entry.scope));
+    if (!saved.ok) return saved;
+    this.context.ledger.storeRoundTrips++;
+    return this.invariants.attempt(run, entry, `conversations.open("${name}")`, async () => {
+      const opened = await conversations.open(name);
+      if (opened?.scope === undefined) throw new Error(`conversations.open("${name}") found nothing right after its save`);
+      return opened.scope;
+    });
   }
 
   private async revive(run: OperationRun, entry: PooledScope) {

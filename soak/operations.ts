@@ -35,8 +35,11 @@ export type Operation =
   | { kind: "oversized"; text: string; where: "engine" | "parent" }
   /** A fork, of an idle scope or while a prompt of it runs, checked against its origin with `probe`. */
   | { kind: "fork"; during: Turn | undefined; probe: Turn }
-  /** saveState, then getScope({ state }); taken while idle or while a prompt runs; checked with `probe`. */
-  | { kind: "revive"; during: Turn | undefined; probe: Turn }
+  /**
+   * saveState, then getScope({ state }) (`via: "state"`); or saved to the conversation store in
+   * Redis, then opened from it (`via: "store"`). Taken while idle or while a prompt runs; checked with `probe`.
+   */
+  | { kind: "revive"; during: Turn | undefined; probe: Turn; via: "state" | "store" }
   /** saveState() of scope `source` of the loop (the same mode; maybe the target itself), then loadState() into the target. */
   | { kind: "loadState"; source: number }
   /** Dispose an idle scope. */
@@ -136,8 +139,13 @@ export function nextOperation(random: Random, pool: PoolView, maxPromptLength: n
         ? { target, operation: { kind: "oversized", text: promptFor(kind, oversizedPrompt(random)), where: "engine" } }
         : { target, operation: { kind: "oversized", text: hugePrompt(random, maxPromptLength), where: "parent" } };
     case "fork":
-    case "revive":
       return { target, operation: { kind: chosen, during: random.chance(0.5) ? turn(20, 60) : undefined, probe: turn(8, 32) } };
+    case "revive": {
+      const during = random.chance(0.5) ? turn(20, 60) : undefined;
+      // A strict scope's copy must be strict too, which only getScope({ state, contextShift: false }) makes.
+      const via = kind !== "strict" && random.chance(0.5) ? "store" : "state";
+      return { target, operation: { kind: "revive", during, probe: turn(8, 32), via } };
+    }
     case "loadState": {
       // A chat scope takes a chat scope's state (with its turns), a completion scope a completion scope's.
       const sameMode = pool.kinds.flatMap((other, i) => ((other === "chat") === (kind === "chat") ? [i] : []));

@@ -32,7 +32,7 @@ export function formatReport(result: SoakResult): string {
     [
       "copies differing (state)",
       count("copy differs"),
-      `${ledger.copiesChecked} forks, revivals and loaded states compared, ${ledger.copiesUndetermined} not compared by reply (engine killed)`,
+      `${ledger.copiesChecked} forks, revivals, conversations from the store (${ledger.storeRoundTrips}) and loaded states compared, ${ledger.copiesUndetermined} not compared by reply (engine killed)`,
     ],
     [
       "copies differing (reply, alone)",

@@ -1,4 +1,5 @@
 import { LlamaLoad, LlamaParent } from "../src/index.js";
+import { startRedisServer } from "../test/support/redisServer.js";
 import type { ParentStats } from "../src/index.js";
 import { testLoadOptions } from "../test/support/testModel.js";
 import type { SoakContext } from "./context.js";
@@ -42,9 +43,12 @@ export interface SoakResult {
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const filesBefore = llamaScopeEntries();
   const ledger = new Ledger();
+  // The conversation store's Redis: revivals go through it half the time (issue 22).
+  const redis = await startRedisServer();
   const parent = new LlamaParent(
     new LlamaLoad({
       ...testLoadOptions({ slots: SOAK_PARENT.slots, contextSize: SOAK_PARENT.contextSize }),
+      store: { redis: redis.url, chunkTokens: 16 },
       isolation: options.isolation,
       swap: { maxRamBytes: SOAK_PARENT.maxRamBytes },
       // Every kill must be survived: allow as many restarts as kills (at least the default 3).
@@ -102,6 +106,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const toolPid = toolParent.engine.pid;
   await parent.dispose();
   await toolParent.dispose();
+  await redis.stop();
   const filesAfter = llamaScopeEntries();
   const left = leftBehind(
     filesBefore,

@@ -5,7 +5,8 @@
 // fails the build, one that crashes or hangs fails here.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { expect, test } from "@jest/globals";
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import { startRedisServer, type RedisServer } from "../support/redisServer.js";
 import { runScript } from "../support/runFixture.js";
 import { projectRoot } from "../support/testModel.js";
 
@@ -15,6 +16,8 @@ interface DocBlock {
   /** The line of the block's opening fence in `doc`. */
   line: number;
   module: string;
+  /** Whether it names the docs' Redis (`redis://127.0.0.1:6379`): it runs against the test's own. */
+  redis: boolean;
 }
 
 const root = projectRoot();
@@ -24,6 +27,14 @@ const generated = path.join(root, "test", "docs", "generated");
 const BLOCK_TIMEOUT_MS = 60_000;
 
 const blocks = extractedBlocks();
+let redis: RedisServer | undefined;
+
+beforeAll(async () => {
+  if (blocks.some((block) => block.redis)) redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
 
 test("every ```ts block of README.md and docs/*.md is extracted, none skipped", () => {
   const fences = tsFences();
@@ -41,6 +52,7 @@ test.each(blocks.map((block) => [`${block.doc}:${block.line}`, block] as const))
       json: false,
       captureStderr: true,
       timeoutMs: BLOCK_TIMEOUT_MS,
+      ...(block.redis ? { env: { LLAMA_SCOPE_DOCS_REDIS: redis!.url } } : {}),
     });
     const outcome =
       run.signal !== null

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { LlamaParent } from "../../src/index.js";
 import { startCli, type Cli } from "../support/cliProcess.js";
+import { startHaproxy } from "../support/haproxy.js";
 import { startParent } from "../support/parents.js";
 import { seededRandom } from "../support/randomText.js";
 import { startRedisServer, type RedisServer } from "../support/redisServer.js";
@@ -48,9 +49,9 @@ interface Turn {
 }
 
 /** One turn of a session on a replica: the system prompt with the first message, then the new message only. */
-async function send(replica: Cli, session: string, message: string, first: boolean, options: object = GREEDY): Promise<Turn> {
+async function send(target: { url: string }, session: string, message: string, first: boolean, options: object = GREEDY): Promise<Turn> {
   const messages = [...(first ? [{ role: "system", content: SYSTEM }] : []), { role: "user", content: message }];
-  const response = await fetch(`${replica.url}/v1/chat/completions`, {
+  const response = await fetch(`${target.url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-session-id": session },
     body: JSON.stringify({ messages, ...options }),
@@ -201,6 +202,24 @@ describe("replicas sharing sessions through Redis", () => {
       "the catch-up",
     );
     expect((await send(b, "durable", messages[4]!, false)).text).toBe(expected[4]);
+  });
+
+  test("behind haproxy with the example config: each session stays on one replica, and every reply is its conversation's", async () => {
+    const proxy = await startHaproxy(replicas.map((replica) => replica.url));
+    try {
+      const sessions = Array.from({ length: 8 }, (_, i) => ({ id: `lb${i}`, messages: messagesOf(i + 11).slice(0, 4) }));
+      const loadedBefore = await sharedCount("loaded");
+      for (const { id, messages } of sessions) {
+        const expected = await reference(messages);
+        const replies: string[] = [];
+        for (const [turn, message] of messages.entries()) replies.push((await send(proxy, id, message, turn === 0)).text);
+        expect([id, replies]).toEqual([id, expected]);
+      }
+      // Hashing the session id kept each session on its replica: no turn loaded one from Redis.
+      expect(await sharedCount("loaded")).toBe(loadedBefore);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   test("kill -9 of a replica during a generation: every completed turn survives, and the session goes on elsewhere", async () => {

@@ -31,6 +31,15 @@ const MODEL_PATH = {
   import: 'import { testModelPath } from "../../support/testModel.js";',
 };
 
+/**
+ * A block that names the Redis of the docs' examples gets the test's own redis-server instead
+ * (test/docs/blocks.test.ts starts one and passes its URL), as a block's model is the test model.
+ */
+const REDIS_URL = {
+  literal: /"redis:\/\/127\.0\.0\.1:6379"/g,
+  expression: "process.env.LLAMA_SCOPE_DOCS_REDIS!",
+};
+
 /** An opening fence this script runs. Anything else that looks like TypeScript is refused. */
 const TS_FENCE = /^```ts$/;
 const TS_LIKE_FENCE = /^\s*(```|~~~)\s*(ts|typescript|tsx|mts)\b/i;
@@ -70,8 +79,10 @@ function closingFence(lines, open, doc) {
 
 /** The module for one block: header on line 1, blank lines up to the fence, the code at its doc lines. */
 function moduleSource(doc, block, index) {
-  const code = block.code.map((line) => line.replace(MODEL_PATH.literal, MODEL_PATH.expression));
-  const substituted = code.some((line, i) => line !== block.code[i]);
+  const code = block.code.map((line) =>
+    line.replace(MODEL_PATH.literal, MODEL_PATH.expression).replace(REDIS_URL.literal, REDIS_URL.expression),
+  );
+  const substituted = block.code.some((line) => line.search(MODEL_PATH.literal) !== -1); // search() ignores the g flag's state
   const header =
     (substituted ? MODEL_PATH.import + " " : "") +
     `// Generated from ${doc}:${block.line} (\`\`\`ts block ${index}) by test/support/extractDocBlocks.mjs: edit the doc, not this file. Line numbers are the doc's.`;
@@ -92,7 +103,7 @@ function main() {
     blocksOf(doc).forEach((block, i) => {
       const module = `${moduleStem(doc)}-${i + 1}`;
       writeFileSync(path.join(outDir, `${module}.ts`), moduleSource(doc, block, i + 1));
-      manifest.push({ doc, line: block.line, module });
+      manifest.push({ doc, line: block.line, module, redis: block.code.some((line) => line.search(REDIS_URL.literal) !== -1) });
     });
   }
   // Read by the test at run time (not imported), so building the tests never depends on this folder.

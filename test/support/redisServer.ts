@@ -1,9 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { debianExecutable } from "./debianPackage.js";
 
 /** Where Debian's `redis-server` package puts the server. */
 const DEBIAN_REDIS = "/usr/bin/redis-server";
@@ -81,54 +81,11 @@ export async function startRedisServer(options: { appendonly?: boolean } = {}): 
 
 /** The server's path, installing Debian's package first when it is missing and this user may. */
 function redisExecutable(): string {
-  const found = installedRedis();
-  if (found !== undefined) return found;
-  const root = process.getuid?.() === 0;
-  const sudo = !root && canSudo();
-  if (!root && !sudo) throw new Error("These tests need redis-server: install Debian's package (sudo apt-get install redis-server).");
-  const apt = (...args: string[]) =>
-    execFileSync(root ? "apt-get" : "sudo", root ? args : ["apt-get", ...args], {
-      stdio: "ignore",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    });
-  try {
-    apt("install", "-y", "--no-install-recommends", "redis-server");
-  } catch {
-    // A fresh machine may have no package lists yet.
-    apt("update");
-    apt("install", "-y", "--no-install-recommends", "redis-server");
-  }
-  // The package starts a system-wide server on 6379; the tests use their own.
-  try {
-    execFileSync(root ? "service" : "sudo", root ? ["redis-server", "stop"] : ["service", "redis-server", "stop"], { stdio: "ignore" });
-  } catch {
-    // No init system in a container: nothing was started.
-  }
-  const installed = installedRedis();
-  if (installed === undefined) throw new Error("These tests need redis-server: installing Debian's package did not provide it.");
-  return installed;
+  return debianExecutable({ command: "redis-server", debianPath: DEBIAN_REDIS, debianPackage: "redis-server", service: "redis-server" });
 }
 
-/** `redis-server` on the PATH, else where Debian's package puts it; undefined when neither has it. */
-function installedRedis(): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    const candidate = path.join(dir, "redis-server");
-    if (dir !== "" && existsSync(candidate)) return candidate;
-  }
-  return existsSync(DEBIAN_REDIS) ? DEBIAN_REDIS : undefined;
-}
-
-function canSudo(): boolean {
-  try {
-    execFileSync("sudo", ["-n", "true"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A port free on loopback now (the server binds it a moment later). */
-async function freePort(): Promise<number> {
+/** A free loopback port. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };

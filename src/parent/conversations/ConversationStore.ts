@@ -142,12 +142,11 @@ export class ConversationStore {
     const outcome = await this.redis(() => this.records.write(name, record, ifVersion));
     if (!outcome.written) {
       this.counts.conflicts++;
-      const error = new StoreConflictError(
+      throw new StoreConflictError(
         `Conversation ${JSON.stringify(name)} is at version ${outcome.version} in the store, not ${ifVersion}: another writer saved it meanwhile, and nothing was written. ` +
           "Open it again to continue the stored one, or save with ifVersion set to the stored version to replace it.",
+        { storedVersion: outcome.version },
       );
-      error.storedVersion = outcome.version;
-      throw error;
     }
     this.known.set(name, { version: outcome.version, record });
     this.known.trim(KNOWN_NAMES);

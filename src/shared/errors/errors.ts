@@ -152,8 +152,18 @@ export class StoreUnavailableError extends LlamaScopeError {
 export class StoreConflictError extends LlamaScopeError {
   /** Stable across releases, the same for every instance: see docs/api.md, Errors. */
   readonly code = "LLAMA_SCOPE_ERR_STORE_CONFLICT";
+  // A private field, so the error's JSON stays { name, code } as every error's does.
+  readonly #storedVersion: number;
+
+  constructor(message: string, options?: ErrorOptions & { storedVersion?: number }) {
+    super(message, options);
+    this.#storedVersion = options?.storedVersion ?? 0;
+  }
+
   /** The version stored now. */
-  storedVersion = 0;
+  get storedVersion(): number {
+    return this.#storedVersion;
+  }
 }
 
 /** Another holder has the conversation's lease (a turn runs elsewhere): try again after it, or wait longer (`waitMs`). */
