@@ -27,6 +27,19 @@ export interface KvChunk {
   bytes: Uint8Array;
 }
 
+/**
+ * The positions of a KV section's cells in the order llama.cpp wrote them (its cache order), or
+ * undefined when that is position order (0, 1, 2, …). After a context shift the order differs:
+ * new cells fill the cells the shift freed. It matters: attention sums over the cells in cache
+ * order, so the same cells in another order round otherwise, and a conversation joined in
+ * another order may reply otherwise. Give it to {@link kvJoin} to restore it.
+ */
+export function kvCellOrder(kv: Uint8Array, layout: KvLayout): number[] | undefined {
+  const section = readSection(kv, layout);
+  const positions = Array.from({ length: section.cells }, (_, i) => section.view.getInt32(section.metaOffset + i * CELL_META_BYTES, true));
+  return positions.every((position, i) => position === i) ? undefined : positions;
+}
+
 /** Cuts a single-stream KV section into chunks of `chunkTokens` positions (the last may be shorter). */
 export function splitKv(kv: Uint8Array, layout: KvLayout, chunkTokens: number): KvChunk[] {
   if (!Number.isSafeInteger(chunkTokens) || chunkTokens < 1)
@@ -70,6 +83,8 @@ export function kvJoin(
   tokens: readonly Token[],
   chunks: readonly Uint8Array[],
   layout: KvLayout,
+  /** The cells' positions in the cache order to restore (see {@link kvCellOrder}); position order when undefined. */
+  order?: readonly number[],
 ): { byteLength: number; writeTo(out: Uint8Array): void } {
   const counts = chunks.map((chunk) => {
     if (chunk.byteLength < 4) throw malformed("a KV chunk is shorter than its cell count");
@@ -79,6 +94,15 @@ export function kvJoin(
   });
   const cells = counts.reduce((sum, n) => sum + n, 0);
   if (cells !== tokens.length) throw malformed(`the KV chunks hold ${cells} cells for ${tokens.length} tokens`);
+  if (order !== undefined && (order.length !== cells || new Set(order).size !== cells || order.some((p) => !(p >= 0 && p < cells))))
+    throw malformed("the cell order is not one of the chunks' positions");
+  // Where each position's cell is: its chunk, and its index there (chunks hold consecutive positions from 0).
+  const chunkOf = new Int32Array(cells);
+  const indexIn = new Int32Array(cells);
+  let position = 0;
+  counts.forEach((n, c) => {
+    for (let i = 0; i < n; i++, position++) [chunkOf[position], indexIn[position]] = [c, i];
+  });
   const byteLength = sectionLength(tokens.length, cells, layout);
   const writeTo = (out: Uint8Array) => {
     if (out.byteLength !== byteLength) throw new RangeError(`The KV section takes ${byteLength} bytes, not ${out.byteLength}.`);
@@ -92,13 +116,16 @@ export function kvJoin(
     if (cells === 0) return;
     /** Where each chunk's next part starts: the parts are read in the order they are written. */
     const offsets = chunks.map(() => 4);
-    const copyPart = (bytesPerCell: number) =>
-      chunks.forEach((chunk, i) => {
-        const start = offsets[i]!;
-        const length = counts[i]! * bytesPerCell;
-        writer.bytes(chunk.subarray(start, start + length));
-        offsets[i] = start + length;
-      });
+    const copyPart = (bytesPerCell: number) => {
+      if (order === undefined)
+        chunks.forEach((chunk, i) => writer.bytes(chunk.subarray(offsets[i], offsets[i]! + counts[i]! * bytesPerCell)));
+      else
+        for (const p of order) {
+          const start = offsets[chunkOf[p]!]! + indexIn[p]! * bytesPerCell;
+          writer.bytes(chunks[chunkOf[p]!]!.subarray(start, start + bytesPerCell));
+        }
+      chunks.forEach((_, i) => (offsets[i]! += counts[i]! * bytesPerCell));
+    };
     copyPart(CELL_META_BYTES);
     writer.u32(layout.vTrans);
     writer.u32(layout.layers);

@@ -1,7 +1,7 @@
-import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Token } from "../shared/Token.js";
-import { chunkKeys } from "../state/chunkKeys.js";
-import { kvJoin, splitKv } from "../state/kvChunks.js";
+import { chunkDigest, chunkKeys, verifiedChunkCount } from "../state/chunkKeys.js";
+import { kvCellOrder, kvJoin, splitKv } from "../state/kvChunks.js";
 import type { KvLayout } from "../state/kvLayout.js";
 import { encodeStateWith, isJsonObject, type SlotState, type StateIdentity, type StateMeta } from "../state/StateFormat.js";
 import type { ChunkStore } from "./ChunkStore.js";
@@ -22,6 +22,11 @@ export interface ConversationRecord {
   tokens: Token[];
   pending: Token[];
   erasedTokens: number;
+  /**
+   * The KV cells' positions in llama.cpp's cache order, when that is not position order (after a
+   * context shift): the joined cache keeps it, since attention's sums depend on it (see `kvCellOrder`).
+   */
+  cellOrder?: number[];
   meta?: StateMeta;
 }
 
@@ -39,7 +44,11 @@ export interface StoreOptions {
   known?: ReadonlySet<string> | undefined;
 }
 
-/** Bytes of a chunk's seal: HMAC-SHA256 under the state key, or SHA-256 without one. */
+/**
+ * Bytes of a chunk's seal with a state key: an HMAC-SHA256 of its key and bytes, so that only a
+ * holder of the key makes chunks that load. Without a key a chunk has no seal: its key, which
+ * hashes its bytes (see `chunkKeys`), is what checks them.
+ */
 const SEAL_BYTES = 32;
 
 /**
@@ -55,8 +64,14 @@ export async function storeConversation(
   const { chunkTokens, stateKey } = options;
   const lineage = options.lineage ?? (state.erasedTokens > 0 ? randomUUID() : "");
   const identity = identityOf(state.header);
-  const keys = chunkKeys(JSON.stringify(identity), state.tokens, chunkTokens, lineage);
   const chunks = splitKv(state.kv, layout, chunkTokens);
+  const keys = chunkKeys(
+    JSON.stringify(identity),
+    state.tokens,
+    chunkTokens,
+    chunks.map((chunk) => chunkDigest(chunk.bytes)),
+    lineage,
+  );
   const known = options.known ?? new Set<string>();
   const sealed = new Map<string, Uint8Array>();
   keys.forEach((key, i) => {
@@ -73,6 +88,8 @@ export async function storeConversation(
     pending: [...state.pending],
     erasedTokens: state.erasedTokens,
   };
+  const cellOrder = kvCellOrder(state.kv, layout);
+  if (cellOrder !== undefined) record.cellOrder = cellOrder;
   if (state.header.meta !== undefined) record.meta = state.header.meta;
   return { record, bytesWritten };
 }
@@ -85,14 +102,14 @@ export interface LoadedConversation {
   bytes: Uint8Array;
   /** Tokens whose KV came from the store. */
   loadedTokens: number;
-  /** Chunks missing from the store or refused by their seal (the first one ends what is loaded). */
+  /** Chunks missing from the store, or refused by their seal or their key (the first one ends what is loaded). */
   refusedChunks: number;
 }
 
 /**
  * The state a record describes, its chunks read from `store`; undefined when this engine cannot
- * use it at all: the record is another model's or layout's (its keys are not what this engine
- * makes of its tokens). A chunk that is missing or fails its seal ends the loaded prefix there:
+ * use it at all: the record is another model's or layout's. A chunk that is missing, fails its
+ * seal or is not what its key names (its bytes or tokens changed) ends the loaded prefix there:
  * the tokens after it become pending, and the engine evaluates them again at the next prompt.
  * The chunks are joined straight into the encoded state: no copy of the KV is made apart.
  */
@@ -104,20 +121,18 @@ export async function loadConversation(
   stateKey?: Uint8Array,
 ): Promise<LoadedConversation | undefined> {
   const identity = identityOf(own);
-  const expected = chunkKeys(JSON.stringify(identity), record.tokens, record.chunkTokens, record.lineage);
-  if (expected.length !== record.chunks.length || expected.some((key, i) => key !== record.chunks[i])) return undefined;
+  const identityText = JSON.stringify(identity);
+  if (JSON.stringify(identityOf(record.identity)) !== identityText) return undefined;
   const sealed = await store.get(record.chunks);
-  const chunks: Uint8Array[] = [];
-  for (const [i, bytes] of sealed.entries()) {
-    const opened = bytes === undefined ? undefined : open(record.chunks[i]!, bytes, stateKey);
-    if (opened === undefined) break;
-    chunks.push(opened);
-  }
+  const opened = sealed.map((bytes, i) => (bytes === undefined ? undefined : open(record.chunks[i]!, bytes, stateKey)));
+  const count = verifiedChunkCount(identityText, record.tokens, record.chunkTokens, record.chunks, opened, record.lineage);
+  const chunks = opened.slice(0, count) as Uint8Array[];
   const header = record.meta === undefined ? identity : { ...identity, meta: record.meta };
   const prefix = (count: number): LoadedConversation => {
     const loadedTokens = Math.min(record.tokens.length, count * record.chunkTokens);
     const tokens = record.tokens.slice(0, loadedTokens);
-    const joined = kvJoin(tokens, chunks.slice(0, count), layout);
+    const order = record.cellOrder?.filter((position) => position < loadedTokens);
+    const joined = kvJoin(tokens, chunks.slice(0, count), layout, order);
     const parts = { header, tokens, pending: [...record.tokens.slice(loadedTokens), ...record.pending], erasedTokens: record.erasedTokens };
     const { bytes, kv } = encodeStateWith(parts, joined.byteLength, (target) => joined.writeTo(target), stateKey);
     return { state: { ...parts, kv }, bytes, loadedTokens, refusedChunks: record.chunks.length - count };
@@ -170,7 +185,8 @@ export function parseConversationRecord(json: string): ConversationRecord | unde
     !Array.isArray(r.chunks) ||
     r.chunks.length !== Math.ceil(r.tokens.length / chunkTokens!) ||
     !r.chunks.every((key) => typeof key === "string" && /^[0-9a-f]{64}$/.test(key)) ||
-    (r.meta !== undefined && !isJsonObject(r.meta))
+    (r.meta !== undefined && !isJsonObject(r.meta)) ||
+    (r.cellOrder !== undefined && !(isTokenList(r.cellOrder) && r.cellOrder.length === r.tokens.length))
   )
     return undefined;
   return r as ConversationRecord;
@@ -185,6 +201,7 @@ function identityOf({ model, layout }: StateIdentity): StateIdentity {
 }
 
 function seal(key: string, bytes: Uint8Array, stateKey: Uint8Array | undefined): Uint8Array {
+  if (stateKey === undefined) return bytes;
   const out = new Uint8Array(bytes.byteLength + SEAL_BYTES);
   out.set(bytes);
   out.set(tag(key, bytes, stateKey), bytes.byteLength);
@@ -193,12 +210,13 @@ function seal(key: string, bytes: Uint8Array, stateKey: Uint8Array | undefined):
 
 /** The chunk without its seal; undefined when the seal does not match (changed, or another key's). */
 function open(key: string, sealed: Uint8Array, stateKey: Uint8Array | undefined): Uint8Array | undefined {
+  if (stateKey === undefined) return sealed;
   if (sealed.byteLength < SEAL_BYTES) return undefined;
   const bytes = sealed.subarray(0, sealed.byteLength - SEAL_BYTES);
   return timingSafeEqual(tag(key, bytes, stateKey), sealed.subarray(bytes.byteLength)) ? bytes : undefined;
 }
 
 /** The seal covers the key too: a chunk moved under another key does not open. */
-function tag(key: string, bytes: Uint8Array, stateKey: Uint8Array | undefined): Buffer {
-  return (stateKey === undefined ? createHash("sha256") : createHmac("sha256", stateKey)).update(key).update(bytes).digest();
+function tag(key: string, bytes: Uint8Array, stateKey: Uint8Array): Buffer {
+  return createHmac("sha256", stateKey).update(key).update(bytes).digest();
 }

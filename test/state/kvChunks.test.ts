@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { Llama, StateFormatError } from "../../src/index.js";
-import { chunkKeys } from "../../src/state/chunkKeys.js";
+import { chunkDigest, chunkKeys, verifiedChunkCount } from "../../src/state/chunkKeys.js";
 import { joinKv, splitKv } from "../../src/state/kvChunks.js";
 import { checkKvSection, type KvLayout } from "../../src/state/kvLayout.js";
 import { decodeState, encodeState, type SlotState } from "../../src/state/StateFormat.js";
@@ -87,8 +87,15 @@ describe("splitKv / joinKv", () => {
     const shared = commonPrefix(home.tokens, dog.tokens);
     const whole = Math.floor(shared / CHUNK);
     expect(whole).toBeGreaterThanOrEqual(2);
-    const keys = [chunkKeys(identity, home.tokens, CHUNK), chunkKeys(identity, dog.tokens, CHUNK)];
     const bytes = [splitKv(home.kv, layout, CHUNK), splitKv(dog.kv, layout, CHUNK)];
+    const keys = [home, dog].map((state, i) =>
+      chunkKeys(
+        identity,
+        state.tokens,
+        CHUNK,
+        bytes[i]!.map((chunk) => chunkDigest(chunk.bytes)),
+      ),
+    );
     expect(keys[0]!.slice(0, whole)).toEqual(keys[1]!.slice(0, whole));
     expect(keys[0]![whole]).not.toBe(keys[1]![whole]);
     for (let i = 0; i < whole; i++) expect(bytes[0]![i]!.bytes).toEqual(bytes[1]![i]!.bytes);
@@ -171,25 +178,47 @@ describe("splitKv / joinKv", () => {
 
 describe("chunkKeys", () => {
   const tokens = Array.from({ length: 20 }, (_, i) => (i * 37) % 500) as Token[];
+  /** Stand-ins for three chunks' bytes. */
+  const chunks = [0, 1, 2].map((i) => Uint8Array.from([i, 1, 2, 3]));
+  const digests = chunks.map(chunkDigest);
 
   test("a key covers everything before its chunk's end: a shared prefix shares keys, a change changes every key after it", () => {
-    const keys = chunkKeys("model A", tokens, 8);
+    const keys = chunkKeys("model A", tokens, 8, digests);
     expect(keys).toHaveLength(3);
     expect(new Set(keys).size).toBe(3);
     const changed = [...tokens];
     changed[9] = 499 as Token;
-    const other = chunkKeys("model A", changed, 8);
+    const other = chunkKeys("model A", changed, 8, digests);
     expect(other[0]).toBe(keys[0]);
     expect(other.slice(1).every((key, i) => key !== keys[i + 1])).toBe(true);
     // A partial last chunk has a key of its own, not its full chunk's.
-    expect(chunkKeys("model A", tokens.slice(0, 12), 8)[1]).not.toBe(keys[1]);
-    expect(chunkKeys("model A", tokens.slice(0, 16), 8)).toEqual(keys.slice(0, 2));
+    expect(chunkKeys("model A", tokens.slice(0, 12), 8, digests.slice(0, 2))[1]).not.toBe(keys[1]);
+    expect(chunkKeys("model A", tokens.slice(0, 16), 8, digests.slice(0, 2))).toEqual(keys.slice(0, 2));
+  });
+
+  test("the same tokens with other bytes (evaluated in another batch) never share a key", () => {
+    const keys = chunkKeys("model A", tokens, 8, digests);
+    const otherBytes = chunkKeys("model A", tokens, 8, [digests[0]!, chunkDigest(Uint8Array.from([1, 1, 2, 4])), digests[2]!]);
+    expect(otherBytes[0]).toBe(keys[0]);
+    expect(otherBytes.slice(1).some((key) => keys.includes(key))).toBe(false);
   });
 
   test("another model, layout or lineage never shares a key", () => {
-    const keys = chunkKeys("model A", tokens, 8);
-    for (const other of [chunkKeys("model B", tokens, 8), chunkKeys("model A", tokens, 8, "shifted-1")])
+    const keys = chunkKeys("model A", tokens, 8, digests);
+    for (const other of [chunkKeys("model B", tokens, 8, digests), chunkKeys("model A", tokens, 8, digests, "shifted-1")])
       expect(other.some((key) => keys.includes(key))).toBe(false);
-    expect(() => chunkKeys("model A", tokens, 0)).toThrow(RangeError);
+    expect(() => chunkKeys("model A", tokens, 0, [])).toThrow(RangeError);
+    expect(() => chunkKeys("model A", tokens, 8, digests.slice(0, 2))).toThrow(RangeError);
+  });
+
+  test("verifiedChunkCount: the chunks from the first that are what their keys name", () => {
+    const keys = chunkKeys("model A", tokens, 8, digests);
+    expect(verifiedChunkCount("model A", tokens, 8, keys, chunks)).toBe(3);
+    expect(verifiedChunkCount("model A", tokens, 8, keys, [chunks[0], undefined, chunks[2]])).toBe(1);
+    expect(verifiedChunkCount("model A", tokens, 8, keys, [chunks[0], chunks[2], chunks[1]])).toBe(1);
+    expect(verifiedChunkCount("model B", tokens, 8, keys, chunks)).toBe(0);
+    const changed = [...tokens];
+    changed[19] = 1 as Token;
+    expect(verifiedChunkCount("model A", changed, 8, keys, chunks)).toBe(2);
   });
 });
