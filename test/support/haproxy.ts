@@ -7,7 +7,7 @@ import { debianExecutable } from "./debianPackage.js";
 import { freePort } from "./redisServer.js";
 import { projectRoot } from "./testModel.js";
 
-/** A haproxy of the test's own, running examples/replicas/haproxy.cfg. */
+/** A haproxy of the test's own, running docs/replicas/haproxy.cfg. */
 export interface Haproxy {
   url: string;
   stop(): Promise<void>;
@@ -25,10 +25,10 @@ export async function startHaproxy(backends: readonly string[]): Promise<Haproxy
     debianPackage: "haproxy",
     service: "haproxy",
   });
-  const example = await readFile(path.join(projectRoot(), "examples", "replicas", "haproxy.cfg"), "utf8");
+  const example = await readFile(path.join(projectRoot(), "docs", "replicas", "haproxy.cfg"), "utf8");
   const servers = [...example.matchAll(/^(\s*server \S+ )127\.0\.0\.1:\d+/gm)];
   if (servers.length !== backends.length)
-    throw new Error(`examples/replicas/haproxy.cfg names ${servers.length} servers, not the ${backends.length} replicas the test started.`);
+    throw new Error(`docs/replicas/haproxy.cfg names ${servers.length} servers, not the ${backends.length} replicas the test started.`);
   const port = await freePort();
   let index = 0;
   const config = example
