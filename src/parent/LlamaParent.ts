@@ -29,11 +29,11 @@ import type { Isolation } from "./supervisor/Isolation.js";
 import type { RestartReport } from "./supervisor/RestartReport.js";
 import { ThreadEngine } from "./supervisor/ThreadEngine.js";
 import { FrozenStore } from "./frozen/FrozenStore.js";
-import { ConversationStore } from "./conversations/ConversationStore.js";
-import { connectRedis, type RedisConnection } from "./conversations/redisConnection.js";
+import type { ConversationStore } from "./conversations/ConversationStore.js";
+import { openConversationStore } from "./conversations/openConversationStore.js";
+import { connectRedis } from "./conversations/redisConnection.js";
 import { resolveInitOptions, type InitOptions } from "./InitOptions.js";
 import { LlamaLoad, type ParentLoadOptions } from "./LlamaLoad.js";
-import type { ConversationStorePolicy } from "./conversations/ConversationStoreOptions.js";
 import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
 import { ScopeMemories } from "./ScopeMemories.js";
 import { ScratchDirectory } from "./ScratchDirectory.js";
@@ -459,26 +459,25 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     // Connected beside the download, so a missing redis package fails before the model loads.
     const connecting =
       store === undefined ? undefined : connectRedis(store.redis, (error) => this.conversationStore?.connectionFailed(error));
-    let connection: RedisConnection | undefined;
-    const [modelFile] = await Promise.all([
-      fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }),
-      sweep,
-      connecting?.then((opened) => (connection = opened)),
-    ]).catch(async (error: unknown) => {
-      (await connecting?.catch(() => undefined))?.close();
-      throw error;
-    });
-    if (signal.aborted) connection?.close();
-    signal.throwIfAborted(); // disposed meanwhile: no engine may start
-    this.modelFile = modelFile;
     let info: ModelReady;
     try {
+      const [modelFile, , connection] = await Promise.all([
+        fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }),
+        sweep,
+        connecting,
+      ]);
+      signal.throwIfAborted(); // disposed meanwhile: no engine may start
+      this.modelFile = modelFile;
       info = await this.supervisor.start(progress);
+      if (store !== undefined)
+        this.conversationStore = openConversationStore(store, connection!, info, {
+          stateKey: stateKeyBytes(this.load.options.stateKey),
+          scopeFrom: (state, decoded) => this.scopeFromOwnState(state, decoded),
+        });
     } catch (error) {
-      connection?.close();
+      (await connecting?.catch(() => undefined))?.close(); // no store came of it
       throw error;
     }
-    if (store !== undefined && connection !== undefined) this.conversationStore = this.openConversations(store, connection, info);
     this.emit("ready", info);
     return info;
   }
@@ -549,22 +548,6 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       removeStaleDirectories(scratchParent, "scratch"),
       removeStaleDirectories((swap === false ? undefined : swap.dir) ?? os.tmpdir(), "swap"),
     ]);
-  }
-
-  private openConversations(policy: ConversationStorePolicy, connection: RedisConnection, info: ModelReady): ConversationStore {
-    const layout = info.stateLimits.kv;
-    if (layout === undefined) {
-      connection.close();
-      throw new InvalidArgumentError(
-        `This model's KV cache has a layout llama-scope cannot cut into chunks (${info.modelName}), so it cannot use a conversation store. Load without store.`,
-      );
-    }
-    const stateKey = stateKeyBytes(this.load.options.stateKey);
-    return new ConversationStore(
-      { identity: info.stateIdentity, layout, stateKey, scopeFrom: (state, decoded) => this.scopeFromOwnState(state, decoded) },
-      connection,
-      policy,
-    );
   }
 
   /**

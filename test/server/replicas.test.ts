@@ -85,6 +85,15 @@ async function healthOf(replica: Cli): Promise<{ status: string; store?: { conne
   return (await (await fetch(`${replica.url}/health`)).json()) as { status: string; store?: { connected: boolean } };
 }
 
+/** Waits until every replica says its store is connected again. */
+async function allConnected(): Promise<void> {
+  await waitFor(
+    async () => (await Promise.all(replicas.map(healthOf))).every((health) => health.status === "ok"),
+    20_000,
+    "the replicas to reconnect",
+  );
+}
+
 beforeAll(async () => {
   redis = await startRedisServer({ appendonly: true }); // a restarted Redis has every write it acknowledged
   const args = ["--model", testModelPath(), "--port", "0", "--slots", "1", "--threads", "1", "--context-size", String(CONTEXT_SIZE)];
@@ -166,11 +175,7 @@ describe("replicas sharing sessions through Redis", () => {
     expect((await send(a, "durable", messages[0]!, true)).text).toBe(expected[0]);
     expect((await send(b, "durable", messages[1]!, false)).text).toBe(expected[1]);
     await redis.restart();
-    await waitFor(
-      async () => (await Promise.all(replicas.map(healthOf))).every((health) => health.status === "ok"),
-      20_000,
-      "the replicas to reconnect",
-    );
+    await allConnected();
     expect((await send(c, "durable", messages[2]!, false)).text).toBe(expected[2]);
 
     await redis.halt();
@@ -190,11 +195,7 @@ describe("replicas sharing sessions through Redis", () => {
     } finally {
       await redis.resume();
     }
-    await waitFor(
-      async () => (await Promise.all(replicas.map(healthOf))).every((health) => health.status === "ok"),
-      20_000,
-      "the replicas to reconnect",
-    );
+    await allConnected();
     // The turn made while Redis was down reaches it by itself: another replica continues from it.
     await waitFor(
       async () => metric(await readMetrics(c.url), 'llama_scope_store_sessions_total{event="saved"}') > savedBefore,

@@ -103,7 +103,7 @@ export class ConversationStore {
     };
   }
 
-  /** Counts a Redis failure the connection reported by itself (a lost connection), for `status`. */
+  /** Keeps a failure the connection reported by itself (a lost connection) as `status.lastFailure`. */
   connectionFailed(error: Error): void {
     this.lastFailure = { message: error.message, at: Date.now() };
   }
