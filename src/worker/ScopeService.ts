@@ -330,7 +330,13 @@ export class ScopeService implements WorkerApi {
   async freeScope(scopeId: string): Promise<boolean> {
     this.scopes.delete(scopeId);
     this.prefixes?.forget(scopeId);
-    for (const [requestId, request] of this.requests) if (request.scopeId === scopeId) this.stopRequest(requestId);
+    for (const [requestId, request] of this.requests) {
+      if (request.scopeId !== scopeId) continue;
+      request.controller.abort();
+      // A streamed reply's text stays for its consumer's pulls (the last one removes it): a scope
+      // freed right after its reply, as a choice's branch is, must not cut what was not pulled yet.
+      if (request.stream === undefined) this.requests.delete(requestId);
+    }
     const llama = this.llama;
     if (llama === undefined || llama.disposed || !llama.slots.includes(scopeId)) return false;
     await llama.freeSlot(scopeId);

@@ -136,6 +136,17 @@ describe("generateChoices", () => {
     expect(new Set(texts).size).toBeGreaterThan(1); // seeds 7, 8, 9: the choices differ
   });
 
+  test("a stream read only after the choices ended still gives every piece: the branches' freed scopes keep their unread text", async () => {
+    await withScope({}, async (scope) => {
+      const choices = scope.streamChoices(PROMPT, 3, SAMPLED);
+      const result = await choices.result; // every branch ended and its scope was freed
+      const texts = ["", "", ""];
+      for await (const chunk of choices) texts[chunk.index] += chunk.text;
+      expect(texts).toEqual(result.choices.map((choice) => choice.text));
+      expect(texts.every((text) => text.length > 0)).toBe(true);
+    });
+  });
+
   test("n outside 1..128 is refused by name, before the prompt reaches the scope", async () => {
     await withScope({}, async (scope) => {
       for (const n of [0, 129, 1.5, "2"] as unknown as number[])
