@@ -69,6 +69,11 @@ export interface SaveStateOptions {
    * `readStateMeta(bytes)`. llama.cpp never sees it.
    */
   meta?: StateMeta | undefined;
+  /**
+   * The bytes in a `SharedArrayBuffer`: posted to a worker thread they are shared, not copied (a
+   * long conversation's state is tens of MB). Default false: a plain buffer, which can be transferred.
+   */
+  sharedMemory?: boolean | undefined;
 }
 
 /** Checks `Llama.load`'s second argument. */

@@ -13,7 +13,7 @@ import { fetchModel, isModelUri } from "../loading/modelSource.js";
 import { removeStaleDirectories } from "../shared/ownedDirectories.js";
 import { assertPromptLength } from "../shared/promptLength.js";
 import { assertStateFits } from "../state/stateFit.js";
-import { decodeState, readStateMeta, type SlotState } from "../state/StateFormat.js";
+import { copyState, decodeState, readStateMeta, type SlotState } from "../state/StateFormat.js";
 import { AbortError, DisposedError, InvalidArgumentError, NotInitializedError, WorkerCrashedError } from "../shared/errors/index.js";
 import { savedChatOf } from "../shared/chatItems.js";
 import type { EmbedOptions, Embeddings } from "../shared/Embeddings.js";
@@ -317,7 +317,17 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     const state = options?.state;
     const decoded = state === undefined ? undefined : this.checkedState(state);
     // Copied: the caller may reuse its bytes.
-    return this.openScope(resolveScopeOptions(options, decoded === undefined ? undefined : savedModeOf(decoded)), state?.slice(), decoded);
+    const copy = state === undefined ? undefined : copyState(state, this.sharesStates);
+    return this.openScope(resolveScopeOptions(options, decoded === undefined ? undefined : savedModeOf(decoded)), copy, decoded);
+  }
+
+  /**
+   * Whether states sent to the engine go in shared memory: a worker thread then reads the parent's
+   * bytes where they are (a structured clone of a long conversation's tens of MB costs more than a
+   * hundred ms). A child process gets a copy over IPC either way.
+   */
+  private get sharesStates(): boolean {
+    return this.load.isolation === "thread";
   }
 
   /**
@@ -472,6 +482,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       if (store !== undefined)
         this.conversationStore = openConversationStore(store, connection!, info, {
           stateKey: stateKeyBytes(this.load.options.stateKey),
+          sharedStates: this.sharesStates,
           scopeFrom: (state, decoded) => this.scopeFromOwnState(state, decoded),
         });
     } catch (error) {

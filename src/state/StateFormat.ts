@@ -64,8 +64,26 @@ export const LLAMA_SEQ_MAGIC = 0x67677371;
  * The state as bytes. With `key` (the engine's `stateKey`), the trailer is an HMAC-SHA256 of
  * everything before it, so only a holder of the key can make a state that loads.
  */
-export function encodeState(state: SlotState, key?: Uint8Array): Uint8Array {
-  return encodeStateWith(state, state.kv.byteLength, (target) => target.set(state.kv), key).bytes;
+export function encodeState(state: SlotState, key?: Uint8Array, options?: EncodeOptions): Uint8Array {
+  return encodeStateWith(state, state.kv.byteLength, (target) => target.set(state.kv), key, options).bytes;
+}
+
+/** How {@link encodeState} makes the bytes. */
+export interface EncodeOptions {
+  /**
+   * In a `SharedArrayBuffer`: posted to a worker thread, the bytes are then shared, not copied.
+   * A long conversation's state is tens of MB, and a structured clone of it costs more than a
+   * hundred ms. Only for bytes nobody changes afterwards, as states are.
+   */
+  shared?: boolean | undefined;
+}
+
+/** A copy of state bytes, in a `SharedArrayBuffer` when `shared` (see {@link EncodeOptions}). */
+export function copyState(bytes: Uint8Array, shared: boolean): Uint8Array {
+  if (!shared) return bytes.slice();
+  const copy = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  copy.set(bytes);
+  return copy;
 }
 
 /**
@@ -78,6 +96,7 @@ export function encodeStateWith(
   kvBytes: number,
   writeKv: (target: Uint8Array) => void,
   key?: Uint8Array,
+  options: EncodeOptions = {},
 ): { bytes: Uint8Array; kv: Uint8Array } {
   const header: StateHeader = {
     ...state.header,
@@ -89,8 +108,8 @@ export function encodeStateWith(
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
   const tokensBytes = 4 * (state.tokens.length + state.pending.length);
   const total = PREFIX_BYTES + headerBytes.length + tokensBytes + kvBytes + CHECKSUM_BYTES;
-  // Not zeroed first: every byte is written below.
-  const out = Buffer.allocUnsafeSlow(total);
+  // Not zeroed first: every byte is written below (a SharedArrayBuffer always is).
+  const out = options.shared === true ? Buffer.from(new SharedArrayBuffer(total)) : Buffer.allocUnsafeSlow(total);
   let offset = out.write(STATE_MAGIC, 0, "latin1");
   offset = out.writeUInt16LE(STATE_FORMAT_VERSION, offset);
   offset = out.writeUInt16LE(key === undefined ? 0 : AUTHENTICATED, offset);

@@ -14,18 +14,26 @@ const HEADER_WORDS = 3;
 
 /** Rewrites a sequence state to the one-stream form stored in llama-scope states. */
 export function toSingleStream(kv: Uint8Array): Uint8Array {
+  return concat(...singleStreamParts(kv));
+}
+
+/**
+ * {@link toSingleStream} as the parts to write one after another (views of `kv`, and the few
+ * bytes that differ): a state is encoded from them without a copy of the whole KV section apart.
+ */
+export function singleStreamParts(kv: Uint8Array): Uint8Array[] {
   const words = new DataView(kv.buffer, kv.byteOffset, kv.byteLength);
   const sectionStart = 4 * (HEADER_WORDS + words.getUint32(8, true));
   const streams = words.getUint32(sectionStart, true);
   let index = 0;
   while (index < streams && words.getUint32(sectionStart + 4 * (1 + index), true) === 0) index++;
-  if (index === streams) return concat(kv.subarray(0, sectionStart), u32(1), u32(0));
+  if (index === streams) return [kv.subarray(0, sectionStart), u32(1), u32(0)];
   const trailing = 4 * (streams - 1 - index);
   const tail = kv.subarray(kv.byteLength - trailing);
   if (tail.some((byte) => byte !== 0))
     throw new StateFormatError("llama.cpp wrote a sequence state with several non-empty KV streams; this model's states cannot be saved.");
   const payload = kv.subarray(sectionStart + 4 * (1 + index), kv.byteLength - trailing);
-  return concat(kv.subarray(0, sectionStart), u32(1), payload);
+  return [kv.subarray(0, sectionStart), u32(1), payload];
 }
 
 /**
@@ -47,12 +55,22 @@ function u32(value: number): Uint8Array {
   return bytes;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+/** Bytes of `parts` together. */
+export function partsLength(parts: readonly Uint8Array[]): number {
+  return parts.reduce((sum, part) => sum + part.byteLength, 0);
+}
+
+/** Writes `parts` one after another into `target`, from its start. */
+export function writeParts(target: Uint8Array, parts: readonly Uint8Array[]): void {
   let offset = 0;
   for (const part of parts) {
-    out.set(part, offset);
+    target.set(part, offset);
     offset += part.byteLength;
   }
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(partsLength(parts));
+  writeParts(out, parts);
   return out;
 }

@@ -3,7 +3,14 @@ import type { Token } from "../shared/Token.js";
 import { chunkDigest, chunkKeys, verifiedChunkCount } from "../state/chunkKeys.js";
 import { kvCellOrder, kvJoin, splitKv } from "../state/kvChunks.js";
 import type { KvLayout } from "../state/kvLayout.js";
-import { encodeStateWith, isJsonObject, type SlotState, type StateIdentity, type StateMeta } from "../state/StateFormat.js";
+import {
+  encodeStateWith,
+  isJsonObject,
+  type EncodeOptions,
+  type SlotState,
+  type StateIdentity,
+  type StateMeta,
+} from "../state/StateFormat.js";
 import type { ChunkStore } from "./ChunkStore.js";
 
 /**
@@ -119,6 +126,8 @@ export async function loadConversation(
   layout: KvLayout,
   store: ChunkStore,
   stateKey?: Uint8Array,
+  /** How the state is encoded: in shared memory for an engine in a worker thread. */
+  encoding?: EncodeOptions,
 ): Promise<LoadedConversation | undefined> {
   const identity = identityOf(own);
   const identityText = JSON.stringify(identity);
@@ -134,7 +143,7 @@ export async function loadConversation(
     const order = record.cellOrder?.filter((position) => position < loadedTokens);
     const joined = kvJoin(tokens, chunks.slice(0, count), layout, order);
     const parts = { header, tokens, pending: [...record.tokens.slice(loadedTokens), ...record.pending], erasedTokens: record.erasedTokens };
-    const { bytes, kv } = encodeStateWith(parts, joined.byteLength, (target) => joined.writeTo(target), stateKey);
+    const { bytes, kv } = encodeStateWith(parts, joined.byteLength, (target) => joined.writeTo(target), stateKey, encoding);
     return { state: { ...parts, kv }, bytes, loadedTokens, refusedChunks: record.chunks.length - count };
   };
   try {

@@ -77,8 +77,13 @@ export class ScopeService implements WorkerApi {
   /**
    * @param ended called once `dispose()` has freed everything: nothing native is left running,
    * so the thread may end (the worker lets its event loop run dry).
+   * @param options.sharedStates the parent is a thread of this process: frozen states are made in
+   * shared memory, so neither the freeze nor the restore that follows copies them (see `freeze`).
    */
-  constructor(private readonly ended: () => void = () => {}) {}
+  constructor(
+    private readonly ended: () => void = () => {},
+    private readonly options: { sharedStates?: boolean } = {},
+  ) {}
 
   async init(options: WireLoadOptions): Promise<ModelReady> {
     if (this.loading !== undefined) throw new LlamaScopeError("The worker is already initialized.");
@@ -311,7 +316,9 @@ export class ScopeService implements WorkerApi {
   async freeze(scopeId: string): Promise<Uint8Array | null> {
     const llama = this.requireLlama();
     if (!llama.slots.includes(scopeId)) return null;
-    const state = await llama.slot(scopeId).saveState({ meta: metaOf(this.requireScope(scopeId)) });
+    // Shared with the parent, the bytes come back at the restore without a copy either way.
+    const sharedMemory = this.options.sharedStates === true;
+    const state = await llama.slot(scopeId).saveState({ meta: metaOf(this.requireScope(scopeId)), sharedMemory });
     await llama.freeSlot(scopeId);
     return movedToParent(state);
   }
@@ -442,10 +449,14 @@ function metaOf(record: ScopeRecord): ScopeStateMeta | undefined {
   return record.chat === undefined ? undefined : { chatTurns: record.chat.items() };
 }
 
-/** States can be large; the parent takes the buffer instead of a copy (the engine made it for this call). */
+/**
+ * States can be large; the parent takes the buffer instead of a copy (the engine made it for this
+ * call). A state in shared memory needs neither: posting it shares it.
+ */
 function movedToParent(state: Uint8Array): Uint8Array {
+  if (state.buffer instanceof SharedArrayBuffer) return state;
   const ownsBuffer = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength;
-  return ownsBuffer ? transfer(state, [state.buffer as ArrayBuffer]) : state;
+  return ownsBuffer ? transfer(state, [state.buffer]) : state;
 }
 
 /** A prompt evaluated without a reply, as the result of a generation that made none. */

@@ -11,4 +11,5 @@ const port = parentPort;
 // open, and the thread ends by itself when the last reply is sent. Ending this way (instead of
 // worker.terminate()) cannot cut into native work, which would abort the whole process.
 installErrorTransfer(); // errors go back with their code and cause
-expose(new ScopeService(() => port.unref()), nodeEndpoint(port));
+// The parent is a thread of this process: frozen states go to it in shared memory, not copied.
+expose(new ScopeService(() => port.unref(), { sharedStates: true }), nodeEndpoint(port));

@@ -55,6 +55,20 @@ describe("saveState / loadState", () => {
     await llama.freeSlot("meta");
   });
 
+  test("sharedMemory: the same bytes in a SharedArrayBuffer, which load like any state", async () => {
+    const plain = await aliceAfterOneTurn(llama);
+    const shared = await llama.saveState({ sharedMemory: true });
+    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(plain.buffer).toBeInstanceOf(ArrayBuffer);
+    expect(Buffer.from(shared).equals(Buffer.from(plain))).toBe(true);
+    await llama.freeSlot(alice.id);
+    llama.createSlot(alice.id);
+    llama.setSlot(alice.id);
+    await llama.loadState(shared);
+    expect(await runTurn(llama, alice, 1)).toBe(reference[1]);
+    await llama.freeSlot(alice.id);
+  });
+
   test("stateDir: the engine's state files go to a private directory it makes inside, and removes, leaving the given one in place", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "llama-scope-test-statedir-"));
     try {

@@ -48,6 +48,24 @@ test("chunks are written once under their prefix with a TTL, renewed when stored
   expect(() => new RedisChunkStore(chunks, { ttlMs: 0 })).toThrow(RangeError);
 });
 
+test("a read of many chunks, taken a few keys a round trip, gives each in its key's place, and gaps where Redis has none", async () => {
+  const store = new RedisChunkStore(chunks, { prefix: "t3:", ttlMs: 60_000 });
+  const held = Array.from({ length: 23 }, (_, i) => i).filter((i) => i % 5 !== 3);
+  await store.put(new Map(held.map((i) => [`k${i}`, Uint8Array.from([i, i + 1])])));
+  const mGets: number[] = [];
+  const counting: RedisChunkClient = {
+    mGet: (keys) => (mGets.push(keys.length), chunks.mGet(keys)),
+    set: (key, value, options) => chunks.set(key, value, options),
+    pExpire: (key, ms) => chunks.pExpire(key, ms),
+  };
+  const got = await new RedisChunkStore(counting, { prefix: "t3:", ttlMs: 60_000 }).get(Array.from({ length: 23 }, (_, i) => `k${i}`));
+  expect(got.map((bytes) => (bytes === undefined ? undefined : [...bytes]))).toEqual(
+    Array.from({ length: 23 }, (_, i) => (i % 5 === 3 ? undefined : [i, i + 1])),
+  );
+  expect(mGets.length).toBeGreaterThan(1);
+  expect(mGets.reduce((sum, n) => sum + n, 0)).toBe(23);
+});
+
 test("a conversation stored in Redis by one engine continues exactly on another", async () => {
   const reference = (await soloReplies([alice])).get(alice.id)!;
   const writer = await Llama.load(testLoadOptions({ slots: 1 }));

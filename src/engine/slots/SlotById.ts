@@ -11,8 +11,8 @@ import type { Slot } from "./Slot.js";
 import { SlotStates } from "./SlotStates.js";
 import { assertStateFits } from "../../state/stateFit.js";
 import type { StateLimits } from "../../state/kvLayout.js";
-import { toSingleStream, toStreamParts } from "../../state/kvStreams.js";
-import { decodeState, encodeState, isJsonObject, type StateIdentity, type StateMeta } from "../../state/StateFormat.js";
+import { partsLength, singleStreamParts, toStreamParts, writeParts } from "../../state/kvStreams.js";
+import { decodeState, encodeStateWith, isJsonObject, type StateIdentity, type StateMeta } from "../../state/StateFormat.js";
 import { copySequenceKv } from "../internals/nodeLlamaCppInternals.js";
 import { TextStream } from "../../shared/TextStream.js";
 import { assertTokenIds } from "../generate/sampling.js";
@@ -172,10 +172,12 @@ export class SlotById implements SlotHandle {
     const header = { ...this.engine.stateIdentity, ...(meta === undefined ? {} : { meta: checkedMeta(meta) }) };
     return slot.schedule(async () => {
       const { kv, pending } = await this.engine.states.snapshot(slot);
-      return encodeState(
-        { header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens, kv: toSingleStream(kv) },
-        this.engine.stateKey,
-      );
+      // Written into the state from its parts: a long conversation's KV is tens of MB, and each copy counts.
+      const parts = singleStreamParts(kv);
+      const state = { header, tokens: slot.sequence.contextTokens, pending, erasedTokens: slot.erasedTokens };
+      return encodeStateWith(state, partsLength(parts), (target) => writeParts(target, parts), this.engine.stateKey, {
+        shared: options?.sharedMemory,
+      }).bytes;
     });
   }
 

@@ -23,6 +23,8 @@ export interface ConversationHost {
   readonly identity: StateIdentity;
   readonly layout: KvLayout;
   readonly stateKey: Uint8Array | undefined;
+  /** The engine is a thread of this process: states made for it go in shared memory (see `EncodeOptions`). */
+  readonly sharedStates: boolean;
   /** `parent.getScope({ state })`, for a state this store made and checked (`decoded` is its content). */
   scopeFrom(state: Uint8Array, decoded: SlotState): LlamaScope;
 }
@@ -180,7 +182,9 @@ export class ConversationStore {
       throw new StateFormatError(
         `The store's record of ${JSON.stringify(name)} (version ${version}) is not a conversation's. Save over it with ifVersion: ${version}.`,
       );
-    const loaded = await this.redis(() => loadConversation(record, this.host.identity, this.host.layout, this.chunks, this.host.stateKey));
+    const loaded = await this.redis(() =>
+      loadConversation(record, this.host.identity, this.host.layout, this.chunks, this.host.stateKey, { shared: this.host.sharedStates }),
+    );
     if (loaded === undefined)
       throw new StateMismatchError(
         `Conversation ${JSON.stringify(name)} was saved with another model or other KV cache settings (${record.identity.model.name}); ` +

@@ -13,7 +13,7 @@ export function openConversationStore(
   policy: ConversationStorePolicy,
   connection: RedisConnection,
   info: ModelReady,
-  parent: Pick<ConversationHost, "stateKey" | "scopeFrom">,
+  parent: Pick<ConversationHost, "stateKey" | "sharedStates" | "scopeFrom">,
 ): ConversationStore {
   const layout = info.stateLimits.kv;
   if (layout === undefined)
