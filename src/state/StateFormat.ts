@@ -98,6 +98,22 @@ export function encodeStateWith(
   key?: Uint8Array,
   options: EncodeOptions = {},
 ): { bytes: Uint8Array; kv: Uint8Array } {
+  const started = startState(state, kvBytes, key, options);
+  writeKv(started.kv);
+  started.seal();
+  return started;
+}
+
+/**
+ * {@link encodeStateWith} for a KV section written bit by bit, as a store's chunks come: the bytes
+ * with everything but the KV section written; `seal()` adds the trailer once the section is whole.
+ */
+export function startState(
+  state: Omit<SlotState, "kv">,
+  kvBytes: number,
+  key?: Uint8Array,
+  options: EncodeOptions = {},
+): { bytes: Uint8Array; kv: Uint8Array; seal(): void } {
   const header: StateHeader = {
     ...state.header,
     tokenCount: state.tokens.length,
@@ -108,7 +124,7 @@ export function encodeStateWith(
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
   const tokensBytes = 4 * (state.tokens.length + state.pending.length);
   const total = PREFIX_BYTES + headerBytes.length + tokensBytes + kvBytes + CHECKSUM_BYTES;
-  // Not zeroed first: every byte is written below (a SharedArrayBuffer always is).
+  // Not zeroed first: every byte is written below and by the KV's writer (a SharedArrayBuffer always is).
   const out = options.shared === true ? Buffer.from(new SharedArrayBuffer(total)) : Buffer.allocUnsafeSlow(total);
   let offset = out.write(STATE_MAGIC, 0, "latin1");
   offset = out.writeUInt16LE(STATE_FORMAT_VERSION, offset);
@@ -117,10 +133,12 @@ export function encodeStateWith(
   offset += headerBytes.copy(out, offset);
   for (const token of [...state.tokens, ...state.pending]) offset = out.writeUInt32LE(token, offset);
   const kv = new Uint8Array(out.buffer, out.byteOffset + offset, kvBytes);
-  writeKv(kv);
-  offset += kvBytes;
-  trailer(out.subarray(0, offset), key).copy(out, offset);
-  return { bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength), kv };
+  const end = offset + kvBytes;
+  return {
+    bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
+    kv,
+    seal: () => void trailer(out.subarray(0, end), key).copy(out, end),
+  };
 }
 
 /**

@@ -42,23 +42,23 @@ export function chunkKeys(
 }
 
 /**
- * How many of `chunks`, from the first, are what `keys` name: each key recomputed from the tokens
- * and the chunk's bytes (see {@link chunkKeys}). A missing chunk (undefined), or one whose bytes
- * or tokens are not its key's, ends the count.
+ * How many chunks, from the first, are what `keys` name: each key recomputed from the tokens and
+ * the chunk's bytes (their {@link chunkDigest}s, taken as each chunk came; see {@link chunkKeys}).
+ * A missing chunk (undefined), or one whose bytes or tokens are not its key's, ends the count.
  */
 export function verifiedChunkCount(
   identity: string,
   tokens: readonly Token[],
   chunkTokens: number,
   keys: readonly string[],
-  chunks: readonly (Uint8Array | undefined)[],
+  digests: readonly (Uint8Array | undefined)[],
   lineage = "",
 ): number {
-  const count = Math.min(chunkCount(tokens, chunkTokens), keys.length, chunks.length);
+  const count = Math.min(chunkCount(tokens, chunkTokens), keys.length, digests.length);
   const chain = new KeyChain(identity, lineage);
   for (let k = 0; k < count; k++) {
-    const bytes = chunks[k];
-    if (bytes === undefined || chain.next(tokens.slice(k * chunkTokens, (k + 1) * chunkTokens), chunkDigest(bytes)) !== keys[k]) return k;
+    const digest = digests[k];
+    if (digest === undefined || chain.next(tokens.slice(k * chunkTokens, (k + 1) * chunkTokens), digest) !== keys[k]) return k;
   }
   return count;
 }

@@ -92,61 +92,123 @@ export function kvJoin(
     if (chunk.byteLength !== chunkLength(n, layout)) throw malformed("a KV chunk's length does not match its cell count and this layout");
     return n;
   });
+  const plan = kvJoinPlan(tokens, counts, layout, order);
+  const writeTo = (out: Uint8Array) => {
+    plan.writeHeader(out);
+    chunks.forEach((chunk, i) => plan.writeChunk(out, i, chunk));
+  };
+  return { byteLength: plan.byteLength, writeTo };
+}
+
+/** A KV section joined from chunks one at a time, in any order, as they come (see {@link kvJoinPlan}). */
+export interface KvJoinPlan {
+  /** Bytes the section takes. */
+  byteLength: number;
+  /** Writes what is not the chunks' (the tokens, the counts, each layer's type and size) into `out`. */
+  writeHeader(out: Uint8Array): void;
+  /**
+   * Writes chunk `index`'s cells into their places in `out`. Returns false, writing nothing, when
+   * the chunk is not `counts[index]` cells long under this layout.
+   */
+  writeChunk(out: Uint8Array, index: number, chunk: Uint8Array): boolean;
+}
+
+/**
+ * Where every chunk's cells go in the KV section of a conversation whose KV cache holds `tokens`,
+ * chunk `i` holding the `counts[i]` positions after those of the chunks before it: a reader then
+ * writes each chunk as it arrives, while the next ones are still on their way.
+ * @throws {StateFormatError} when the counts do not add up to one cell per token, or `order` is
+ * not an order of those positions.
+ */
+export function kvJoinPlan(
+  tokens: readonly Token[],
+  counts: readonly number[],
+  layout: KvLayout,
+  /** The cells' positions in the cache order to restore (see {@link kvCellOrder}); position order when undefined. */
+  order?: readonly number[],
+): KvJoinPlan {
   const cells = counts.reduce((sum, n) => sum + n, 0);
   if (cells !== tokens.length) throw malformed(`the KV chunks hold ${cells} cells for ${tokens.length} tokens`);
   if (order !== undefined && (order.length !== cells || new Set(order).size !== cells || order.some((p) => !(p >= 0 && p < cells))))
     throw malformed("the cell order is not one of the chunks' positions");
-  // Where each position's cell is: its chunk, and its index there (chunks hold consecutive positions from 0).
-  const chunkOf = new Int32Array(cells);
-  const indexIn = new Int32Array(cells);
-  let position = 0;
-  counts.forEach((n, c) => {
-    for (let i = 0; i < n; i++, position++) [chunkOf[position], indexIn[position]] = [c, i];
-  });
+  /** Each position's place in the cache order. */
+  let placeOf: Int32Array | undefined;
+  if (order !== undefined) {
+    placeOf = new Int32Array(cells);
+    order.forEach((position, place) => (placeOf![position] = place));
+  }
+  const firstPosition: number[] = [];
+  counts.reduce((position, n, i) => ((firstPosition[i] = position), position + n), 0);
+  // Every part of the section that holds one piece per cell, in the order a chunk holds them too:
+  // where its pieces start and how long each is.
+  const parts: { start: number; bytesPerCell: number }[] = [];
+  const header = 12 + 4 * tokens.length + 8;
   const byteLength = sectionLength(tokens.length, cells, layout);
-  const writeTo = (out: Uint8Array) => {
-    if (out.byteLength !== byteLength) throw new RangeError(`The KV section takes ${byteLength} bytes, not ${out.byteLength}.`);
-    const writer = new Writer(out);
-    writer.u32(LLAMA_SEQ_MAGIC);
-    writer.u32(layout.seqVersion);
-    writer.u32(tokens.length);
-    for (const token of tokens) writer.u32(token);
-    writer.u32(1); // one stream
-    writer.u32(cells);
-    if (cells === 0) return;
-    /** Where each chunk's next part starts: the parts are read in the order they are written. */
-    const offsets = chunks.map(() => 4);
-    const copyPart = (bytesPerCell: number) => {
-      if (order === undefined)
-        chunks.forEach((chunk, i) => writer.bytes(chunk.subarray(offsets[i], offsets[i]! + counts[i]! * bytesPerCell)));
-      else
-        for (const p of order) {
-          const start = offsets[chunkOf[p]!]! + indexIn[p]! * bytesPerCell;
-          writer.bytes(chunks[chunkOf[p]!]!.subarray(start, start + bytesPerCell));
-        }
-      chunks.forEach((_, i) => (offsets[i]! += counts[i]! * bytesPerCell));
+  if (cells > 0) {
+    let offset = header;
+    const part = (bytesPerCell: number) => {
+      parts.push({ start: offset, bytesPerCell });
+      offset += cells * bytesPerCell;
     };
-    copyPart(CELL_META_BYTES);
-    writer.u32(layout.vTrans);
-    writer.u32(layout.layers);
+    part(CELL_META_BYTES);
+    offset += 8; // v_trans, the layer count
     for (const key of layout.keys) {
-      writer.i32(key.type);
-      writer.u64(key.rowBytes);
-      copyPart(key.rowBytes);
+      offset += 12; // type, row size
+      part(key.rowBytes);
     }
     for (const value of layout.values) {
-      writer.i32(value.type);
-      if ("rowBytes" in value) {
-        writer.u64(value.rowBytes);
-        copyPart(value.rowBytes);
-      } else {
-        writer.u32(value.elementBytes);
-        writer.u32(value.rows);
-        for (let row = 0; row < value.rows; row++) copyPart(value.elementBytes);
-      }
+      offset += 12; // type, then the row size or the element size and the row count
+      if ("rowBytes" in value) part(value.rowBytes);
+      else for (let row = 0; row < value.rows; row++) part(value.elementBytes);
     }
+  }
+  return {
+    byteLength,
+    writeHeader(out) {
+      if (out.byteLength !== byteLength) throw new RangeError(`The KV section takes ${byteLength} bytes, not ${out.byteLength}.`);
+      const writer = new Writer(out);
+      writer.u32(LLAMA_SEQ_MAGIC);
+      writer.u32(layout.seqVersion);
+      writer.u32(tokens.length);
+      for (const token of tokens) writer.u32(token);
+      writer.u32(1); // one stream
+      writer.u32(cells);
+      if (cells === 0) return;
+      writer.skip(cells * CELL_META_BYTES);
+      writer.u32(layout.vTrans);
+      writer.u32(layout.layers);
+      for (const key of layout.keys) {
+        writer.i32(key.type);
+        writer.u64(key.rowBytes);
+        writer.skip(cells * key.rowBytes);
+      }
+      for (const value of layout.values) {
+        writer.i32(value.type);
+        if ("rowBytes" in value) {
+          writer.u64(value.rowBytes);
+          writer.skip(cells * value.rowBytes);
+        } else {
+          writer.u32(value.elementBytes);
+          writer.u32(value.rows);
+          writer.skip(value.rows * cells * value.elementBytes);
+        }
+      }
+    },
+    writeChunk(out, index, chunk) {
+      const n = counts[index]!;
+      if (chunk.byteLength !== chunkLength(n, layout) || view(chunk).getUint32(0, true) !== n) return false;
+      const first = firstPosition[index]!;
+      let from = 4;
+      for (const { start, bytesPerCell } of parts) {
+        if (placeOf === undefined) out.set(chunk.subarray(from, from + n * bytesPerCell), start + first * bytesPerCell);
+        else
+          for (let i = 0; i < n; i++)
+            out.set(chunk.subarray(from + i * bytesPerCell, from + (i + 1) * bytesPerCell), start + placeOf[first + i]! * bytesPerCell);
+        from += n * bytesPerCell;
+      }
+      return true;
+    },
   };
-  return { byteLength, writeTo };
 }
 
 /** Where the parts of a checked KV section start. */
@@ -261,5 +323,10 @@ class Writer {
   bytes(part: Uint8Array): void {
     this.out.set(part, this.offset);
     this.offset += part.byteLength;
+  }
+
+  /** Leaves `count` bytes for another writer. */
+  skip(count: number): void {
+    this.offset += count;
   }
 }

@@ -46,16 +46,21 @@ export class RedisChunkStore implements ChunkStore {
    * The chunks under `keys`, read a few keys a round trip with two round trips in flight. One
    * `MGET` of a long conversation (tens of MB) made Redis copy the whole reply into fresh memory
    * before sending a byte of it: about 110 ms for 25 MB here, against 40 ms in small batches,
-   * whose reply buffers Redis reuses, and whose next batch it prepares while this side reads one.
+   * whose reply buffers Redis reuses, and whose next batch it prepares while this side reads one
+   * (and works on it: `arrived`).
    */
-  async get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+  async get(keys: readonly string[], arrived?: (index: number, bytes: Uint8Array) => void): Promise<(Uint8Array | undefined)[]> {
     const values = new Array<Uint8Array | undefined>(keys.length);
     let next = 0;
     const reader = async () => {
       for (let start = next; start < keys.length; start = next) {
         next = start + GET_BATCH_KEYS;
         const batch = await this.client.mGet(keys.slice(start, next).map((key) => this.prefix + key));
-        batch.forEach((value, i) => (values[start + i] = value instanceof Uint8Array ? value : undefined));
+        batch.forEach((value, i) => {
+          if (!(value instanceof Uint8Array)) return;
+          values[start + i] = value;
+          arrived?.(start + i, value);
+        });
       }
     };
     await Promise.all(Array.from({ length: GETS_IN_FLIGHT }, reader));

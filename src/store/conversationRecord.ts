@@ -1,10 +1,11 @@
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Token } from "../shared/Token.js";
 import { chunkDigest, chunkKeys, verifiedChunkCount } from "../state/chunkKeys.js";
-import { kvCellOrder, kvJoin, splitKv } from "../state/kvChunks.js";
+import { kvCellOrder, kvJoin, kvJoinPlan, splitKv, type KvJoinPlan } from "../state/kvChunks.js";
 import type { KvLayout } from "../state/kvLayout.js";
 import {
   encodeStateWith,
+  startState,
   isJsonObject,
   type EncodeOptions,
   type SlotState,
@@ -118,7 +119,10 @@ export interface LoadedConversation {
  * use it at all: the record is another model's or layout's. A chunk that is missing, fails its
  * seal or is not what its key names (its bytes or tokens changed) ends the loaded prefix there:
  * the tokens after it become pending, and the engine evaluates them again at the next prompt.
- * The chunks are joined straight into the encoded state: no copy of the KV is made apart.
+ *
+ * The chunks are checked and joined straight into the encoded state as they arrive, while the
+ * store reads the next ones: no copy of the KV is made apart, and little is left to do once the
+ * last chunk is in. A record whose chunks do not all load is joined again, up to the last good one.
  */
 export async function loadConversation(
   record: ConversationRecord,
@@ -132,25 +136,70 @@ export async function loadConversation(
   const identity = identityOf(own);
   const identityText = JSON.stringify(identity);
   if (JSON.stringify(identityOf(record.identity)) !== identityText) return undefined;
-  const sealed = await store.get(record.chunks);
-  const opened = sealed.map((bytes, i) => (bytes === undefined ? undefined : open(record.chunks[i]!, bytes, stateKey)));
-  const count = verifiedChunkCount(identityText, record.tokens, record.chunkTokens, record.chunks, opened, record.lineage);
-  const chunks = opened.slice(0, count) as Uint8Array[];
   const header = record.meta === undefined ? identity : { ...identity, meta: record.meta };
+  const state = (loadedTokens: number) => ({
+    header,
+    tokens: record.tokens.slice(0, loadedTokens),
+    pending: [...record.tokens.slice(loadedTokens), ...record.pending],
+    erasedTokens: record.erasedTokens,
+  });
+  const whole = wholeJoin(record, layout, state(record.tokens.length), stateKey, encoding);
+  const opened: (Uint8Array | undefined)[] = [];
+  const digests: (Uint8Array | undefined)[] = [];
+  let joined = 0;
+  const take = (i: number, sealed: Uint8Array | undefined) => {
+    if (sealed === undefined || digests[i] !== undefined) return; // missing, or taken as it arrived
+    const bytes = open(record.chunks[i]!, sealed, stateKey);
+    if (bytes === undefined) return;
+    opened[i] = bytes;
+    digests[i] = chunkDigest(bytes);
+    if (whole?.plan.writeChunk(whole.encoded.kv, i, bytes) === true) joined++;
+  };
+  const sealed = await store.get(record.chunks, take);
+  sealed.forEach((bytes, i) => take(i, bytes)); // a store that does not hand chunks over as they come
+  const count = verifiedChunkCount(identityText, record.tokens, record.chunkTokens, record.chunks, digests, record.lineage);
+  if (whole !== undefined && count === record.chunks.length && joined === count) {
+    whole.encoded.seal();
+    const { bytes, kv } = whole.encoded;
+    return { state: { ...state(record.tokens.length), kv }, bytes, loadedTokens: record.tokens.length, refusedChunks: 0 };
+  }
   const prefix = (count: number): LoadedConversation => {
     const loadedTokens = Math.min(record.tokens.length, count * record.chunkTokens);
-    const tokens = record.tokens.slice(0, loadedTokens);
+    const parts = state(loadedTokens);
     const order = record.cellOrder?.filter((position) => position < loadedTokens);
-    const joined = kvJoin(tokens, chunks.slice(0, count), layout, order);
-    const parts = { header, tokens, pending: [...record.tokens.slice(loadedTokens), ...record.pending], erasedTokens: record.erasedTokens };
+    const joined = kvJoin(parts.tokens, opened.slice(0, count) as Uint8Array[], layout, order);
     const { bytes, kv } = encodeStateWith(parts, joined.byteLength, (target) => joined.writeTo(target), stateKey, encoding);
     return { state: { ...parts, kv }, bytes, loadedTokens, refusedChunks: record.chunks.length - count };
   };
   try {
-    return prefix(chunks.length);
+    return prefix(count);
   } catch {
     return prefix(0); // sealed, yet not this layout's: made by a writer with the same key but another build
   }
+}
+
+/**
+ * The encoded state of the whole record, its KV section's own fields written and its chunks'
+ * places laid out (`kvJoinPlan`), for the chunks to be written into as they arrive; undefined
+ * for a record that cannot be joined whole (a cell order that is not one).
+ */
+function wholeJoin(
+  record: ConversationRecord,
+  layout: KvLayout,
+  parts: Omit<SlotState, "kv">,
+  stateKey: Uint8Array | undefined,
+  encoding: EncodeOptions | undefined,
+): { plan: KvJoinPlan; encoded: ReturnType<typeof startState> } | undefined {
+  const counts = record.chunks.map((_, i) => Math.min(record.chunkTokens, record.tokens.length - i * record.chunkTokens));
+  let plan: KvJoinPlan;
+  try {
+    plan = kvJoinPlan(record.tokens, counts, layout, record.cellOrder);
+  } catch {
+    return undefined;
+  }
+  const encoded = startState(parts, plan.byteLength, stateKey, encoding);
+  plan.writeHeader(encoded.kv);
+  return { plan, encoded };
 }
 
 /** Tokens are llama.cpp token ids: what `chunkKeys` writes as u32. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { Llama, StateFormatError } from "../../src/index.js";
 import { chunkDigest, chunkKeys, verifiedChunkCount } from "../../src/state/chunkKeys.js";
-import { joinKv, splitKv } from "../../src/state/kvChunks.js";
+import { joinKv, kvCellOrder, kvJoinPlan, splitKv } from "../../src/state/kvChunks.js";
 import { checkKvSection, type KvLayout } from "../../src/state/kvLayout.js";
 import { decodeState, encodeState, type SlotState } from "../../src/state/StateFormat.js";
 import type { Token } from "../../src/shared/Token.js";
@@ -42,6 +42,18 @@ async function restore(id: string, state: SlotState, kv: Uint8Array): Promise<vo
   llama.createSlot(id);
   llama.setSlot(id);
   await llama.loadState(encodeState({ ...state, kv }));
+}
+
+/** The cell count a chunk starts with. */
+const cellsOf = (chunk: Uint8Array) => new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength).getUint32(0, true);
+
+/** The section `kvJoinPlan` makes of `chunks` given one at a time, the last first. */
+function joinedInReverse(tokens: readonly Token[], chunks: readonly Uint8Array[], own: KvLayout, order?: number[]): Uint8Array {
+  const plan = kvJoinPlan(tokens, chunks.map(cellsOf), own, order);
+  const out = new Uint8Array(plan.byteLength);
+  plan.writeHeader(out);
+  for (let i = chunks.length - 1; i >= 0; i--) expect(plan.writeChunk(out, i, chunks[i]!)).toBe(true);
+  return out;
 }
 
 function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
@@ -146,6 +158,13 @@ describe("splitKv / joinKv", () => {
           own,
         ),
       );
+      expect(
+        joinedInReverse(
+          state.tokens,
+          splitKv(state.kv, own, 5).map((chunk) => chunk.bytes),
+          own,
+        ),
+      ).toEqual(kv);
       await transposed.freeSlot(alice.id);
       transposed.createSlot(alice.id);
       transposed.setSlot(alice.id);
@@ -154,6 +173,33 @@ describe("splitKv / joinKv", () => {
     } finally {
       await transposed.dispose();
     }
+  });
+
+  test("kvJoinPlan: chunks written one at a time, in any order, give joinKv's section, in position order or in a cache order", async () => {
+    const state = await conversation("plan", PROMPTS.home);
+    await llama.freeSlot("plan");
+    const chunks = splitKv(state.kv, layout, 5).map((chunk) => chunk.bytes);
+    expect(chunks.at(-1)!.byteLength).toBeLessThan(chunks[0]!.byteLength); // a partial last chunk too
+    expect(joinedInReverse(state.tokens, chunks, layout)).toEqual(joinKv(state.tokens, chunks, layout));
+    // A cache order (what a context shift leaves): read back from the section, and cut by position into the same chunks.
+    const order = state.tokens.map((_, i) => (i * 7) % state.tokens.length);
+    expect(new Set(order).size).toBe(order.length);
+    const reordered = joinedInReverse(state.tokens, chunks, layout, order);
+    expect(kvCellOrder(reordered, layout)).toEqual(order);
+    expect(splitKv(reordered, layout, 5).map((chunk) => chunk.bytes)).toEqual(chunks);
+    // A chunk of another length is left out, and the counts and the order are checked.
+    const plan = kvJoinPlan(state.tokens, chunks.map(cellsOf), layout);
+    expect(plan.writeChunk(new Uint8Array(plan.byteLength), 0, chunks[0]!.subarray(1))).toBe(false);
+    expect(plan.writeChunk(new Uint8Array(plan.byteLength), 0, chunks.at(-1)!)).toBe(false);
+    expect(() => kvJoinPlan(state.tokens, chunks.slice(1).map(cellsOf), layout)).toThrow(/cells for/);
+    expect(() =>
+      kvJoinPlan(
+        state.tokens,
+        chunks.map(cellsOf),
+        layout,
+        order.map(() => 0),
+      ),
+    ).toThrow(StateFormatError);
   });
 
   test("chunks that do not fit the layout or the tokens are refused with StateFormatError", async () => {
@@ -213,12 +259,13 @@ describe("chunkKeys", () => {
 
   test("verifiedChunkCount: the chunks from the first that are what their keys name", () => {
     const keys = chunkKeys("model A", tokens, 8, digests);
-    expect(verifiedChunkCount("model A", tokens, 8, keys, chunks)).toBe(3);
-    expect(verifiedChunkCount("model A", tokens, 8, keys, [chunks[0], undefined, chunks[2]])).toBe(1);
-    expect(verifiedChunkCount("model A", tokens, 8, keys, [chunks[0], chunks[2], chunks[1]])).toBe(1);
-    expect(verifiedChunkCount("model B", tokens, 8, keys, chunks)).toBe(0);
+    const digestsOf = (list: (Uint8Array | undefined)[]) => list.map((chunk) => (chunk === undefined ? undefined : chunkDigest(chunk)));
+    expect(verifiedChunkCount("model A", tokens, 8, keys, digestsOf(chunks))).toBe(3);
+    expect(verifiedChunkCount("model A", tokens, 8, keys, digestsOf([chunks[0], undefined, chunks[2]]))).toBe(1);
+    expect(verifiedChunkCount("model A", tokens, 8, keys, digestsOf([chunks[0], chunks[2], chunks[1]]))).toBe(1);
+    expect(verifiedChunkCount("model B", tokens, 8, keys, digestsOf(chunks))).toBe(0);
     const changed = [...tokens];
     changed[19] = 1 as Token;
-    expect(verifiedChunkCount("model A", changed, 8, keys, chunks)).toBe(2);
+    expect(verifiedChunkCount("model A", changed, 8, keys, digestsOf(chunks))).toBe(2);
   });
 });
