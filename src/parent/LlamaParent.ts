@@ -1,6 +1,5 @@
 // Over 350 lines as one idea: the facade callers hold (scopes, events, stats, init, dispose) over the scheduler, the store and the supervisor; a quarter of the lines are TSDoc.
 import { writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import type { Worker } from "node:worker_threads";
 import type { Remote } from "comlink";
@@ -9,8 +8,6 @@ import { EventEmitter } from "eventemitter3";
 import type { LoadProgress } from "../engine/index.js";
 import { stateKeyBytes } from "../loading/LlamaLoadOptions.js";
 import { notifyProgress } from "../loading/LoadProgress.js";
-import { fetchModel, isModelUri } from "../loading/modelSource.js";
-import { removeStaleDirectories } from "../shared/ownedDirectories.js";
 import { assertPromptLength } from "../shared/promptLength.js";
 import { assertStateFits } from "../state/stateFit.js";
 import { copyState, decodeState, readStateMeta, type SlotState } from "../state/StateFormat.js";
@@ -30,14 +27,11 @@ import type { RestartReport } from "./supervisor/RestartReport.js";
 import { ThreadEngine } from "./supervisor/ThreadEngine.js";
 import { FrozenStore } from "./frozen/FrozenStore.js";
 import type { ConversationStore } from "./conversations/ConversationStore.js";
-import { openConversationStore } from "./conversations/openConversationStore.js";
-import { connectRedis } from "./conversations/redisConnection.js";
 import { resolveInitOptions, type InitOptions } from "./InitOptions.js";
-import { LlamaLoad, type ParentLoadOptions } from "./LlamaLoad.js";
-import { DEFAULT_PREFIX_CACHE_MIN_TOKENS } from "./PrefixCacheOptions.js";
+import { LlamaLoad } from "./LlamaLoad.js";
 import { ScopeMemories } from "./ScopeMemories.js";
-import { ScratchDirectory } from "./ScratchDirectory.js";
 import { SlotScheduler, type SchedulerStats, type SwapReport } from "./slots/SlotScheduler.js";
+import { ParentStartup } from "./startup/ParentStartup.js";
 
 /** What {@link LlamaParent.stats} reports. */
 export interface ParentStats extends SchedulerStats {
@@ -61,15 +55,6 @@ export interface EngineInfo {
   threadId: number | undefined;
   /** How many times the engine was restarted after dying. */
   restarts: number;
-}
-
-/**
- * The `embeddings` option as the engine gets it: a second model's local path made absolute here
- * (the engine process may not share this one's working directory); a URI is downloaded there.
- */
-function embeddingModelFile(embeddings: ParentLoadOptions["embeddings"]): Pick<ParentLoadOptions, "embeddings"> {
-  if (typeof embeddings !== "object" || embeddings.modelPath === undefined || isModelUri(embeddings.modelPath)) return {};
-  return { embeddings: { ...embeddings, modelPath: path.resolve(embeddings.modelPath) } };
 }
 
 /** One file written by {@link LlamaParent.persistAll}. */
@@ -151,11 +136,8 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private readonly scheduler: SlotScheduler;
   /** Each live scope's config and history, kept when restarts are on. */
   private readonly memories: ScopeMemories;
-  private readonly scratch = new ScratchDirectory();
-  /** The local model file the engine loads: `modelPath`, or its download. Set before the engine starts. */
-  private modelFile: string | undefined;
-  /** Stops a download or load in progress when the parent is disposed. */
-  private readonly loadAbort = new AbortController();
+  /** The scratch directory, the model file, the engine's start and the store's connection. */
+  private readonly startup: ParentStartup;
   private readonly host: ScopeHost<LlamaScope> = {
     call: (use) => this.call(use),
     withSlot: (scopeId, use) => this.scheduler.withSlot(scopeId, () => this.call(use)),
@@ -202,22 +184,14 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
       throw new InvalidArgumentError("LlamaParent takes a LlamaLoad: new LlamaParent(new LlamaLoad({ modelPath })).");
     const { swap } = load;
     this.memories = new ScopeMemories(load.restart !== false, load.options.stateKey);
+    this.startup = new ParentStartup(load);
     // Without swapping the store only holds revived states until their first prompt.
     this.store = swap === false ? new FrozenStore(Number.MAX_SAFE_INTEGER) : new FrozenStore(swap.maxRamBytes, swap.dir);
     this.supervisor = new EngineSupervisor(load.isolation, load.restart, {
       initOptions: () => {
-        // Off, the cache still has shared prefixes evaluated apart: replies never depend on it.
-        const { prefixCache } = this.load;
-        const prefixes = prefixCache === false ? { maxBytes: 0, minTokens: DEFAULT_PREFIX_CACHE_MIN_TOKENS } : prefixCache;
         // A new engine starts with an empty prefix cache; its counts go on adding up.
         Object.assign(this.prefixCache, { bytes: 0, entries: 0 });
-        return {
-          ...this.load.options,
-          ...embeddingModelFile(this.load.options.embeddings),
-          modelPath: this.modelFile!,
-          stateDir: this.scratch.path!,
-          prefixCache: prefixes,
-        };
+        return this.startup.engineOptions();
       },
       engineLost: () => this.scheduler.engineLost(),
       reopen: async (api, send) => {
@@ -421,11 +395,11 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
    */
   dispose(): Promise<void> {
     this.disposal ??= (async () => {
-      this.loadAbort.abort(new DisposedError("The LlamaParent was disposed while it loaded the model."));
+      this.startup.abort();
       const disposed = new DisposedError("The LlamaParent was disposed while this call was in flight.");
       this.scheduler.failAll(disposed);
       await this.supervisor.stop(disposed);
-      await Promise.all([this.store.dispose(), this.scratch.remove(), this.conversationStore?.close()]);
+      await Promise.all([this.store.dispose(), this.startup.removeScratch(), this.conversationStore?.close()]);
       this.emit("disposed");
     })();
     return this.disposal;
@@ -441,7 +415,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     signal?.addEventListener("abort", abandon, { once: true });
     try {
       if (signal?.aborted) throw signal.reason;
-      return await this.loadModel(signal === undefined ? this.loadAbort.signal : AbortSignal.any([signal, this.loadAbort.signal]));
+      return await this.loadModel(signal);
     } catch (error) {
       await this.dispose();
       if (signal?.aborted)
@@ -457,38 +431,17 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     }
   }
 
-  /** The model's download (in this thread, so the engine gets a file), then the engine and its load. */
-  private async loadModel(signal: AbortSignal): Promise<ModelReady> {
-    const { options } = this.load;
-    const scratchParent = options.stateDir ?? os.tmpdir();
-    const sweep = this.removeStaleDirectories(scratchParent);
-    // Made before anything is awaited, so a dispose() during init always finds it to remove.
-    this.scratch.make(scratchParent);
-    const progress = (update: LoadProgress) => notifyProgress((value) => this.emit("loadProgress", value), update);
-    const { store } = this.load;
-    // Connected beside the download, so a missing redis package fails before the model loads.
-    const connecting =
-      store === undefined ? undefined : connectRedis(store.redis, (error) => this.conversationStore?.connectionFailed(error));
-    let info: ModelReady;
-    try {
-      const [modelFile, , connection] = await Promise.all([
-        fetchModel(options.modelPath, { cacheDir: options.modelCacheDir, signal, onProgress: progress }),
-        sweep,
-        connecting,
-      ]);
-      signal.throwIfAborted(); // disposed meanwhile: no engine may start
-      this.modelFile = modelFile;
-      info = await this.supervisor.start(progress);
-      if (store !== undefined)
-        this.conversationStore = openConversationStore(store, connection!, info, {
-          stateKey: stateKeyBytes(this.load.options.stateKey),
-          sharedStates: this.sharesStates,
-          scopeFrom: (state, decoded) => this.scopeFromOwnState(state, decoded),
-        });
-    } catch (error) {
-      (await connecting?.catch(() => undefined))?.close(); // no store came of it
-      throw error;
-    }
+  /** The model's download and the engine's start (see `ParentStartup`), then the store. */
+  private async loadModel(signal: AbortSignal | undefined): Promise<ModelReady> {
+    const { info, conversations } = await this.startup.run(
+      {
+        supervisor: this.supervisor,
+        progress: (update) => notifyProgress((value) => this.emit("loadProgress", value), update),
+        conversations: { sharedStates: this.sharesStates, scopeFrom: (state, decoded) => this.scopeFromOwnState(state, decoded) },
+      },
+      signal,
+    );
+    this.conversationStore = conversations;
     this.emit("ready", info);
     return info;
   }
@@ -502,7 +455,7 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
   private fail(crash: WorkerCrashedError): void {
     this.crash = crash;
     this.scheduler.failAll(crash);
-    void this.scratch.remove();
+    void this.startup.removeScratch();
     this.emit("error", crash);
   }
 
@@ -546,19 +499,6 @@ export class LlamaParent extends EventEmitter<LlamaParentEvents> {
     this.prefixCache.evictions += report.evictions;
     this.prefixCache.bytes = report.bytes;
     this.prefixCache.entries = report.entries;
-  }
-
-  /**
-   * Removes what killed processes left where this parent keeps its files: scratch directories
-   * beside its own and spill directories in the swap directory (see `ownedDirectories`). Only
-   * directories whose recorded owner is dead go. Never rejects.
-   */
-  private async removeStaleDirectories(scratchParent: string): Promise<void> {
-    const { swap } = this.load;
-    await Promise.all([
-      removeStaleDirectories(scratchParent, "scratch"),
-      removeStaleDirectories((swap === false ? undefined : swap.dir) ?? os.tmpdir(), "swap"),
-    ]);
   }
 
   /**

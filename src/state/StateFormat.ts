@@ -64,11 +64,11 @@ export const LLAMA_SEQ_MAGIC = 0x67677371;
  * The state as bytes. With `key` (the engine's `stateKey`), the trailer is an HMAC-SHA256 of
  * everything before it, so only a holder of the key can make a state that loads.
  */
-export function encodeState(state: SlotState, key?: Uint8Array, options?: EncodeOptions): Uint8Array {
-  return encodeStateWith(state, state.kv.byteLength, (target) => target.set(state.kv), key, options).bytes;
+export function encodeState(state: SlotState, key?: Uint8Array): Uint8Array {
+  return encodeStateWith(state, state.kv.byteLength, (target) => target.set(state.kv), key).bytes;
 }
 
-/** How {@link encodeState} makes the bytes. */
+/** How {@link encodeStateWith} makes the bytes. */
 export interface EncodeOptions {
   /**
    * In a `SharedArrayBuffer`: posted to a worker thread, the bytes are then shared, not copied.

@@ -21,5 +21,5 @@ export async function startParent(overrides: Partial<ParentLoadOptions> = {}): P
 
 /** The parent's engine scratch directory (a private field: the tests check it is made and removed). */
 export function scratchDirOf(parent: LlamaParent): string | undefined {
-  return (parent as unknown as { scratch: { path: string | undefined } }).scratch.path;
+  return (parent as unknown as { startup: { scratch: { path: string | undefined } } }).startup.scratch.path;
 }

@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { makeOwnedDirectorySync } from "../shared/ownedDirectories.js";
+import { makeOwnedDirectorySync } from "../../shared/ownedDirectories.js";
 
 /**
  * The engine's state scratch directory (the engine makes its own private one inside it), made by
