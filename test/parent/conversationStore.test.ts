@@ -149,6 +149,32 @@ describe("parent.conversations", () => {
       expect(() => new LlamaLoad({ ...options, store: store as never })).toThrow(InvalidArgumentError);
   });
 
+  test("a record longer than a slot is refused (StateMismatchError) before any of its chunks is read", async () => {
+    const scope = a.getScope();
+    await turn(scope, alice, 0);
+    await storeOf(a).save("long", scope);
+    await scope.dispose();
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    try {
+      // The stored record, made to claim far more tokens than a slot holds (and chunks to match).
+      const stored = (await client.get("llama-scope:record:long"))!;
+      const newline = stored.indexOf("\n");
+      const record = JSON.parse(stored.slice(newline + 1)) as { tokens: number[]; pending: number[]; chunks: string[] };
+      const slot = a.modelInfo!.stateLimits.contextSize;
+      record.tokens = Array.from({ length: 200 * slot }, (_, i) => record.tokens[i % record.tokens.length]!);
+      record.chunks = Array.from({ length: Math.ceil(record.tokens.length / CHUNK) }, (_, i) => record.chunks[i % record.chunks.length]!);
+      await client.set("llama-scope:record:long", `${stored.slice(0, newline)}\n${JSON.stringify(record)}`);
+      await client.configResetStat();
+      await expect(storeOf(b).open("long")).rejects.toThrow(
+        new RegExp(`holds ${record.tokens.length + record.pending.length} tokens; a slot here holds ${slot}`),
+      );
+      expect(await client.info("commandstats")).not.toMatch(/cmdstat_mget:/);
+    } finally {
+      client.destroy();
+    }
+  });
+
   test("a record that is not a conversation's is refused, then saved over; Redis down: calls fail by name, the scope goes on", async () => {
     const client = createClient({ url: redis.url });
     await client.connect();

@@ -22,6 +22,8 @@ import type { RedisConnection } from "./redisConnection.js";
 export interface ConversationHost {
   readonly identity: StateIdentity;
   readonly layout: KvLayout;
+  /** Tokens a slot holds: a longer conversation cannot be opened here. */
+  readonly contextSize: number;
   readonly stateKey: Uint8Array | undefined;
   /** The engine is a thread of this process: states made for it go in shared memory (see `EncodeOptions`). */
   readonly sharedStates: boolean;
@@ -181,6 +183,14 @@ export class ConversationStore {
     if (record === undefined)
       throw new StateFormatError(
         `The store's record of ${JSON.stringify(name)} (version ${version}) is not a conversation's. Save over it with ifVersion: ${version}.`,
+      );
+    // Before any chunk is read: the state is made at its whole size as the chunks arrive, and a
+    // record (which anyone with access to Redis may write) must not size it past what a slot holds.
+    const tokens = record.tokens.length + record.pending.length;
+    if (tokens > this.host.contextSize)
+      throw new StateMismatchError(
+        `Conversation ${JSON.stringify(name)} holds ${tokens} tokens; a slot here holds ${this.host.contextSize}. ` +
+          `Open it where contextSize ≥ ${tokens}, or start a new conversation.`,
       );
     const loaded = await this.redis(() =>
       loadConversation(record, this.host.identity, this.host.layout, this.chunks, this.host.stateKey, { shared: this.host.sharedStates }),

@@ -20,5 +20,9 @@ export function openConversationStore(
     throw new InvalidArgumentError(
       `This model's KV cache has a layout llama-scope cannot cut into chunks (${info.modelName}), so it cannot use a conversation store. Load without store.`,
     );
-  return new ConversationStore({ identity: info.stateIdentity, layout, ...parent }, connection, policy);
+  return new ConversationStore(
+    { identity: info.stateIdentity, layout, contextSize: info.stateLimits.contextSize, ...parent },
+    connection,
+    policy,
+  );
 }
