@@ -98,10 +98,10 @@ export function encodeStateWith(
   key?: Uint8Array,
   options: EncodeOptions = {},
 ): { bytes: Uint8Array; kv: Uint8Array } {
-  const started = startState(state, kvBytes, key, options);
-  writeKv(started.kv);
-  started.seal();
-  return started;
+  const { bytes, kv, seal } = startState(state, kvBytes, key, options);
+  writeKv(kv);
+  seal();
+  return { bytes, kv };
 }
 
 /**
@@ -113,7 +113,7 @@ export function startState(
   kvBytes: number,
   key?: Uint8Array,
   options: EncodeOptions = {},
-): { bytes: Uint8Array; kv: Uint8Array; seal(): void } {
+): { bytes: Uint8Array; kv: Uint8Array; seal: () => void } {
   const header: StateHeader = {
     ...state.header,
     tokenCount: state.tokens.length,
